@@ -1,0 +1,152 @@
+/*
+ * xdev-sim bench-store: does the simulated host distort performance?
+ *
+ * On real Xen an event-channel notify is one hypercall and the number of
+ * idle domains costs xenstored little.  This measures xenstored's CPU time
+ * (utime + stime from /proc) for the same sequence of writes through
+ * libxenstore with 10 and with 100 introduced domains, each on a fresh
+ * host, and prints both and their ratio.  It reports; it does not assert.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim-bench.h"
+#include "simhost-internal.h"
+
+static int daemon_pid(const char *dir)
+{
+	char path[300];
+	FILE *f;
+	int pid = -1;
+
+	snprintf(path, sizeof(path), "%s/daemon.pid", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = -1;
+	fclose(f);
+	return pid;
+}
+
+/* CPU seconds used so far by PID (user + system). */
+static double cpu_seconds(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+static double wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct run { int domains; double cpu, wall; };
+
+static int one_run(enum simhost_daemon d, int domains, int writes,
+		   struct run *out)
+{
+	struct simhost_opts o = { .daemon = d, .netns = 0,
+				  .stop_with_starter = 1 };
+	struct simhost h;
+	struct xs_handle *xs = NULL;
+	char path[64], name[32], val[32];
+	double c0, w0;
+	int i, r = -1, pid;
+
+	if (simhost_start(&o, &h)) {
+		fprintf(stderr, "xdev-sim bench-store: %s\n", h.err);
+		return -1;
+	}
+	for (i = 0; i < domains; i++) {
+		snprintf(name, sizeof(name), "bench%d", i);
+		if (simhost_domain_create(&h, name, 0, NULL)) {
+			fprintf(stderr, "xdev-sim bench-store: %s\n", h.err);
+			goto out;
+		}
+	}
+	xs = sim__xs_open(&h);
+	pid = daemon_pid(h.dir);
+	if (!xs || pid < 0)
+		goto out;
+	c0 = cpu_seconds(pid);
+	w0 = wall();
+	for (i = 0; i < writes; i++) {
+		snprintf(path, sizeof(path), "/bench/k%d", i % 100);
+		snprintf(val, sizeof(val), "%d", i);
+		if (!xs_write(xs, XBT_NULL, path, val, strlen(val))) {
+			fprintf(stderr, "xdev-sim bench-store: write: %s\n",
+				strerror(errno));
+			goto out;
+		}
+	}
+	out->wall = wall() - w0;
+	out->cpu = cpu_seconds(pid) - c0;
+	out->domains = domains;
+	r = 0;
+out:
+	if (xs)
+		xs_close(xs);
+	simhost_stop(&h);
+	return r;
+}
+
+int sim_bench_main(int argc, char **argv)
+{
+	enum simhost_daemon d = simhost_default_daemon();
+	int writes = 10000, i;
+	struct run runs[2];
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--writes") && i + 1 < argc)
+			writes = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--daemon") && i + 1 < argc)
+			d = argv[++i][0] == 'o' ? SIMHOST_OXENSTORED
+						: SIMHOST_CXENSTORED;
+		else {
+			fprintf(stderr, "usage: xdev-sim bench-store "
+				"[--writes N] [--daemon c|o]\n");
+			return 2;
+		}
+	}
+	if (writes <= 0) {
+		fprintf(stderr, "xdev-sim bench-store: --writes must be > 0\n");
+		return 2;
+	}
+	if (one_run(d, 10, writes, &runs[0]) || one_run(d, 100, writes, &runs[1]))
+		return 1;
+	printf("%s, %d sequential xs_write through libxenstore\n",
+	       sim__daemon_name(d), writes);
+	printf("%8s %14s %14s %12s\n", "domains", "daemon CPU s", "wall s",
+	       "writes/s");
+	for (i = 0; i < 2; i++)
+		printf("%8d %14.3f %14.3f %12.0f\n", runs[i].domains,
+		       runs[i].cpu, runs[i].wall, writes / runs[i].wall);
+	printf("daemon CPU ratio 100/10 domains: %.2f (target <= 1.5)\n",
+	       runs[0].cpu > 0 ? runs[1].cpu / runs[0].cpu : 0.0);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * Private helpers shared by simhost's files.
+ */
+#ifndef XDEV_SIMHOST_INTERNAL_H
+#define XDEV_SIMHOST_INTERNAL_H
+
+#include <sys/types.h>
+#include <xenstore.h>
+#include "simhost.h"
+
+/* simhost.c */
+int sim__pidfd_open(pid_t pid);
+void sim__rm_tree(const char *dir);
+
+/* simhost-daemon.c */
+const char *sim__daemon_name(enum simhost_daemon d);
+/* Start the daemon with READY_FD as its readiness pipe; -1 and h->err on
+ * failure. */
+pid_t sim__daemon_spawn(struct simhost *h, const struct simhost_opts *o,
+			int ready_fd);
+enum simhost_daemon sim__daemon_of(const char *dir);
+void sim__redirect_stdio(const char *dir, const char *log);
+int sim__is_supervisor(pid_t pid, const char *dir);
+int sim__has_own_netns(pid_t pid);
+int sim__enter_netns(pid_t pid);
+
+/* simhost-domain.c */
+struct xs_handle *sim__xs_open(struct simhost *h);
+/* What xen-init-dom0 writes at boot: /local/domain/0/{name,domid}. */
+int sim__dom0_nodes(struct simhost *h);
+
+#endif

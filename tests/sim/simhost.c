@@ -1,0 +1,414 @@
+/*
+ * simhost: the life of a simulated host (see simhost.h).
+ *
+ * simhost_start() forks a supervisor.  The supervisor makes the private
+ * network namespace, starts the daemon under libfakexen.so and waits for the
+ * daemon's own "listening" signal (the shim writes into a pipe from inside
+ * listen(), so readiness is an event, not a poll).  It then reports to the
+ * starter through a pipe and waits for a stop signal or the daemon's death;
+ * either way it ends the daemon and removes the host directory.  The
+ * supervisor's pid is in <dir>/supervisor.pid for simhost_open().
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fakexen.h"
+#include "simhost.h"
+#include "simhost-internal.h"
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 5000
+
+static int fail(struct simhost *h, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct simhost *h, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof(h->err), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+enum simhost_daemon simhost_default_daemon(void)
+{
+	const char *s = getenv("XDEV_SIM_XENSTORED");
+
+	return s && (!strcmp(s, "o") || !strcmp(s, "oxenstored"))
+		? SIMHOST_OXENSTORED : SIMHOST_CXENSTORED;
+}
+
+int sim__pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The libfakexen.so this process has loaded: the one to preload into the
+ * daemon, whether we run from the build tree or installed. */
+static int find_preload(struct simhost *h)
+{
+	Dl_info info;
+	char *real;
+
+	if (getenv("XDEV_SIM_PRELOAD") && *getenv("XDEV_SIM_PRELOAD")) {
+		snprintf(h->preload, sizeof(h->preload), "%s",
+			 getenv("XDEV_SIM_PRELOAD"));
+		return 0;
+	}
+	if (!dladdr((void *)fakexen_attach, &info) || !info.dli_fname)
+		return fail(h, -ENOENT, "cannot locate libfakexen.so");
+	real = realpath(info.dli_fname, NULL);
+	if (!real)
+		return fail(h, -errno, "%s: %s", info.dli_fname, strerror(errno));
+	snprintf(h->preload, sizeof(h->preload), "%s", real);
+	free(real);
+	return 0;
+}
+
+/* Host directories go to /dev/shm when possible: the registry and the
+ * event-channel table are mapped shared and should not be written back to
+ * a disk. */
+static int make_dir(const struct simhost_opts *o, struct simhost *h)
+{
+	const char *base = getenv("XDEV_SIM_TMPDIR");
+
+	if (o->dir) {
+		if (strlen(o->dir) >= 100)
+			return fail(h, -ENAMETOOLONG,
+				    "%s: too long for a unix socket path", o->dir);
+		if (mkdir(o->dir, 0700) < 0)
+			return fail(h, -errno, "%s: %s", o->dir, strerror(errno));
+		if (!realpath(o->dir, h->dir))
+			return fail(h, -errno, "%s: %s", o->dir, strerror(errno));
+		return 0;
+	}
+	if (!base || !*base)
+		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+			: getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (strlen(base) >= 80)
+		return fail(h, -ENAMETOOLONG, "%s: too long for a socket path",
+			    base);
+	snprintf(h->dir, sizeof(h->dir), "%s/xdev-sim.XXXXXX", base);
+	if (!mkdtemp(h->dir))
+		return fail(h, -errno, "%s: %s", h->dir, strerror(errno));
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+void sim__rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void bring_up_loopback(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+}
+
+/* Wait until FD is readable or the child behind PIDFD ends. */
+static int wait_ready(int fd, int pidfd, int timeout_ms)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = pidfd, .events = POLLIN } };
+	char c;
+	int n = poll(p, 2, timeout_ms);
+
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (n < 0)
+		return -errno;
+	if ((p[0].revents & POLLIN) && read(fd, &c, 1) == 1)
+		return 0;
+	return -ECHILD; /* the daemon died before listening */
+}
+
+static void report(int fd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report(int fd, const char *fmt, ...)
+{
+	char buf[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n
+			   : sizeof(buf) - 1) < 0)
+		return;
+}
+
+static int write_pidfile(const char *dir, const char *name, pid_t pid)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", (int)pid);
+	return fclose(f) ? -errno : 0;
+}
+
+/* Stop the daemon: SIGTERM, then SIGKILL past STOP_TIMEOUT_MS; always
+ * reaped.  Only called for the daemon this supervisor started. */
+static void daemon_stop(pid_t pid, int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	kill(pid, SIGTERM);
+	if (poll(&p, 1, STOP_TIMEOUT_MS) <= 0)
+		kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Run until asked to stop (a signal, or the end of the starter with
+ * stop_with_starter), or until the daemon dies on its own. */
+static void supervise_until_stop(pid_t daemon, int pidfd, const sigset_t *set,
+				 int owner_fd)
+{
+	struct pollfd p[3] = { { .fd = signalfd(-1, set, SFD_CLOEXEC),
+				 .events = POLLIN },
+			       { .fd = pidfd, .events = POLLIN },
+			       { .fd = owner_fd, .events = POLLIN } };
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			waitpid(daemon, NULL, 0);
+			fprintf(stderr, "xdev-sim: the daemon exited\n");
+			return;
+		}
+		if (p[2].revents)
+			break;
+		if (p[0].revents && read(p[0].fd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			break;
+	}
+	daemon_stop(daemon, pidfd);
+}
+
+static void supervise(struct simhost *h, const struct simhost_opts *o,
+		      int report_fd, int owner_fd)
+{
+	int ready[2], pidfd;
+	sigset_t set;
+	pid_t daemon;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (o->netns == 1 || (o->netns == -1 && geteuid() == 0)) {
+		if (unshare(CLONE_NEWNET) < 0) {
+			report(report_fd, "E cannot create a network namespace: %s",
+			       strerror(errno));
+			goto out;
+		}
+		bring_up_loopback();
+	}
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		report(report_fd, "E pipe: %s", strerror(errno));
+		goto out;
+	}
+	daemon = sim__daemon_spawn(h, o, ready[1]);
+	close(ready[1]);
+	if (daemon < 0) {
+		report(report_fd, "E %s", h->err);
+		goto out;
+	}
+	pidfd = sim__pidfd_open(daemon);
+	if (wait_ready(ready[0], pidfd, START_TIMEOUT_MS) < 0) {
+		report(report_fd, "E %s did not start; see %s/daemon.log",
+		       sim__daemon_name(o->daemon), h->dir);
+		daemon_stop(daemon, pidfd);
+		goto out;
+	}
+	close(ready[0]);
+	write_pidfile(h->dir, "supervisor.pid", getpid());
+	report(report_fd, "OK");
+	close(report_fd);
+	report_fd = -1;
+	supervise_until_stop(daemon, pidfd, &set, owner_fd);
+out:
+	if (report_fd >= 0)
+		close(report_fd);
+	sim__rm_tree(h->dir);
+	_exit(0);
+}
+
+/* The starter's side: wait for the supervisor's verdict. */
+static int await_supervisor(struct simhost *h, int fd)
+{
+	char buf[600];
+	ssize_t n = 0, k;
+
+	while ((k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += k;
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strcmp(buf, "OK"))
+		return 0;
+	waitpid(h->supervisor, NULL, 0);
+	return fail(h, -EIO, "%s", buf[0] == 'E' ? buf + 2
+		    : "the host supervisor died while starting");
+}
+
+int simhost_start(const struct simhost_opts *opts, struct simhost *h)
+{
+	struct simhost_opts o = opts ? *opts : (struct simhost_opts){ .netns = -1 };
+	int rep[2], r, owner_fd;
+	pid_t pid;
+
+	memset(h, 0, sizeof(*h));
+	h->daemon = o.daemon;
+	if ((r = find_preload(h)) || (r = make_dir(&o, h)))
+		return r;
+	snprintf(h->socket, sizeof(h->socket), "%s/socket", h->dir);
+	if ((r = fakexen_host_init(h->dir))) {
+		sim__rm_tree(h->dir);
+		return fail(h, r, "%s: cannot create the host state: %s",
+			    h->dir, strerror(-r));
+	}
+	if (pipe2(rep, O_CLOEXEC) < 0)
+		return fail(h, -errno, "pipe: %s", strerror(errno));
+	/* Opened before the fork, so the starter cannot end unnoticed. */
+	owner_fd = o.stop_with_starter ? sim__pidfd_open(getpid()) : -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(rep[0]);
+		close(rep[1]);
+		sim__rm_tree(h->dir);
+		return fail(h, r, "fork: %s", strerror(-r));
+	}
+	if (pid == 0) {
+		close(rep[0]);
+		setsid();
+		sim__redirect_stdio(h->dir, "supervisor.log");
+		supervise(h, &o, rep[1], owner_fd);
+	}
+	if (owner_fd >= 0)
+		close(owner_fd);
+	close(rep[1]);
+	h->supervisor = pid;
+	h->has_netns = o.netns == 1 || (o.netns == -1 && geteuid() == 0);
+	if ((r = await_supervisor(h, rep[0])))
+		return r;
+	if ((r = sim__dom0_nodes(h))) {
+		simhost_stop(h);
+		return r;
+	}
+	return 0;
+}
+
+int simhost_open(const char *dir, struct simhost *h)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int pid = 0, r;
+
+	memset(h, 0, sizeof(*h));
+	if (!dir)
+		dir = getenv(FAKEXEN_ENV_DIR);
+	if (!dir || !*dir)
+		return fail(h, -EINVAL, "no host given (--dir or $XDEV_SIM_DIR)");
+	if (!realpath(dir, h->dir))
+		return fail(h, -errno, "%s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/supervisor.pid", h->dir);
+	f = fopen(path, "re");
+	if (!f)
+		return fail(h, -ESRCH, "%s: no simulated host runs there", dir);
+	r = fscanf(f, "%d", &pid);
+	fclose(f);
+	if (r != 1 || pid <= 0 || !sim__is_supervisor(pid, h->dir))
+		return fail(h, -ESRCH, "%s: its supervisor is gone", dir);
+	h->supervisor = pid;
+	snprintf(h->socket, sizeof(h->socket), "%s/socket", h->dir);
+	h->daemon = sim__daemon_of(h->dir);
+	h->has_netns = sim__has_own_netns(pid);
+	if ((r = find_preload(h)))
+		return r;
+	return 0;
+}
+
+int simhost_stop(struct simhost *h)
+{
+	struct pollfd p = { .events = POLLIN };
+	int r = 0;
+
+	if (h->supervisor <= 0)
+		return fail(h, -ESRCH, "host not running");
+	p.fd = sim__pidfd_open(h->supervisor);
+	if (p.fd < 0)
+		return fail(h, -errno, "supervisor %d: %s", (int)h->supervisor,
+			    strerror(errno));
+	kill(h->supervisor, SIGTERM);
+	/* The supervisor needs the daemon's stop timeout at most. */
+	if (poll(&p, 1, STOP_TIMEOUT_MS * 2) <= 0)
+		r = fail(h, -ETIMEDOUT, "the supervisor did not exit");
+	close(p.fd);
+	waitpid(h->supervisor, NULL, WNOHANG);
+	if (!r && access(h->dir, F_OK) == 0)
+		r = fail(h, -EEXIST, "%s was left behind", h->dir);
+	h->supervisor = 0;
+	return r;
+}
+
+int simhost_setenv(const struct simhost *h, int preload, int enter_netns)
+{
+	if (setenv(FAKEXEN_ENV_DIR, h->dir, 1) ||
+	    setenv("XENSTORED_PATH", h->socket, 1) ||
+	    setenv("XDEV_SIM_PRELOAD", h->preload, 1) ||
+	    (preload && setenv("LD_PRELOAD", h->preload, 1)))
+		return -errno;
+	if (enter_netns && h->has_netns)
+		return sim__enter_netns(h->supervisor);
+	return 0;
+}

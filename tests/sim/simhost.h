@@ -1,0 +1,77 @@
+/*
+ * simhost: start, drive and stop a simulated Xen host.
+ *
+ * A host is a private directory holding fakexen's state, a supervisor
+ * process, the real xenstored (C or OCaml) running under libfakexen.so, and,
+ * when run as root, a private network namespace owned by the supervisor.
+ * Stopping the host ends the supervisor, which ends the daemon and removes
+ * the directory; the namespace dies with the last process in it.
+ *
+ * Used by xdev-sim (the command line) and directly by the C tests.  All
+ * functions return 0 or a negative errno, with a message in *ret_err where
+ * one is taken (static storage of the struct simhost or a caller buffer).
+ */
+#ifndef XDEV_SIMHOST_H
+#define XDEV_SIMHOST_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum simhost_daemon {
+	SIMHOST_CXENSTORED,
+	SIMHOST_OXENSTORED,
+};
+
+struct simhost_opts {
+	const char *dir;        /* must not exist; NULL: a fresh temporary one */
+	enum simhost_daemon daemon;
+	int netns;              /* -1: when root, 0: never, 1: always */
+	const char *trace_file; /* xenstored -T (C xenstored only) */
+	int stop_with_starter;  /* stop the host when the starting process ends
+				   (tests: nothing outlives a crashed test) */
+};
+
+struct simhost {
+	char dir[256];
+	char socket[300];
+	char preload[4096];     /* absolute path of libfakexen.so */
+	enum simhost_daemon daemon;
+	pid_t supervisor;
+	int has_netns;
+	char err[512];          /* message of the last failure */
+};
+
+/* Default daemon: $XDEV_SIM_XENSTORED ("c" or "o"), else C xenstored. */
+enum simhost_daemon simhost_default_daemon(void);
+
+int simhost_start(const struct simhost_opts *opts, struct simhost *ret);
+/* Find the running host of DIR (NULL: $XDEV_SIM_DIR). */
+int simhost_open(const char *dir, struct simhost *ret);
+/* Stop the host: every process it started ends and DIR is removed.
+ * Waits for the supervisor to exit. */
+int simhost_stop(struct simhost *h);
+
+/* Put this process into the host's environment (and its network namespace
+ * with ENTER_NETNS): $XDEV_SIM_DIR, $XENSTORED_PATH, $XDEV_SIM_PRELOAD.
+ * LD_PRELOAD is set only with PRELOAD. */
+int simhost_setenv(const struct simhost *h, int preload, int enter_netns);
+
+/* Domains.  Create writes /local/domain/<id> (name, domid, vm and the usual
+ * subdirectories, with libxl's permissions), /vm/<uuid>, and introduces the
+ * domain to xenstored, which fires @introduceDomain. */
+int simhost_domain_create(struct simhost *h, const char *name, uint32_t want,
+			  uint32_t *ret_domid);
+/* Destroy: the domain is marked dying (VIRQ_DOM_EXC), xenstored releases it
+ * (@releaseDomain, its nodes deleted); then it is gone from the hypervisor
+ * and, unless KEEP_STORE, the toolstack's nodes (/local/domain/<id>,
+ * /vm/<uuid>) are removed as `xl destroy` does. */
+int simhost_domain_destroy(struct simhost *h, uint32_t domid, int keep_store);
+/* Shutdown (reason: SHUTDOWN_poweroff, ...) or crash: @releaseDomain fires,
+ * the domain stays. */
+int simhost_domain_shutdown(struct simhost *h, uint32_t domid, int crash,
+			    unsigned reason);
+/* Look a domain up by id or by name. */
+int simhost_domain_find(struct simhost *h, const char *id_or_name,
+			uint32_t *ret_domid);
+
+#endif

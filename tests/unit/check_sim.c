@@ -1,0 +1,529 @@
+/*
+ * The simulated host, seen through the real xenstored: the store basics
+ * through libxenstore, an unprivileged guest's ring connection and its
+ * permissions, domain destruction and shutdown, the oxenstored ring
+ * reconnect, and a stop that leaves nothing behind.
+ *
+ * Every test but the lifecycle ones runs once against C xenstored and once
+ * against oxenstored (two TCases over the same test list).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xen/io/xs_wire.h>
+
+#include "fakexen.h"
+#include "guest-xs.h"
+#include "simfixture.h"
+
+#define WAIT_MS 5000
+
+static char *xread(struct xs_handle *xs, const char *path)
+{
+	unsigned len;
+
+	return xs_read(xs, XBT_NULL, path, &len);
+}
+
+static void xwrite(struct xs_handle *xs, const char *path, const char *v)
+{
+	ck_assert_msg(xs_write(xs, XBT_NULL, path, v, strlen(v)),
+		      "write %s: %s", path, strerror(errno));
+}
+
+static void assert_absent(struct xs_handle *xs, const char *path)
+{
+	char *v = xread(xs, path);
+
+	ck_assert_msg(v == NULL && errno == ENOENT, "%s still exists (%s)",
+		      path, v ? v : strerror(errno));
+}
+
+static void assert_value(struct xs_handle *xs, const char *path,
+			 const char *want)
+{
+	char *v = xread(xs, path);
+
+	ck_assert_msg(v != NULL, "read %s: %s", path, strerror(errno));
+	ck_assert_str_eq(v, want);
+	free(v);
+}
+
+static struct xsg *guest(uint32_t domid)
+{
+	struct xsg *g = NULL;
+	int r = xsg_open(domid, &g);
+
+	ck_assert_msg(r == 0, "guest %u: %s", domid, strerror(-r));
+	return g;
+}
+
+/* ---- store basics through libxenstore -------------------------------- */
+
+START_TEST(store_write_read_directory_rm)
+{
+	struct xs_handle *xs = fx_xs();
+	unsigned n;
+	char **names;
+
+	xwrite(xs, "/test/a", "1");
+	xwrite(xs, "/test/b", "two");
+	assert_value(xs, "/test/b", "two");
+	names = xs_directory(xs, XBT_NULL, "/test", &n);
+	ck_assert_ptr_nonnull(names);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(!strcmp(names[0], "a") || !strcmp(names[1], "a"));
+	free(names);
+	ck_assert(xs_rm(xs, XBT_NULL, "/test"));
+	assert_absent(xs, "/test/a");
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(store_permissions_round_trip)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("perm");
+	struct xs_permissions set[2] = { { .id = 0, .perms = XS_PERM_NONE },
+					 { .id = d, .perms = XS_PERM_READ } };
+	struct xs_permissions *got;
+	unsigned n;
+
+	xwrite(xs, "/test/p", "v");
+	ck_assert(xs_set_permissions(xs, XBT_NULL, "/test/p", set, 2));
+	got = xs_get_permissions(xs, XBT_NULL, "/test/p", &n);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(got[0].id, 0);
+	ck_assert_uint_eq(got[1].id, d);
+	ck_assert_int_eq(got[1].perms, XS_PERM_READ);
+	free(got);
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(store_watch_fires_on_write)
+{
+	struct xs_handle *xs = fx_xs(), *other = fx_xs();
+	char *path = NULL;
+
+	fx_watch(xs, "/test/w", "tok");
+	xwrite(other, "/test/w/x", "1");
+	ck_assert_int_eq(fx_next_event(xs, WAIT_MS, &path), 0);
+	ck_assert_str_eq(path, "/test/w/x");
+	free(path);
+	xs_close(other);
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(store_transaction_conflict_returns_eagain)
+{
+	struct xs_handle *a = fx_xs(), *b = fx_xs();
+	xs_transaction_t t;
+	char *v;
+
+	xwrite(a, "/test/c", "0");
+	t = xs_transaction_start(a);
+	ck_assert(t != XBT_NULL);
+	v = xs_read(a, t, "/test/c", NULL);
+	free(v);
+	xwrite(b, "/test/c", "other");
+	ck_assert(xs_write(a, t, "/test/c", "mine", 4));
+	ck_assert(!xs_transaction_end(a, t, false));
+	ck_assert_int_eq(errno, EAGAIN);
+	assert_value(a, "/test/c", "other");
+	xs_close(b);
+	xs_close(a);
+}
+END_TEST
+
+START_TEST(store_introduce_fires_introduce_domain)
+{
+	struct xs_handle *xs = fx_xs();
+	char *path = NULL;
+
+	fx_watch(xs, "@introduceDomain", "i");
+	fx_domain("intro");
+	ck_assert_int_eq(fx_next_event(xs, WAIT_MS, &path), 0);
+	ck_assert_str_eq(path, "@introduceDomain");
+	free(path);
+	xs_close(xs);
+}
+END_TEST
+
+/* ---- an unprivileged guest on its ring ------------------------------- */
+
+START_TEST(guest_writes_under_own_domain)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("g1");
+	struct xsg *g = guest(d);
+	char path[64], *perms = NULL, *v = NULL;
+
+	ck_assert_int_eq(xsg_write(g, 0, "data/x", "hello", 5), 0);
+	ck_assert_int_eq(xsg_read(g, 0, "name", &v, NULL), 0);
+	ck_assert_str_eq(v, "g1");
+	free(v);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/x", d);
+	assert_value(xs, path, "hello");
+	/* The node belongs to the guest, so xenstored charges it to it. */
+	ck_assert_int_eq(xsg_get_perms(g, 0, "data/x", &perms), 0);
+	snprintf(path, sizeof(path), "n%u", d);
+	ck_assert_str_eq(perms, path);
+	free(perms);
+	xsg_close(g);
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(guest_denied_dom0_backend_and_other_domains)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d1 = fx_domain("g1"), d2 = fx_domain("g2");
+	struct xsg *g = guest(d1);
+	char path[96], *v = NULL;
+
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vbd/%u/51712/state",
+		 d1);
+	ck_assert_int_eq(xsg_write(g, 0, path, "4", 1), -EACCES);
+	assert_absent(xs, "/local/domain/0/backend");
+	snprintf(path, sizeof(path), "/local/domain/%u/data/x", d2);
+	ck_assert_int_eq(xsg_write(g, 0, path, "1", 1), -EACCES);
+	assert_absent(xs, path);
+	snprintf(path, sizeof(path), "/local/domain/%u/name", d2);
+	ck_assert_int_eq(xsg_read(g, 0, path, &v, NULL), -EACCES);
+	/* Its own directory is dom0's: readable, not writable. */
+	ck_assert_int_eq(xsg_write(g, 0, "name", "evil", 4), -EACCES);
+	snprintf(path, sizeof(path), "/local/domain/%u/name", d1);
+	assert_value(xs, path, "g1");
+	xsg_close(g);
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(guest_watch_sees_dom0_write)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("g1");
+	struct xsg *g = guest(d);
+	char path[64], *p = NULL, *tok = NULL;
+
+	ck_assert_int_eq(xsg_watch(g, "data/w", "gt"), 0);
+	ck_assert_int_eq(xsg_read_watch(g, WAIT_MS, &p, &tok), 0); /* initial */
+	free(p);
+	free(tok);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/w", d);
+	xwrite(xs, path, "ping");
+	ck_assert_int_eq(xsg_read_watch(g, WAIT_MS, &p, &tok), 0);
+	ck_assert_str_eq(p, "data/w");
+	ck_assert_str_eq(tok, "gt");
+	free(p);
+	free(tok);
+	xsg_close(g);
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(guest_many_requests_lose_no_notification)
+{
+	uint32_t d = fx_domain("busy");
+	struct xsg *g = guest(d);
+	char key[32], val[32], *v = NULL;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "data/k%d", i % 50);
+		snprintf(val, sizeof(val), "%d", i);
+		ck_assert_int_eq(xsg_write(g, 0, key, val, strlen(val)), 0);
+	}
+	ck_assert_int_eq(xsg_read(g, 0, "data/k49", &v, NULL), 0);
+	ck_assert_str_eq(v, "1999");
+	free(v);
+	xsg_close(g);
+}
+END_TEST
+
+/* ---- domain lifecycle ------------------------------------------------ */
+
+START_TEST(destroy_fires_release_and_removes_owned_nodes)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("victim");
+	struct xs_permissions own = { .id = d, .perms = XS_PERM_NONE };
+	struct xsg *g = guest(d);
+	char path[64];
+	char *ev = NULL;
+
+	ck_assert_int_eq(xsg_write(g, 0, "data/x", "1", 1), 0);
+	xsg_close(g);
+	xwrite(xs, "/test/owned", "by-guest");
+	ck_assert(xs_set_permissions(xs, XBT_NULL, "/test/owned", &own, 1));
+	fx_watch(xs, "@releaseDomain", "rel");
+	ck_assert_msg(simhost_domain_destroy(&fx_host, d, 1) == 0, "%s",
+		      fx_host.err);
+	ck_assert_int_eq(fx_next_event(xs, WAIT_MS, &ev), 0);
+	ck_assert_str_eq(ev, "@releaseDomain");
+	free(ev);
+	ck_assert(!xs_is_domain_introduced(xs, d));
+	snprintf(path, sizeof(path), "/local/domain/%u/data/x", d);
+	assert_absent(xs, path);
+	assert_absent(xs, "/test/owned");
+	/* dom0's nodes stay with --keep-store, as libxl has not run yet */
+	snprintf(path, sizeof(path), "/local/domain/%u/name", d);
+	assert_value(xs, path, "victim");
+	xs_close(xs);
+}
+END_TEST
+
+START_TEST(destroy_removes_toolstack_nodes)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("victim");
+	struct fakexen_dominfo info;
+	char path[64];
+
+	ck_assert_msg(simhost_domain_destroy(&fx_host, d, 0) == 0, "%s",
+		      fx_host.err);
+	snprintf(path, sizeof(path), "/local/domain/%u", d);
+	assert_absent(xs, path);
+	ck_assert_int_eq(fakexen_domain_get(d, &info), -ESRCH);
+	xs_close(xs);
+}
+END_TEST
+
+static void shutdown_case(int crash)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t d = fx_domain("sleepy");
+	struct fakexen_dominfo info;
+	struct xsg *g = guest(d);
+	char path[64];
+	char *ev = NULL;
+
+	ck_assert_int_eq(xsg_write(g, 0, "data/x", "1", 1), 0);
+	xsg_close(g);
+	fx_watch(xs, "@releaseDomain", "rel");
+	ck_assert_msg(simhost_domain_shutdown(&fx_host, d, crash, 0) == 0, "%s",
+		      fx_host.err);
+	ck_assert_int_eq(fx_next_event(xs, WAIT_MS, &ev), 0);
+	ck_assert_str_eq(ev, "@releaseDomain");
+	free(ev);
+	ck_assert(xs_is_domain_introduced(xs, d));
+	snprintf(path, sizeof(path), "/local/domain/%u/data/x", d);
+	assert_value(xs, path, "1");
+	ck_assert_int_eq(fakexen_domain_get(d, &info), 0);
+	ck_assert(info.flags & (crash ? FAKEXEN_DOM_CRASHED
+				      : FAKEXEN_DOM_SHUTDOWN));
+	xs_close(xs);
+}
+
+START_TEST(shutdown_fires_release_and_keeps_domain) { shutdown_case(0); }
+END_TEST
+
+START_TEST(crash_fires_release_and_keeps_domain) { shutdown_case(1); }
+END_TEST
+
+/* ---- ring reconnect (seed 002) --------------------------------------- */
+
+START_TEST(reconnect_resets_ring_on_oxenstored)
+{
+	uint32_t d = fx_domain("kexec");
+	struct xsg *g = guest(d);
+	char *v = NULL;
+
+	ck_assert_int_eq(xsg_server_features(g) &
+			 XENSTORE_SERVER_FEATURE_RECONNECTION,
+			 XENSTORE_SERVER_FEATURE_RECONNECTION);
+	ck_assert_int_eq(xsg_write(g, 0, "data/before", "1", 1), 0);
+	ck_assert_int_eq(xsg_reconnect(g, WAIT_MS), 0);
+	ck_assert_int_eq(xsg_read(g, 0, "data/before", &v, NULL), 0);
+	ck_assert_str_eq(v, "1");
+	free(v);
+	xsg_close(g);
+}
+END_TEST
+
+START_TEST(reconnect_unsupported_on_c_xenstored)
+{
+	uint32_t d = fx_domain("kexec");
+	struct xsg *g = guest(d);
+
+	ck_assert_int_eq(xsg_server_features(g) &
+			 XENSTORE_SERVER_FEATURE_RECONNECTION, 0);
+	ck_assert_int_eq(xsg_reconnect(g, WAIT_MS), -EOPNOTSUPP);
+	ck_assert_int_eq(xsg_write(g, 0, "data/after", "1", 1), 0);
+	xsg_close(g);
+}
+END_TEST
+
+/* ---- host lifecycle (no fixture) ------------------------------------- */
+
+static int pid_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static int read_pid(const char *dir, const char *name)
+{
+	char path[512];
+	FILE *f;
+	int pid = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+static int netns_in_use(ino_t ino)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char path[300];
+	struct stat st;
+	int found = 0;
+
+	while (d && (e = readdir(d)) && !found) {
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", e->d_name);
+		found = stat(path, &st) == 0 && st.st_ino == ino;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void stop_leaves_nothing(enum simhost_daemon daemon)
+{
+	struct simhost_opts o = { .daemon = daemon,
+				  .netns = geteuid() == 0 ? 1 : 0,
+				  .stop_with_starter = 1 };
+	struct simhost h;
+	char dir[256], path[300];
+	struct stat st;
+	int sup, dmn;
+	ino_t ns = 0;
+
+	ck_assert_msg(simhost_start(&o, &h) == 0, "%s", h.err);
+	strcpy(dir, h.dir);
+	sup = read_pid(dir, "supervisor.pid");
+	dmn = read_pid(dir, "daemon.pid");
+	ck_assert_int_gt(sup, 0);
+	ck_assert_int_gt(dmn, 0);
+	if (o.netns) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", sup);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ns = st.st_ino;
+		ck_assert(h.has_netns);
+	}
+	ck_assert_msg(simhost_stop(&h) == 0, "%s", h.err);
+	ck_assert_msg(!pid_alive(sup), "supervisor %d still alive", sup);
+	ck_assert_msg(!pid_alive(dmn), "daemon %d still alive", dmn);
+	ck_assert_msg(access(dir, F_OK) < 0 && errno == ENOENT,
+		      "%s left behind", dir);
+	if (ns)
+		ck_assert_msg(!netns_in_use(ns), "network namespace left");
+}
+
+START_TEST(stop_leaves_nothing_c) { stop_leaves_nothing(SIMHOST_CXENSTORED); }
+END_TEST
+
+START_TEST(stop_leaves_nothing_o) { stop_leaves_nothing(SIMHOST_OXENSTORED); }
+END_TEST
+
+START_TEST(two_hosts_are_isolated)
+{
+	struct simhost_opts o = { .netns = 0, .stop_with_starter = 1 };
+	struct simhost a, b;
+	struct xs_handle *xa, *xb;
+
+	ck_assert_msg(simhost_start(&o, &a) == 0, "%s", a.err);
+	ck_assert_msg(simhost_start(&o, &b) == 0, "%s", b.err);
+	setenv("XENSTORED_PATH", a.socket, 1);
+	xa = fx_xs();
+	setenv("XENSTORED_PATH", b.socket, 1);
+	xb = fx_xs();
+	xwrite(xa, "/test/only-in-a", "1");
+	assert_absent(xb, "/test/only-in-a");
+	xs_close(xa);
+	xs_close(xb);
+	ck_assert_msg(simhost_stop(&a) == 0, "%s", a.err);
+	ck_assert_msg(simhost_stop(&b) == 0, "%s", b.err);
+}
+END_TEST
+
+START_TEST(start_reports_missing_daemon)
+{
+	struct simhost_opts o = { .netns = 0, .stop_with_starter = 1 };
+	struct simhost h;
+
+	setenv("XDEV_SIM_XENSTORED_BIN", "/nonexistent/xenstored", 1);
+	ck_assert_int_ne(simhost_start(&o, &h), 0);
+	ck_assert_msg(strstr(h.err, "xen-utils-4.17") != NULL, "%s", h.err);
+}
+END_TEST
+
+
+static TCase *daemon_case(const char *name, void (*setup)(void),
+			  const TTest *extra)
+{
+	TCase *tc = tcase_create(name);
+	const TTest *const per_daemon[] = {
+		store_write_read_directory_rm,
+		store_permissions_round_trip,
+		store_watch_fires_on_write,
+		store_transaction_conflict_returns_eagain,
+		store_introduce_fires_introduce_domain,
+		guest_writes_under_own_domain,
+		guest_denied_dom0_backend_and_other_domains,
+		guest_watch_sees_dom0_write,
+		guest_many_requests_lose_no_notification,
+		destroy_fires_release_and_removes_owned_nodes,
+		destroy_removes_toolstack_nodes,
+		shutdown_fires_release_and_keeps_domain,
+		crash_fires_release_and_keeps_domain,
+	};
+	size_t i;
+
+	tcase_add_checked_fixture(tc, setup, fx_stop);
+	tcase_set_timeout(tc, 60);
+	for (i = 0; i < sizeof(per_daemon) / sizeof(per_daemon[0]); i++)
+		tcase_add_test(tc, per_daemon[i]);
+	tcase_add_test(tc, extra);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = suite_create("sim");
+	TCase *life = tcase_create("host");
+	SRunner *sr;
+	int failed;
+
+	suite_add_tcase(s, daemon_case("xenstored", fx_start_c,
+				       reconnect_unsupported_on_c_xenstored));
+	suite_add_tcase(s, daemon_case("oxenstored", fx_start_o,
+				       reconnect_resets_ring_on_oxenstored));
+	tcase_set_timeout(life, 60);
+	tcase_add_test(life, stop_leaves_nothing_c);
+	tcase_add_test(life, stop_leaves_nothing_o);
+	tcase_add_test(life, two_hosts_are_isolated);
+	tcase_add_test(life, start_reports_missing_daemon);
+	suite_add_tcase(s, life);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
