@@ -1,0 +1,84 @@
+"""pytest fixtures for the simulated host, driven through xdev-sim.
+
+XDEV_BUILDDIR names the build tree (set by tests/run-tests.py); the tests
+use its xdev-sim.  `host` starts a host for one test and stops it after,
+failing the test if the stop leaves anything behind.
+"""
+import os
+import shlex
+import subprocess
+
+import pytest
+
+BUILDDIR = os.environ.get("XDEV_BUILDDIR", os.getcwd())
+SRCDIR = os.environ.get("XDEV_SRCDIR",
+                        os.path.dirname(os.path.dirname(os.path.dirname(
+                            os.path.abspath(__file__)))))
+XDEV_SIM = os.path.join(BUILDDIR, "tests", "sim", "xdev-sim")
+
+
+def run(args, env=None, check=True, **kw):
+    """Run a command; returns CompletedProcess with text output."""
+    proc = subprocess.run(args, env=env, capture_output=True, text=True,
+                          timeout=60, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}: "
+                             f"{proc.stderr.strip()}")
+    return proc
+
+
+def parse_env(text):
+    """The `export K='v'` lines xdev-sim start prints, as a dict."""
+    env = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        assert words[0] == "export", line
+        key, _, value = words[1].partition("=")
+        env[key] = value
+    return env
+
+
+class Host:
+    """A running simulated host and the environment to reach it."""
+
+    def __init__(self, daemon="c", netns=None):
+        args = [XDEV_SIM, "start", "--daemon", daemon]
+        if netns is False:
+            args.append("--no-netns")
+        out = run(args).stdout
+        self.vars = parse_env(out)
+        self.dir = self.vars["XDEV_SIM_DIR"]
+        self.env = dict(os.environ, **self.vars)
+
+    def sim(self, *args, check=True):
+        return run([XDEV_SIM] + list(args), env=self.env, check=check)
+
+    def xs(self, tool, *args, check=True):
+        return run([tool] + list(args), env=self.env, check=check)
+
+    def pid(self, name):
+        with open(os.path.join(self.dir, name)) as f:
+            return int(f.read())
+
+    def stop(self):
+        self.sim("stop")
+
+
+def pid_alive(pid):
+    """True while PID runs.  A zombie has ended: a supervisor started by
+    `xdev-sim start` is reaped by init, not by us."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(params=["c", "o"], ids=["xenstored", "oxenstored"])
+def host(request):
+    h = Host(request.param)
+    yield h
+    if os.path.isdir(h.dir):
+        h.stop()
+    assert not os.path.exists(h.dir), f"{h.dir} left behind"

@@ -1,0 +1,163 @@
+"""xdev-sim from the shell: what a user of the simulated host sees.
+
+Every observation goes through the real xenstored, with the real
+xenstore-utils clients, or through /proc.
+"""
+import os
+import subprocess
+
+import pytest
+
+from conftest import XDEV_SIM, Host, pid_alive, run
+
+
+def netns_inode(pid):
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def netns_in_use(ino):
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == ino:
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+@pytest.mark.parametrize("daemon", ["c", "o"])
+def test_start_serves_store_and_stop_leaves_nothing(daemon):
+    h = Host(daemon)
+    sup, dmn = h.pid("supervisor.pid"), h.pid("daemon.pid")
+    assert pid_alive(sup) and pid_alive(dmn)
+    assert os.path.exists(h.vars["XENSTORED_PATH"])
+    assert h.xs("xenstore-read", "/local/domain/0/name").stdout == "Domain-0\n"
+    ns = netns_inode(sup) if os.geteuid() == 0 else None
+    if ns is not None:
+        assert ns != netns_inode(os.getpid()), "host shares our namespace"
+    h.stop()
+    assert not os.path.exists(h.dir)
+    assert not pid_alive(sup) and not pid_alive(dmn)
+    if ns is not None:
+        assert not netns_in_use(ns), "network namespace left behind"
+
+
+def test_domain_create_list_destroy(host):
+    domid = host.sim("domain-create", "alice").stdout.strip()
+    assert host.xs("xenstore-read",
+                   f"/local/domain/{domid}/name").stdout == "alice\n"
+    assert "alice" in host.sim("domain-list").stdout
+    host.sim("domain-destroy", "alice")
+    assert "alice" not in host.sim("domain-list").stdout
+    gone = host.xs("xenstore-read", f"/local/domain/{domid}/name",
+                   check=False)
+    assert gone.returncode != 0
+
+
+def test_destroy_fires_release_domain_for_a_watcher(host):
+    host.sim("domain-create", "bob")
+    watcher = subprocess.Popen(["xenstore-watch", "-n", "2", "@releaseDomain"],
+                               env=host.env, stdout=subprocess.PIPE, text=True)
+    try:
+        # The registration fires once; after it the watch is in place.
+        assert watcher.stdout.readline().strip() == "@releaseDomain"
+        host.sim("domain-destroy", "bob")
+        assert watcher.stdout.readline().strip() == "@releaseDomain"
+        assert watcher.wait(timeout=10) == 0
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+
+def test_shutdown_keeps_the_domain(host):
+    domid = host.sim("domain-create", "carol").stdout.strip()
+    host.sim("domain-shutdown", "--reason", "reboot", "carol")
+    listing = host.sim("domain-list").stdout
+    assert any(line.split()[:3] == ["carol", domid, "shutdown"]
+               for line in listing.splitlines())
+    assert host.xs("xenstore-read",
+                   f"/local/domain/{domid}/name").stdout == "carol\n"
+
+
+def store_dump(host):
+    return host.xs("xenstore-ls", "-p", "/").stdout
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["domain-create", "../etc"], 1, "invalid domain name"),
+    (["domain-create", "a/b"], 1, "invalid domain name"),
+    (["domain-create", "7up"], 1, "invalid domain name"),
+    (["domain-create", "x" * 64], 1, "invalid domain name"),
+    (["domain-create", "--domid", "0", "z"], 2, "not a domid"),
+    (["domain-create", "--domid", "abc", "z"], 2, "not a domid"),
+    (["domain-create", "--domid", "40000", "z"], 2, "not a domid"),
+    (["domain-destroy", "nobody"], 1, "no domain 'nobody'"),
+    (["domain-destroy", "0"], 1, "domain 0 cannot be destroyed"),
+    (["domain-shutdown", "--reason", "nap", "0"], 2, "unknown reason"),
+    (["guest", "nobody", "read", "name"], 1, "no domain 'nobody'"),
+    (["frobnicate"], 2, "unknown command"),
+])
+def test_bad_input_is_refused_and_changes_nothing(host, args, code, message):
+    before = store_dump(host)
+    proc = host.sim(*args, check=False)
+    assert proc.returncode == code
+    assert message in proc.stderr
+    assert store_dump(host) == before
+
+
+def test_duplicate_domain_name_is_refused(host):
+    host.sim("domain-create", "dup")
+    before = store_dump(host)
+    proc = host.sim("domain-create", "dup", check=False)
+    assert proc.returncode == 1 and "a domain named 'dup' exists" in proc.stderr
+    assert store_dump(host) == before
+
+
+def test_commands_without_a_host_say_so():
+    env = {k: v for k, v in os.environ.items() if k != "XDEV_SIM_DIR"}
+    proc = run([XDEV_SIM, "domain-list"], env=env, check=False)
+    assert proc.returncode == 1
+    assert "no host given" in proc.stderr
+
+
+def test_guest_is_an_unprivileged_domain(host):
+    domid = host.sim("domain-create", "dana").stdout.strip()
+    host.sim("guest", "dana", "write", "data/x", "42")
+    assert host.xs("xenstore-read",
+                   f"/local/domain/{domid}/data/x").stdout == "42\n"
+    proc = host.sim("guest", "dana", "write",
+                    f"/local/domain/0/backend/vbd/{domid}/51712/state", "4",
+                    check=False)
+    assert proc.returncode == 1 and "Permission denied" in proc.stderr
+    assert host.xs("xenstore-exists", "/local/domain/0/backend",
+                   check=False).returncode != 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="a private network namespace needs root")
+def test_exec_runs_inside_the_host_namespace(host):
+    links = host.sim("exec", "--", "ip", "-o", "link").stdout
+    assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+    env = host.sim("exec", "--", "env").stdout
+    assert f"XDEV_SIM_DIR={host.dir}" in env
+    assert "LD_PRELOAD=" in env
+
+
+def test_run_starts_runs_and_stops():
+    proc = run([XDEV_SIM, "run", "--", "sh", "-c",
+                'xenstore-read /local/domain/0/name && echo "$XDEV_SIM_DIR"'])
+    name, hostdir = proc.stdout.split()
+    assert name == "Domain-0"
+    assert not os.path.exists(hostdir)
+    assert run([XDEV_SIM, "run", "--", "sh", "-c", "exit 3"],
+               check=False).returncode == 3
+
+
+def test_stop_twice_reports_no_host(host):
+    host.stop()
+    proc = host.sim("stop", check=False)
+    assert proc.returncode == 1
+    assert "no simulated host runs there" in proc.stderr or \
+        "No such file" in proc.stderr

@@ -84,6 +84,7 @@ void fx__port_deliver(uint32_t port)
 	if (!ep)
 		return; /* stays pending until someone binds it */
 	fd = fx__sender_fd(ep);
+	__atomic_fetch_add(&fx__evtchn()->wakeups, 1, __ATOMIC_RELAXED);
 	if (fd >= 0 && write(fd, &port, sizeof(port)) != sizeof(port))
 		__atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
 }
@@ -238,6 +239,7 @@ int xenevtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 		errno = EINVAL;
 		return -1;
 	}
+	__atomic_fetch_add(&fx__evtchn()->notifies, 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == FX_PORT_INTERDOMAIN)
 		fx__port_deliver(r->remote_port);
 	return 0;
@@ -357,5 +359,17 @@ int fakexen_guest_bind_xs_port(xenevtchn_handle *h, uint32_t domid,
 	if (__atomic_exchange_n(&r->pending, 0, __ATOMIC_ACQ_REL))
 		fx__port_deliver(info.xs_port);
 	*ret_port = info.xs_port;
+	return 0;
+}
+
+int fakexen_stats(struct fakexen_stats *ret)
+{
+	int r = fx__ensure_attached();
+
+	if (r)
+		return r;
+	ret->notifies = __atomic_load_n(&fx__evtchn()->notifies,
+					__ATOMIC_RELAXED);
+	ret->wakeups = __atomic_load_n(&fx__evtchn()->wakeups, __ATOMIC_RELAXED);
 	return 0;
 }

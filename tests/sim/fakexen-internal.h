@@ -55,6 +55,8 @@ struct fx_port {
 struct fx_evtchn {
 	uint32_t magic;
 	uint32_t next_endpoint;
+	uint64_t notifies;    /* xenevtchn_notify calls, host-wide */
+	uint64_t wakeups;     /* FIFO writes: notifies that were not coalesced */
 	struct fx_port port[FAKEXEN_NR_PORTS];
 };
 

@@ -87,6 +87,14 @@ void fakexen_ring_unmap(void *ring);
 int fakexen_guest_bind_xs_port(xenevtchn_handle *h, uint32_t domid,
 			       evtchn_port_t *ret_port);
 
+/* Event-channel traffic since the host started, for benchmarks: every
+ * notify, and the wake-ups (FIFO writes) that were not coalesced. */
+struct fakexen_stats {
+	uint64_t notifies;
+	uint64_t wakeups;
+};
+int fakexen_stats(struct fakexen_stats *ret);
+
 /* Raise VIRQ_DOM_EXC on every port bound to it. */
 void fakexen_raise_dom_exc(void);
 
