@@ -144,21 +144,40 @@ static void bring_up_loopback(void)
 	close(fd);
 }
 
-/* Wait until FD is readable or the child behind PIDFD ends. */
-static int wait_ready(int fd, int pidfd, int timeout_ms)
+/* Has DAEMON, our child, exited?  Reaps it if so. */
+static int daemon_exited(pid_t daemon)
+{
+	return waitpid(daemon, NULL, WNOHANG) == daemon;
+}
+
+/* Wait until FD is readable or the daemon exits.  SIGFD is a signalfd for
+ * SIGCHLD (among others): no pidfd, which valgrind does not support. */
+static int wait_ready(int fd, int sigfd, pid_t daemon, int timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-			       { .fd = pidfd, .events = POLLIN } };
+			       { .fd = sigfd, .events = POLLIN } };
+	struct signalfd_siginfo si;
 	char c;
-	int n = poll(p, 2, timeout_ms);
 
-	if (n == 0)
-		return -ETIMEDOUT;
-	if (n < 0)
-		return -errno;
-	if ((p[0].revents & POLLIN) && read(fd, &c, 1) == 1)
-		return 0;
-	return -ECHILD; /* the daemon died before listening */
+	for (;;) {
+		int n = poll(p, 2, timeout_ms);
+
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if ((p[0].revents & POLLIN) && read(fd, &c, 1) == 1)
+			return 0;
+		if (p[0].revents & POLLHUP)
+			return -ECHILD; /* exited without listening */
+		if ((p[1].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo != SIGCHLD)
+				return -EINTR;
+			if (daemon_exited(daemon))
+				return -ECHILD; /* reaped: do not signal it */
+		}
+	}
 }
 
 static void report(int fd, const char *fmt, ...)
@@ -192,49 +211,52 @@ static int write_pidfile(const char *dir, const char *name, pid_t pid)
 }
 
 /* Stop the daemon: SIGTERM, then SIGKILL past STOP_TIMEOUT_MS; always
- * reaped.  Only called for the daemon this supervisor started. */
-static void daemon_stop(pid_t pid, int pidfd)
+ * reaped.  Only called for the daemon this supervisor started.  SIGCHLD is
+ * blocked here, so sigtimedwait() is the wait. */
+static void daemon_stop(pid_t pid)
 {
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct timespec left = { .tv_sec = STOP_TIMEOUT_MS / 1000 };
+	sigset_t chld;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
 	kill(pid, SIGTERM);
-	if (poll(&p, 1, STOP_TIMEOUT_MS) <= 0)
-		kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	while (!daemon_exited(pid)) {
+		if (sigtimedwait(&chld, NULL, &left) < 0 && errno == EAGAIN) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return;
+		}
+	}
 }
 
-/* Run until asked to stop (a signal, or the end of the starter with
- * stop_with_starter), or until the daemon dies on its own. */
-static void supervise_until_stop(pid_t daemon, int pidfd, const sigset_t *set,
-				 int owner_fd)
+/* Run until asked to stop (a signal: from simhost_stop(), or SIGTERM from
+ * the kernel when the starter ends with stop_with_starter), or until the
+ * daemon dies on its own. */
+static void supervise_until_stop(pid_t daemon, int sigfd)
 {
-	struct pollfd p[3] = { { .fd = signalfd(-1, set, SFD_CLOEXEC),
-				 .events = POLLIN },
-			       { .fd = pidfd, .events = POLLIN },
-			       { .fd = owner_fd, .events = POLLIN } };
+	struct pollfd p = { .fd = sigfd, .events = POLLIN };
 	struct signalfd_siginfo si;
 
 	for (;;) {
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			break;
-		if (p[1].revents) {
-			waitpid(daemon, NULL, 0);
+		if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGCHLD)
+			break;
+		if (daemon_exited(daemon)) {
 			fprintf(stderr, "xdev-sim: the daemon exited\n");
 			return;
 		}
-		if (p[2].revents)
-			break;
-		if (p[0].revents && read(p[0].fd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGCHLD)
-			break;
 	}
-	daemon_stop(daemon, pidfd);
+	daemon_stop(daemon);
 }
 
 static void supervise(struct simhost *h, const struct simhost_opts *o,
-		      int report_fd, int owner_fd)
+		      int report_fd, pid_t starter)
 {
-	int ready[2], pidfd;
+	int ready[2], sigfd, r;
 	sigset_t set;
 	pid_t daemon;
 
@@ -244,6 +266,14 @@ static void supervise(struct simhost *h, const struct simhost_opts *o,
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	/* The kernel tells us when the starter ends; if it already has, the
+	 * parent is no longer the starter. */
+	if (o->stop_with_starter &&
+	    (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != starter)) {
+		report(report_fd, "E the starting process ended");
+		goto out;
+	}
 	if (o->netns == 1 || (o->netns == -1 && geteuid() == 0)) {
 		if (unshare(CLONE_NEWNET) < 0) {
 			report(report_fd, "E cannot create a network namespace: %s",
@@ -262,11 +292,11 @@ static void supervise(struct simhost *h, const struct simhost_opts *o,
 		report(report_fd, "E %s", h->err);
 		goto out;
 	}
-	pidfd = sim__pidfd_open(daemon);
-	if (wait_ready(ready[0], pidfd, START_TIMEOUT_MS) < 0) {
-		report(report_fd, "E %s did not start; see %s/daemon.log",
-		       sim__daemon_name(o->daemon), h->dir);
-		daemon_stop(daemon, pidfd);
+	if ((r = wait_ready(ready[0], sigfd, daemon, START_TIMEOUT_MS)) < 0) {
+		report(report_fd, "E %s did not start (%s)",
+		       sim__daemon_name(o->daemon), strerror(-r));
+		if (r != -ECHILD)
+			daemon_stop(daemon);
 		goto out;
 	}
 	close(ready[0]);
@@ -274,7 +304,7 @@ static void supervise(struct simhost *h, const struct simhost_opts *o,
 	report(report_fd, "OK");
 	close(report_fd);
 	report_fd = -1;
-	supervise_until_stop(daemon, pidfd, &set, owner_fd);
+	supervise_until_stop(daemon, sigfd);
 out:
 	if (report_fd >= 0)
 		close(report_fd);
@@ -302,8 +332,8 @@ static int await_supervisor(struct simhost *h, int fd)
 int simhost_start(const struct simhost_opts *opts, struct simhost *h)
 {
 	struct simhost_opts o = opts ? *opts : (struct simhost_opts){ .netns = -1 };
-	int rep[2], r, owner_fd;
-	pid_t pid;
+	pid_t pid, starter = getpid();
+	int rep[2], r;
 
 	memset(h, 0, sizeof(*h));
 	h->daemon = o.daemon;
@@ -317,8 +347,6 @@ int simhost_start(const struct simhost_opts *opts, struct simhost *h)
 	}
 	if (pipe2(rep, O_CLOEXEC) < 0)
 		return fail(h, -errno, "pipe: %s", strerror(errno));
-	/* Opened before the fork, so the starter cannot end unnoticed. */
-	owner_fd = o.stop_with_starter ? sim__pidfd_open(getpid()) : -1;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -332,10 +360,8 @@ int simhost_start(const struct simhost_opts *opts, struct simhost *h)
 		close(rep[0]);
 		setsid();
 		sim__redirect_stdio(h->dir, "supervisor.log");
-		supervise(h, &o, rep[1], owner_fd);
+		supervise(h, &o, rep[1], starter);
 	}
-	if (owner_fd >= 0)
-		close(owner_fd);
 	close(rep[1]);
 	h->supervisor = pid;
 	h->has_netns = o.netns == 1 || (o.netns == -1 && geteuid() == 0);
@@ -378,23 +404,39 @@ int simhost_open(const char *dir, struct simhost *h)
 	return 0;
 }
 
-int simhost_stop(struct simhost *h)
+/* Wait for the supervisor to exit: reaped if it is our child (it stops
+ * within the daemon's stop timeout), else watched through a pidfd. */
+static int supervisor_wait(struct simhost *h)
 {
 	struct pollfd p = { .events = POLLIN };
 	int r = 0;
 
-	if (h->supervisor <= 0)
-		return fail(h, -ESRCH, "host not running");
+	if (waitpid(h->supervisor, NULL, 0) == h->supervisor)
+		return 0;
+	if (errno != ECHILD)
+		return fail(h, -errno, "waiting for the supervisor: %s",
+			    strerror(errno));
 	p.fd = sim__pidfd_open(h->supervisor);
 	if (p.fd < 0)
-		return fail(h, -errno, "supervisor %d: %s", (int)h->supervisor,
-			    strerror(errno));
-	kill(h->supervisor, SIGTERM);
-	/* The supervisor needs the daemon's stop timeout at most. */
+		return errno == ESRCH ? 0
+			: fail(h, -errno, "supervisor %d: %s",
+			       (int)h->supervisor, strerror(errno));
 	if (poll(&p, 1, STOP_TIMEOUT_MS * 2) <= 0)
 		r = fail(h, -ETIMEDOUT, "the supervisor did not exit");
 	close(p.fd);
-	waitpid(h->supervisor, NULL, WNOHANG);
+	return r;
+}
+
+int simhost_stop(struct simhost *h)
+{
+	int r;
+
+	if (h->supervisor <= 0)
+		return fail(h, -ESRCH, "host not running");
+	if (kill(h->supervisor, SIGTERM) < 0)
+		return fail(h, -errno, "supervisor %d: %s", (int)h->supervisor,
+			    strerror(errno));
+	r = supervisor_wait(h);
 	if (!r && access(h->dir, F_OK) == 0)
 		r = fail(h, -EEXIST, "%s was left behind", h->dir);
 	h->supervisor = 0;
