@@ -44,19 +44,31 @@ def junit_counts(xml_path):
     return passed, failed, skipped, names
 
 
-def run_check(builddir, prog, results):
-    name = os.path.basename(prog)
-    xml = os.path.join(results, name + ".xml")
+VALGRIND_EXIT = 99
+
+
+def run_check(builddir, prog, results, valgrind=None):
+    """Run one Check program; under VALGRIND (a command prefix) its tests
+    run in one process (CK_FORK=no) so that valgrind sees them all, and a
+    valgrind error fails the suite."""
+    name = os.path.basename(prog) + (" (valgrind)" if valgrind else "")
+    xml = os.path.join(results, name.replace(" ", "_") + ".xml")
     if os.path.exists(xml):
         os.unlink(xml)
     env = dict(os.environ, CK_XML_LOG_FILE_NAME=xml)
+    cmd = [os.path.join(builddir, prog)]
+    if valgrind:
+        env["CK_FORK"] = "no"
+        cmd = valgrind + cmd
     print(f"== {name}", flush=True)
-    proc = subprocess.run([os.path.join(builddir, prog)], env=env)
+    proc = subprocess.run(cmd, env=env)
     if not os.path.exists(xml):
         print(f"{name}: no report (exit {proc.returncode})")
         return 0, 1, 0, [name + " (crashed)"]
     passed, failed, names = check_counts(xml)
-    if proc.returncode != 0 and failed == 0:
+    if proc.returncode == VALGRIND_EXIT:
+        failed, names = failed + 1, names + [name + ": valgrind errors"]
+    elif proc.returncode != 0 and failed == 0:
         failed, names = 1, [name + f" (exit {proc.returncode})"]
     return passed, failed, 0, names
 
@@ -84,6 +96,9 @@ def main():
     ap.add_argument("--builddir", required=True)
     ap.add_argument("--srcdir", required=True)
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--valgrind", default="",
+                    help="valgrind binary: also run the Check programs "
+                         "under it")
     ap.add_argument("programs", nargs="*")
     args = ap.parse_args()
     results = os.path.join(args.builddir, "tests", "results")
@@ -93,6 +108,15 @@ def main():
     failures = []
     suites = [lambda p=p: run_check(args.builddir, p, results)
               for p in args.programs]
+    if args.valgrind:
+        vg = [os.path.join(args.builddir, "libtool"), "--mode=execute",
+              args.valgrind, "-q", "--leak-check=full",
+              "--errors-for-leak-kinds=definite",
+              f"--error-exitcode={VALGRIND_EXIT}"]
+        suites += [lambda p=p: run_check(args.builddir, p, results, vg)
+                   for p in args.programs]
+    else:
+        print("note: valgrind not found; the memory-check runs are skipped")
     suites.append(lambda: run_pytest(args, results))
     for suite in suites:
         passed, failed, skipped, names = suite()
