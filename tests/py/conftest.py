@@ -41,8 +41,8 @@ def parse_env(text):
 class Host:
     """A running simulated host and the environment to reach it."""
 
-    def __init__(self, daemon="c", netns=None):
-        args = [XDEV_SIM, "start", "--daemon", daemon]
+    def __init__(self, daemon="c", netns=None, extra=()):
+        args = [XDEV_SIM, "start", "--daemon", daemon] + list(extra)
         if netns is False:
             args.append("--no-netns")
         out = run(args).stdout

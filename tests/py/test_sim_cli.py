@@ -161,3 +161,44 @@ def test_stop_twice_reports_no_host(host):
     assert proc.returncode == 1
     assert "no simulated host runs there" in proc.stderr or \
         "No such file" in proc.stderr
+
+
+def xc_probe(host):
+    probe = os.path.join(os.path.dirname(XDEV_SIM), "xc-probe")
+    return host.sim("exec", "--", probe).stdout.splitlines()
+
+
+def test_libxenctrl_users_see_the_simulated_hypervisor(host):
+    """The real libxenctrl, with libfakexen.so preloaded by `exec`."""
+    a = host.sim("domain-create", "ann").stdout.strip()
+    b = host.sim("domain-create", "ben").stdout.strip()
+    assert xc_probe(host) == ["0 running", f"{a} running", f"{b} running"]
+    host.sim("domain-shutdown", "ann")
+    host.sim("domain-destroy", "ben")
+    assert xc_probe(host) == ["0 running", f"{a} shutdown"]
+
+
+def test_trace_file_logs_each_request(tmp_path):
+    trace = tmp_path / "trace"
+    h = Host("c", extra=["--trace", str(trace)])
+    try:
+        h.xs("xenstore-write", "/traced", "yes")
+    finally:
+        h.stop()
+    assert any("WRITE" in line and "/traced" in line
+               for line in trace.read_text().splitlines())
+
+
+def test_failed_start_leaves_nothing(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.mkdir()
+    env = dict(os.environ, XDEV_SIM_TMPDIR=str(hosts))
+    proc = run([XDEV_SIM, "start", "--daemon", "o", "--trace",
+                str(tmp_path / "t")], env=env, check=False)
+    assert proc.returncode == 1
+    assert "only available with C xenstored" in proc.stderr
+    env["XDEV_SIM_XENSTORED_BIN"] = "/bin/false"
+    proc = run([XDEV_SIM, "start"], env=env, check=False)
+    assert proc.returncode == 1
+    assert "xenstored did not start" in proc.stderr
+    assert list(hosts.iterdir()) == []
