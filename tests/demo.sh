@@ -1,7 +1,9 @@
 #!/bin/bash
 # The README demo: start a simulated Xen host (the real xenstored under
-# libfakexen.so), create two domains, show the store, destroy one and watch
-# @releaseDomain fire, then stop the host and show that nothing is left.
+# libfakexen.so, with simulated kernel drivers), create two domains, show the
+# store, connect a network device by writing its nodes by hand, destroy a
+# domain and watch @releaseDomain fire, then stop the host and show that
+# nothing is left.  Run as root (the device's interface is a real tap).
 #
 # usage: tests/demo.sh BUILDDIR   (run by `make demo`, tested by test_demo.py)
 set -euo pipefail
@@ -36,6 +38,29 @@ echo "dom0 reads: $(xenstore-read "/local/domain/$alice/data/greeting")"
 if ! "$sim" guest alice write "/local/domain/$bob/data/x" boo 2>"$tmp/err"; then
 	echo "alice may not write bob's nodes: $(cat "$tmp/err")"
 fi
+
+step "a network device for alice, by hand-written nodes (as a toolstack writes them)"
+fe=/local/domain/$alice/device/vif/0
+be=/local/domain/0/backend/vif/$alice/0
+xenstore-write "$fe" "" "$be" ""
+xenstore-chmod "$fe" "n$alice" r0
+xenstore-chmod "$be" n0 "r$alice"
+xenstore-write "$fe/backend" "$be" "$fe/backend-id" 0 "$fe/handle" 0 \
+	"$fe/mac" 00:16:3e:00:00:01 "$fe/state" 1
+xenstore-write "$be/frontend" "$fe" "$be/frontend-id" "$alice" \
+	"$be/handle" 0 "$be/mac" 00:16:3e:00:00:01 "$be/script" vif-bridge \
+	"$be/type" vif "$be/hotplug-status" "" "$be/online" 1 "$be/state" 1
+"$sim" wait "$be/state" 2
+echo "backend InitWait; the simulated netback made: $("$sim" exec -- ip -o link show "vif$alice.0" | cut -d: -f2)"
+"$sim" wait "$fe/state" 4
+echo "frontend Connected; backend holds InitWait until hotplug says connected"
+xenstore-write "$be/hotplug-status" connected # the stand-in hotplug step
+"$sim" wait "$be/state" 4
+echo "backend state $(xenstore-read "$be/state"), frontend state $(xenstore-read "$fe/state"): Connected"
+xenstore-write "$be/online" 0 "$be/state" 5 # remove: Closing
+"$sim" wait "$be/state" 6
+echo "after Closing: backend state $(xenstore-read "$be/state"), frontend state $(xenstore-read "$fe/state"): Closed"
+xenstore-rm "$be" "$fe"
 
 step "destroy bob while watching @releaseDomain"
 mkfifo "$tmp/events"

@@ -89,6 +89,7 @@ def store_dump(host):
     (["domain-create", "../etc"], 1, "invalid domain name"),
     (["domain-create", "a/b"], 1, "invalid domain name"),
     (["domain-create", "7up"], 1, "invalid domain name"),
+    (["domain-create", "--help"], 1, "invalid domain name"),
     (["domain-create", "x" * 64], 1, "invalid domain name"),
     (["domain-create", "--domid", "0", "z"], 2, "not a domid"),
     (["domain-create", "--domid", "abc", "z"], 2, "not a domid"),
@@ -202,3 +203,71 @@ def test_failed_start_leaves_nothing(tmp_path):
     assert proc.returncode == 1
     assert "xenstored did not start" in proc.stderr
     assert list(hosts.iterdir()) == []
+
+
+def write_vbd_nodes(host, domid):
+    """A vbd's frontend and backend nodes, written as a toolstack would
+    (directories first with their permissions, state and online last)."""
+    fe = f"/local/domain/{domid}/device/vbd/51712"
+    be = f"/local/domain/0/backend/vbd/{domid}/51712"
+    host.xs("xenstore-write", fe, "", be, "")
+    host.xs("xenstore-chmod", fe, f"n{domid}", "r0")
+    host.xs("xenstore-chmod", be, "n0", f"r{domid}")
+    host.xs("xenstore-write", f"{fe}/backend", be, f"{fe}/backend-id", "0",
+            f"{fe}/virtual-device", "51712", f"{fe}/state", "1")
+    host.xs("xenstore-write", f"{be}/frontend", fe, f"{be}/frontend-id",
+            domid, f"{be}/mode", "w", f"{be}/online", "1", f"{be}/state", "1")
+    return fe, be
+
+
+def test_fault_cli_holds_and_releases_the_backend(host):
+    domid = host.sim("domain-create", "fay").stdout.strip()
+    host.sim("fault", "0", "--device", f"vbd/51712@{domid}",
+             "backend-unresponsive")
+    fe, be = write_vbd_nodes(host, domid)
+    held = host.sim("wait", "--timeout", "0.3", f"{be}/state", "2",
+                    check=False)
+    assert held.returncode == 1 and "did not become '2'" in held.stderr
+    assert host.xs("xenstore-read", f"{be}/state").stdout == "1\n"
+    host.sim("fault", "0", "--clear")
+    host.sim("wait", f"{be}/state", "2")
+    # the frontend answers InitWait as blkfront does
+    host.sim("wait", f"{fe}/state", "3")
+    assert host.xs("xenstore-read", f"{fe}/ring-ref").returncode == 0
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["fault", "0", "sleepy"], 2, "unknown fault 'sleepy'"),
+    (["fault", "0", "slow=-1"], 2, "unknown fault 'slow=-1'"),
+    (["fault", "0", "destroy-at=never"], 2, "unknown fault"),
+    (["fault", "0", "--device", "disk/1", "slow=5"], 2,
+     "invalid fault scope 'disk/1'"),
+    (["fault", "0", "--device", "vbd/../x", "slow=5"], 2,
+     "invalid fault scope"),
+    (["fault", "nobody", "slow=5"], 1, "no domain 'nobody'"),
+    (["kexec", "nobody"], 1, "no domain 'nobody'"),
+    (["wait", "--timeout", "soon", "/x"], 2, "not a number of seconds"),
+])
+def test_fault_cli_refuses_bad_input(host, args, code, message):
+    before = store_dump(host)
+    proc = host.sim(*args, check=False)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+    assert store_dump(host) == before
+
+
+def test_kexec_of_a_domain_without_a_kernel_is_refused(host):
+    host.sim("domain-create", "--bare", "rock")
+    proc = host.sim("kexec", "rock", check=False)
+    assert proc.returncode == 1
+    assert "kexec" in proc.stderr
+
+
+def test_stop_ends_every_driver_process(host):
+    host.sim("domain-create", "g1")
+    host.sim("domain-create", "--driver-domain", "d1")
+    sup = host.pid("supervisor.pid")
+    children = run(["pgrep", "-P", str(sup)]).stdout.split()
+    assert len(children) >= 5  # daemon, dom0 drivers, 2 x (xenbus + drivers)
+    host.stop()
+    assert not any(pid_alive(int(p)) for p in children)

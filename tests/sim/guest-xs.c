@@ -1,48 +1,45 @@
 /*
- * guest-xs: the guest side of a domain's xenstore ring, for the simulated
- * Xen host (see guest-xs.h for the API and fakexen.h for the simulator).
+ * guest-xs: the guest side of a domain's xenstore connection, for the
+ * simulated Xen host (see guest-xs.h for the API and fakexen.h for the
+ * simulator).
  *
- * This is a small re-implementation of a PV guest's xenstore frontend
- * (Linux: drivers/xen/xenbus/xenbus_comms.c): the guest produces requests
- * into ring->req and consumes replies and watch events from ring->rsp, both
- * being 1024-byte circular buffers indexed by free-running 32-bit counters
- * (xenstore-ring.txt).  Every index update is fenced and followed by an event
- * channel notification; every wake-up, and every decision to sleep, re-reads
- * the indices, because notifications coalesce and may be spurious.
+ * A handle talks to the daemon in one of two ways, as a process inside a
+ * real guest can:
  *
- * Nothing here is global: all the state (the partially received message,
- * the queue of watch events that arrived while waiting for a reply, the
- * watches registered) lives in struct xsg.
+ *   - over the domain's ring itself (xs-ring.c), as the guest's kernel does
+ *     (Linux: drivers/xen/xenbus/xenbus_comms.c); one owner per ring;
+ *   - over the unix socket of the domain's simulated kernel
+ *     ($XDEV_SIM_DIR/xenbus/<domid>, served by xenbus-mux.c), as userspace
+ *     does through /dev/xen/xenbus; the kernel multiplexes any number of
+ *     such handles onto the ring.
+ *
+ * Both carry the same framed messages (struct xsd_sockmsg + payload), so
+ * everything above the transport is shared.  Nothing here is global: all
+ * the state (the partially received message, the queue of watch events
+ * that arrived while waiting for a reply, the watches registered) lives in
+ * struct xsg.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
-
-#include <xenevtchn.h>
-#include <xen/io/xs_wire.h>
 
 #include "fakexen.h"
 #include "guest-xs.h"
+#include "xs-ring.h"
 
 #define XSG_DEFAULT_TIMEOUT_MS 10000
 /* xsg_close() must not hang on a dead daemon: each of its requests gets
  * at most this long. */
 #define XSG_CLOSE_TIMEOUT_MS 1000
-#define HDR_LEN sizeof(struct xsd_sockmsg)
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* One received message; BODY holds hdr.len bytes plus a NUL of ours, so
- * that string payloads can be used in place. */
-struct xsg_msg {
-	struct xsd_sockmsg hdr;
-	char *body;
-};
 
 /* A queued XS_WATCH_EVENT: BODY is "path\0token\0", TOKEN points into it. */
 struct xsg_event {
@@ -52,259 +49,95 @@ struct xsg_event {
 };
 
 /* A watch registered through this handle, remembered so that xsg_close()
- * can remove it: the daemon's connection outlives the process. */
+ * can remove it: the daemon's ring connection outlives the process. */
 struct xsg_watch {
 	struct xsg_watch *next;
 	char *token;            /* points into path[] */
 	char path[];
 };
 
+/* One piece of a request's payload: requests are sent from their parts
+ * (path, value) without assembling them first. */
 struct xsg_iov {
 	const void *base;
 	size_t len;
 };
 
+/* One connection.  On the ring, RING is mapped and SOCK is -1; through the
+ * domain's kernel, SOCK is the connected socket and RING is unused. */
 struct xsg {
-	struct xenstore_domain_interface *ring;
-	xenevtchn_handle *xce;
-	evtchn_port_t port;
+	struct xs_ring ring;
+	int sock;
 	uint32_t next_req_id;
 	int timeout_ms;
 	/* 0, or the -errno that made the byte stream lose its framing (a
-	 * half-sent request, corrupt indices): only xsg_reconnect() helps. */
+	 * half-sent request, corrupt indices, a closed socket): on the ring
+	 * only xsg_reconnect() helps. */
 	int broken;
-	/* The message being received; it may span several wake-ups and even
-	 * several calls, when a request times out in the middle of a reply. */
-	struct xsd_sockmsg rx_hdr;
-	size_t rx_hdr_got;
-	char *rx_body;
-	size_t rx_body_got;
+	struct xs_rx rx;
 	struct xsg_event *ev_head, **ev_tail;
 	struct xsg_watch *watches;
 };
 
-/* Error names the daemons send beyond xs_wire.h's xsd_errors[]. */
-static const struct {
-	const char *name;
-	int err;
-} extra_errors[] = {
-	{ "EQUOTA", EDQUOT },           /* oxenstored's quota errors */
-	{ "ENOTDIR", ENOTDIR },
-	{ "ENOTSUP", ENOTSUP },
-	{ "EOPNOTSUPP", EOPNOTSUPP },
-	{ "ENODEV", ENODEV },
-	{ "ENXIO", ENXIO },
-	{ "EBADF", EBADF },
-	{ "ENOTCONN", ENOTCONN },
-	{ "ETIMEDOUT", ETIMEDOUT },
-	{ "ERANGE", ERANGE },
-	{ "EOVERFLOW", EOVERFLOW },
-	{ "EFAULT", EFAULT },
-	{ "EDQUOT", EDQUOT },
-};
-
-static int xs_errno(const char *name)
+static int on_socket(const struct xsg *x)
 {
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(xsd_errors); i++)
-		if (!strcmp(name, xsd_errors[i].errstring))
-			return -xsd_errors[i].errnum;
-	for (i = 0; i < ARRAY_SIZE(extra_errors); i++)
-		if (!strcmp(name, extra_errors[i].name))
-			return -extra_errors[i].err;
-	/* What libxenstore and Linux's xenbus do with an unknown name. */
-	return -EINVAL;
+	return x->sock >= 0;
 }
 
-static int neg_errno(void)
-{
-	return errno > 0 ? -errno : -EIO;
-}
+/* ---- waiting ---- */
 
-/* ---- time ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Absolute deadline for a relative timeout; -1 means none. */
-static int64_t deadline_in(int ms)
-{
-	return ms < 0 ? -1 : now_ms() + ms;
-}
-
-static int poll_ms(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	if (left < 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* ---- shared-page access ---- */
-
-/* The page is shared with the daemon's process: read and write each index
- * exactly once per use, ordering being provided by fence(). */
-static uint32_t idx_load(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static void idx_store(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static void fence(void)
-{
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
-static uint32_t features(const struct xsg *x)
-{
-	return idx_load(&x->ring->server_features);
-}
-
-/* Copy up to LEN bytes into the request ring without blocking.  Returns the
- * count (0: ring full) or -EIO when the indices make no sense. */
-static int req_put(struct xenstore_domain_interface *r, const char *data,
-		   size_t len)
-{
-	XENSTORE_RING_IDX cons = idx_load(&r->req_cons);
-	XENSTORE_RING_IDX prod = idx_load(&r->req_prod);
-	size_t n, contig;
-
-	/* Read the indices before touching the slots they guard. */
-	fence();
-	if (prod - cons > XENSTORE_RING_SIZE)
-		return -EIO;
-	n = XENSTORE_RING_SIZE - (prod - cons);
-	contig = XENSTORE_RING_SIZE - MASK_XENSTORE_IDX(prod);
-	if (n > contig)
-		n = contig;     /* the rest goes in the next round, at 0 */
-	if (n > len)
-		n = len;
-	memcpy(r->req + MASK_XENSTORE_IDX(prod), data, n);
-	/* The daemon must see the bytes before the index publishing them. */
-	fence();
-	idx_store(&r->req_prod, prod + (XENSTORE_RING_IDX)n);
-	return (int)n;
-}
-
-/* Copy up to LEN bytes out of the response ring without blocking.  Returns
- * the count (0: ring empty) or -EIO when the indices make no sense. */
-static int rsp_take(struct xenstore_domain_interface *r, char *data,
-		    size_t len)
-{
-	XENSTORE_RING_IDX cons = idx_load(&r->rsp_cons);
-	XENSTORE_RING_IDX prod = idx_load(&r->rsp_prod);
-	size_t n, contig;
-
-	/* Read the producer index before the bytes it publishes. */
-	fence();
-	if (prod - cons > XENSTORE_RING_SIZE)
-		return -EIO;
-	n = prod - cons;
-	contig = XENSTORE_RING_SIZE - MASK_XENSTORE_IDX(cons);
-	if (n > contig)
-		n = contig;
-	if (n > len)
-		n = len;
-	if (n == 0)
-		return 0;
-	memcpy(data, r->rsp + MASK_XENSTORE_IDX(cons), n);
-	/* Finish reading the bytes before handing the slots back. */
-	fence();
-	idx_store(&r->rsp_cons, cons + (XENSTORE_RING_IDX)n);
-	return (int)n;
-}
-
-/* ---- event channel ---- */
-
-static int kick(struct xsg *x)
-{
-	return xenevtchn_notify(x->xce, x->port) < 0 ? neg_errno() : 0;
-}
-
-/* Take the pending notification and unmask the port at once: the caller
- * re-checks the ring afterwards, so a signal arriving from now on cannot
- * be lost. */
-static int ack_signal(struct xsg *x)
-{
-	xenevtchn_port_or_error_t port = xenevtchn_pending(x->xce);
-
-	if (port < 0)   /* spurious or already taken: not an error */
-		return errno == EAGAIN || errno == EINTR ? 0 : neg_errno();
-	return xenevtchn_unmask(x->xce, (evtchn_port_t)port) < 0 ?
-		neg_errno() : 0;
-}
-
-/* Sleep until the daemon signals or DEADLINE passes (-ETIMEDOUT).  A
- * return of 0 promises nothing about the ring: callers re-check it. */
-static int wait_signal(struct xsg *x, int64_t deadline)
-{
-	struct pollfd p = { .fd = xenevtchn_fd(x->xce), .events = POLLIN };
-	int r = poll(&p, 1, poll_ms(deadline));
-
-	if (r < 0)
-		return errno == EINTR ? 0 : neg_errno();
-	if (r == 0)
-		return -ETIMEDOUT;
-	if (!(p.revents & POLLIN))
-		return -EIO;
-	return ack_signal(x);
-}
-
-/* Nonzero -errno when waiting on the ring is pointless: the stream lost its
- * framing, or the daemon reports that it stopped serving the ring. */
-static int ring_failed(const struct xsg *x)
+/* Nonzero -errno when waiting is pointless: the stream lost its framing,
+ * or the daemon reports that it stopped serving the ring. */
+static int conn_failed(const struct xsg *x)
 {
 	if (x->broken)
 		return x->broken;
-	if ((features(x) & XENSTORE_SERVER_FEATURE_ERROR) &&
-	    idx_load(&x->ring->error) != XENSTORE_ERROR_NONE)
-		return -EIO;
-	return 0;
+	return on_socket(x) ? 0 : xs_ring_failed(&x->ring);
 }
 
+/* Wait until the socket has something to read (or its peer hung up: the
+ * read reports that). */
+static int wait_socket(struct xsg *x, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = x->sock, .events = events };
+	int r = poll(&p, 1, xs_poll_ms(deadline));
+
+	if (r < 0)
+		return errno == EINTR ? 0 : xs_neg_errno();
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Sleep until there may be something to receive (or room to send) or
+ * DEADLINE passes (-ETIMEDOUT).  A return of 0 promises nothing: callers
+ * re-check. */
 static int wait_event(struct xsg *x, int64_t deadline)
 {
-	int r = ring_failed(x);
+	int r = conn_failed(x);
 
-	return r ? r : wait_signal(x, deadline);
+	if (r)
+		return r;
+	if (on_socket(x))
+		return wait_socket(x, POLLIN, deadline);
+	return xs_ring_wait(&x->ring, deadline);
 }
 
 /* While a reconnection is in progress the guest may look at nothing but
  * the connection field (xenstore-ring.txt). */
 static int wait_connected(struct xsg *x, int64_t deadline)
 {
-	for (;;) {
-		uint32_t c = idx_load(&x->ring->connection);
-		int r;
+	while (!xs_ring_connected(&x->ring)) {
+		int r = xs_ring_wait(&x->ring, deadline);
 
-		/* Order the indices read afterwards after the reset. */
-		fence();
-		if (c == XENSTORE_CONNECTED)
-			return 0;
-		r = wait_signal(x, deadline);
 		if (r < 0)
 			return r;
 	}
+	return 0;
 }
 
 /* ---- sending ---- */
 
-/* Write all of DATA, a chunk per round, waiting for room as needed;
- * *SENT counts the bytes that made it into the ring. */
+/* Write all of DATA into the ring, a chunk per round, waiting for room as
+ * needed; *SENT counts the bytes that made it. */
 static int ring_write(struct xsg *x, const void *data, size_t len,
 		      int64_t deadline, size_t *sent)
 {
@@ -312,7 +145,7 @@ static int ring_write(struct xsg *x, const void *data, size_t len,
 	size_t done = 0;
 
 	while (done < len) {
-		int r = req_put(x->ring, p + done, len - done);
+		int r = xs_ring_put(&x->ring, p + done, len - done);
 
 		if (r < 0)
 			return x->broken = r;
@@ -320,7 +153,7 @@ static int ring_write(struct xsg *x, const void *data, size_t len,
 			done += (size_t)r;
 			*sent += (size_t)r;
 			/* Let the daemon drain while we produce the rest. */
-			r = kick(x);
+			r = xs_ring_kick(&x->ring);
 		} else {
 			r = wait_event(x, deadline);
 		}
@@ -330,14 +163,48 @@ static int ring_write(struct xsg *x, const void *data, size_t len,
 	return 0;
 }
 
+/* The same over the socket, which is non-blocking. */
+static int sock_write(struct xsg *x, const void *data, size_t len,
+		      int64_t deadline, size_t *sent)
+{
+	const char *p = data;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(x->sock, p + done, len - done,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		int r = 0;
+
+		if (n >= 0) {
+			done += (size_t)n;
+			*sent += (size_t)n;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			r = wait_socket(x, POLLOUT, deadline);
+		} else if (errno != EINTR) {
+			return x->broken = xs_neg_errno();
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int conn_write(struct xsg *x, const void *data, size_t len,
+		      int64_t deadline, size_t *sent)
+{
+	if (on_socket(x))
+		return sock_write(x, data, len, deadline, sent);
+	return ring_write(x, data, len, deadline, sent);
+}
+
 static int send_msg(struct xsg *x, const struct xsd_sockmsg *hdr,
 		    const struct xsg_iov *iov, int niov, int64_t deadline)
 {
 	size_t sent = 0;
-	int i, r = ring_write(x, hdr, HDR_LEN, deadline, &sent);
+	int i, r = conn_write(x, hdr, XS_HDR_LEN, deadline, &sent);
 
 	for (i = 0; !r && i < niov; i++)
-		r = ring_write(x, iov[i].base, iov[i].len, deadline, &sent);
+		r = conn_write(x, iov[i].base, iov[i].len, deadline, &sent);
 	/* A half-sent request leaves the daemon parsing garbage. */
 	if (r < 0 && sent > 0 && !x->broken)
 		x->broken = -EIO;
@@ -346,79 +213,40 @@ static int send_msg(struct xsg *x, const struct xsd_sockmsg *hdr,
 
 /* ---- receiving ---- */
 
-static void rx_reset(struct xsg *x)
+/* Turn a receive error into the connection's state: only running out of
+ * memory leaves the stream intact. */
+static int rx_failed(struct xsg *x, int r)
 {
-	free(x->rx_body);
-	x->rx_body = NULL;
-	x->rx_hdr_got = 0;
-	x->rx_body_got = 0;
-}
-
-static int rx_start_body(struct xsg *x)
-{
-	/* The daemon never sends more; believing it would overrun us. */
-	if (x->rx_hdr.len > XENSTORE_PAYLOAD_MAX)
-		return x->broken = -EIO;
-	x->rx_body = malloc(x->rx_hdr.len + 1);
-	if (!x->rx_body)
-		return -ENOMEM;
-	x->rx_body[x->rx_hdr.len] = '\0';
-	return 0;
-}
-
-/* Move the available response bytes into the partial message.  Returns 1
- * once it is complete, 0 when the ring ran dry first. */
-static int rx_fill(struct xsg *x)
-{
-	for (;;) {
-		char *dst;
-		size_t want;
-		int n;
-
-		if (x->rx_hdr_got < HDR_LEN) {
-			dst = (char *)&x->rx_hdr + x->rx_hdr_got;
-			want = HDR_LEN - x->rx_hdr_got;
-		} else {
-			if (!x->rx_body && (n = rx_start_body(x)) < 0)
-				return n;
-			if (x->rx_body_got == x->rx_hdr.len)
-				return 1;
-			dst = x->rx_body + x->rx_body_got;
-			want = x->rx_hdr.len - x->rx_body_got;
-		}
-		n = rsp_take(x->ring, dst, want);
-		if (n <= 0)
-			return n < 0 ? (x->broken = n) : 0;
-		if (x->rx_hdr_got < HDR_LEN)
-			x->rx_hdr_got += (size_t)n;
-		else
-			x->rx_body_got += (size_t)n;
-	}
+	if (r == -ENOMEM)
+		return r;
+	/* An oversized message: the peer broke the protocol. */
+	return x->broken = r == -EMSGSIZE ? -EIO : r;
 }
 
 /* Without blocking: 1 and a complete message in OUT, or 0. */
-static int rx_poll(struct xsg *x, struct xsg_msg *out)
+static int rx_poll(struct xsg *x, struct xs_msg *out)
 {
-	uint32_t before = idx_load(&x->ring->rsp_cons);
-	int r = rx_fill(x);
+	uint64_t before = x->ring.taken;
+	int r;
 
-	/* We made room: the daemon may be waiting for it to send more. */
-	if (idx_load(&x->ring->rsp_cons) != before) {
-		int k = kick(x);
+	if (on_socket(x))
+		r = xs_rx_fill(&x->rx, xs_sock_take, &x->sock, out);
+	else
+		r = xs_rx_fill(&x->rx, xs_ring_take, &x->ring, out);
+	if (r < 0)
+		return rx_failed(x, r);
+	/* We made room: the daemon may be waiting for it to send more.  A
+	 * failed kick loses no message: the next one is tried again. */
+	if (x->ring.taken != before) {
+		int k = xs_ring_kick(&x->ring);
 
-		if (k < 0 && r >= 0)
-			return k;       /* a complete message stays in rx */
-	}
-	if (r == 1) {
-		out->hdr = x->rx_hdr;
-		out->body = x->rx_body;
-		x->rx_body = NULL;
-		rx_reset(x);
+		if (k < 0 && r == 0)
+			return k;
 	}
 	return r;
 }
 
-static int recv_msg(struct xsg *x, int64_t deadline, struct xsg_msg *out)
+static int recv_msg(struct xsg *x, int64_t deadline, struct xs_msg *out)
 {
 	for (;;) {
 		int r = rx_poll(x, out);
@@ -434,7 +262,7 @@ static int recv_msg(struct xsg *x, int64_t deadline, struct xsg_msg *out)
 /* ---- watch events ---- */
 
 /* Takes ownership of M's body. */
-static int queue_event(struct xsg *x, struct xsg_msg *m)
+static int queue_event(struct xsg *x, struct xs_msg *m)
 {
 	size_t plen = strlen(m->body);
 	struct xsg_event *e;
@@ -489,7 +317,7 @@ static void drop_events(struct xsg *x)
 /* Receive until the reply to REQ_ID, queueing the watch events that come
  * first and discarding late replies to requests that timed out. */
 static int wait_reply(struct xsg *x, uint32_t req_id, int64_t deadline,
-		      struct xsg_msg *out)
+		      struct xs_msg *out)
 {
 	for (;;) {
 		int r = recv_msg(x, deadline, out);
@@ -508,29 +336,29 @@ static int wait_reply(struct xsg *x, uint32_t req_id, int64_t deadline,
 	}
 }
 
-/* Whether a request may be sent now; waits out a reconnection that someone
- * else started. */
-static int ring_usable(struct xsg *x, int64_t deadline)
+/* Whether a request may be sent now; on the ring, waits out a reconnection
+ * that someone else started. */
+static int conn_usable(struct xsg *x, int64_t deadline)
 {
 	int r;
 
-	if (x->broken)
+	if (x->broken || on_socket(x))
 		return x->broken;
-	if (features(x) & XENSTORE_SERVER_FEATURE_RECONNECTION) {
+	if (xs_ring_features(&x->ring) & XENSTORE_SERVER_FEATURE_RECONNECTION) {
 		r = wait_connected(x, deadline);
 		if (r < 0)
 			return r;
 	}
-	return ring_failed(x);
+	return conn_failed(x);
 }
 
 /* Turn an XS_ERROR reply into its -errno; frees the body on failure. */
-static int check_reply(uint32_t type, struct xsg_msg *reply)
+static int check_reply(uint32_t type, struct xs_msg *reply)
 {
 	int r = 0;
 
 	if (reply->hdr.type == XS_ERROR)
-		r = xs_errno(reply->body);
+		r = xs_error_errno(reply->body);
 	else if (reply->hdr.type != type)
 		r = -EIO;
 	if (r < 0) {
@@ -541,12 +369,13 @@ static int check_reply(uint32_t type, struct xsg_msg *reply)
 }
 
 /* Send one request whose payload is the concatenation of IOV, and wait for
- * its reply.  On success REPLY's body is the caller's to free. */
-static int request(struct xsg *x, uint32_t type, uint32_t tx,
-		   const struct xsg_iov *iov, int niov, struct xsg_msg *reply)
+ * its reply until DEADLINE.  On success REPLY's body is the caller's to
+ * free. */
+static int request_until(struct xsg *x, uint32_t type, uint32_t tx,
+			 const struct xsg_iov *iov, int niov, int64_t deadline,
+			 struct xs_msg *reply)
 {
 	struct xsd_sockmsg hdr = { .type = type, .tx_id = tx };
-	int64_t deadline = deadline_in(x->timeout_ms);
 	size_t len = 0;
 	int i, r;
 
@@ -556,7 +385,7 @@ static int request(struct xsg *x, uint32_t type, uint32_t tx,
 		return -E2BIG;
 	hdr.len = (uint32_t)len;
 	hdr.req_id = x->next_req_id++;
-	r = ring_usable(x, deadline);
+	r = conn_usable(x, deadline);
 	if (!r)
 		r = send_msg(x, &hdr, iov, niov, deadline);
 	if (!r)
@@ -564,9 +393,17 @@ static int request(struct xsg *x, uint32_t type, uint32_t tx,
 	return r < 0 ? r : check_reply(type, reply);
 }
 
+/* The same, bounded by the handle's timeout. */
+static int request(struct xsg *x, uint32_t type, uint32_t tx,
+		   const struct xsg_iov *iov, int niov, struct xs_msg *reply)
+{
+	return request_until(x, type, tx, iov, niov,
+			     xs_deadline_in(x->timeout_ms), reply);
+}
+
 /* A request whose payload is "A\0" or "A\0B\0". */
 static int request_str(struct xsg *x, uint32_t type, uint32_t tx,
-		       const char *a, const char *b, struct xsg_msg *reply)
+		       const char *a, const char *b, struct xs_msg *reply)
 {
 	struct xsg_iov iov[2];
 
@@ -583,7 +420,7 @@ static int request_str(struct xsg *x, uint32_t type, uint32_t tx,
 static int request_ok(struct xsg *x, uint32_t type, uint32_t tx,
 		      const char *a, const char *b)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	int r = request_str(x, type, tx, a, b, &reply);
 
 	if (r < 0)
@@ -633,32 +470,38 @@ static void drop_watches(struct xsg *x)
 	}
 }
 
-/* ---- public API ---- */
+/* ---- opening and closing ---- */
 
 static void xsg_free(struct xsg *x)
 {
-	rx_reset(x);
+	xs_rx_reset(&x->rx);
 	drop_events(x);
 	drop_watches(x);
-	if (x->ring)
-		fakexen_ring_unmap(x->ring);
-	if (x->xce)
-		xenevtchn_close(x->xce);
+	xs_ring_close(&x->ring);
+	if (x->sock >= 0)
+		close(x->sock);
 	free(x);
 }
 
-static int xsg_connect(struct xsg *x, uint32_t domid)
+static struct xsg *xsg_new(void)
 {
-	x->ring = fakexen_ring_map(domid);
-	if (!x->ring)
-		return neg_errno();
-	x->xce = xenevtchn_open(NULL, 0);
-	if (!x->xce)
-		return neg_errno();
-	return fakexen_guest_bind_xs_port(x->xce, domid, &x->port);
+	struct xsg *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->sock = -1;
+	x->ev_tail = &x->ev_head;
+	x->timeout_ms = XSG_DEFAULT_TIMEOUT_MS;
+	/* Other processes may have used this ring before: start the ids
+	 * somewhere else so that a late reply to one of their requests is
+	 * not taken for the reply to ours. */
+	x->next_req_id = ((uint32_t)getpid() << 16) ^ (uint32_t)xs_now_ms();
+	return x;
 }
 
-int xsg_open(uint32_t domid, struct xsg **ret)
+/* Attach to the host and make a handle; CONNECT fills in its transport. */
+static int xsg_open_with(uint32_t domid, struct xsg **ret,
+			 int (*connect_fn)(struct xsg *, uint32_t))
 {
 	struct xsg *x;
 	int r;
@@ -667,17 +510,10 @@ int xsg_open(uint32_t domid, struct xsg **ret)
 	r = fakexen_attach(NULL);
 	if (r < 0)
 		return r;
-	x = calloc(1, sizeof(*x));
+	x = xsg_new();
 	if (!x)
 		return -ENOMEM;
-	x->ev_tail = &x->ev_head;
-	x->timeout_ms = XSG_DEFAULT_TIMEOUT_MS;
-	/* Other processes may have used this ring before: start the ids
-	 * somewhere else so that a late reply to one of their requests is
-	 * not taken for the reply to ours. */
-	x->next_req_id = ((uint32_t)getpid() << 16) ^ (uint32_t)now_ms();
-	errno = 0;
-	r = xsg_connect(x, domid);
+	r = connect_fn(x, domid);
 	if (r < 0) {
 		xsg_free(x);
 		return r;
@@ -686,14 +522,68 @@ int xsg_open(uint32_t domid, struct xsg **ret)
 	return 0;
 }
 
+static int connect_ring(struct xsg *x, uint32_t domid)
+{
+	return xs_ring_open(&x->ring, domid);
+}
+
+/* Connect to the domain's kernel: 0, or -ENOENT/-ECONNREFUSED when the
+ * domain has none (no socket, or a stale one), or another -errno. */
+static int connect_kernel(struct xsg *x, uint32_t domid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *dir = fakexen_dir();
+	int n;
+
+	if (!dir)
+		return -ENXIO;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/xenbus/%u", dir,
+		     domid);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	x->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (x->sock < 0)
+		return xs_neg_errno();
+	/* Blocking: a full backlog must not make us take the ring from
+	 * under the kernel; the kernel accepts promptly.  Then non-blocking,
+	 * as every wait is a poll() with a deadline. */
+	if (connect(x->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    fcntl(x->sock, F_SETFL, O_NONBLOCK) < 0)
+		return xs_neg_errno();
+	return 0;
+}
+
+/* Through the kernel if the domain has one, else on the ring. */
+static int connect_any(struct xsg *x, uint32_t domid)
+{
+	int r = connect_kernel(x, domid);
+
+	if (r != -ENOENT && r != -ECONNREFUSED)
+		return r;
+	if (x->sock >= 0)
+		close(x->sock);
+	x->sock = -1;
+	return connect_ring(x, domid);
+}
+
+int xsg_open(uint32_t domid, struct xsg **ret)
+{
+	return xsg_open_with(domid, ret, connect_any);
+}
+
+int xsg_open_ring(uint32_t domid, struct xsg **ret)
+{
+	return xsg_open_with(domid, ret, connect_ring);
+}
+
 /* Leave the ring on a message boundary for the next user of the domain. */
 static void finish_partial_rx(struct xsg *x)
 {
-	struct xsg_msg m;
+	struct xs_msg m;
 
-	if (x->broken || (!x->rx_hdr_got && !x->rx_body))
+	if (x->broken || !xs_rx_partial(&x->rx))
 		return;
-	if (recv_msg(x, deadline_in(x->timeout_ms), &m) == 0)
+	if (recv_msg(x, xs_deadline_in(x->timeout_ms), &m) == 0)
 		free(m.body);
 }
 
@@ -701,6 +591,13 @@ void xsg_close(struct xsg *x)
 {
 	if (!x)
 		return;
+	/* Through the kernel there is nothing to do: closing the socket
+	 * makes it remove our watches and end our transactions, as closing
+	 * /dev/xen/xenbus does. */
+	if (on_socket(x)) {
+		xsg_free(x);
+		return;
+	}
 	if (x->timeout_ms < 0 || x->timeout_ms > XSG_CLOSE_TIMEOUT_MS)
 		x->timeout_ms = XSG_CLOSE_TIMEOUT_MS;
 	/* The daemon's connection is the domain's, not ours: watches left
@@ -716,6 +613,8 @@ void xsg_close(struct xsg *x)
 	xsg_free(x);
 }
 
+/* ---- public API ---- */
+
 int xsg_set_timeout(struct xsg *x, int ms)
 {
 	if (!x || ms < -1)
@@ -726,18 +625,50 @@ int xsg_set_timeout(struct xsg *x, int ms)
 
 int xsg_fd(struct xsg *x)
 {
-	return x ? xenevtchn_fd(x->xce) : -EINVAL;
+	if (!x)
+		return -EINVAL;
+	return on_socket(x) ? x->sock : xs_ring_fd(&x->ring);
+}
+
+/* XS_CONTROL "sim-...": a request the kernel answers itself. */
+static int kernel_control(struct xsg *x, const char *cmd, int64_t deadline,
+			  struct xs_msg *reply)
+{
+	struct xsg_iov iov = { .base = cmd, .len = strlen(cmd) + 1 };
+
+	return request_until(x, XS_CONTROL, 0, &iov, 1, deadline, reply);
+}
+
+static int kernel_features(struct xsg *x)
+{
+	struct xs_msg reply;
+	unsigned long f;
+	char *end;
+	int r = kernel_control(x, "sim-features",
+			       xs_deadline_in(x->timeout_ms), &reply);
+
+	if (r < 0)
+		return r;
+	errno = 0;
+	f = strtoul(reply.body, &end, 10);
+	r = errno || end == reply.body || *end || f > INT_MAX ? -EIO : (int)f;
+	free(reply.body);
+	return r;
 }
 
 int xsg_server_features(struct xsg *x)
 {
-	return x ? (int)features(x) : -EINVAL;
+	if (!x)
+		return -EINVAL;
+	if (on_socket(x))
+		return kernel_features(x);
+	return (int)xs_ring_features(&x->ring);
 }
 
 int xsg_read(struct xsg *x, uint32_t tx, const char *path,
 	     char **ret_val, unsigned *ret_len)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	int r = request_str(x, XS_READ, tx, path, NULL, &reply);
 
 	if (r < 0)
@@ -752,7 +683,7 @@ int xsg_write(struct xsg *x, uint32_t tx, const char *path,
 	      const void *val, unsigned len)
 {
 	struct xsg_iov iov[2];
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	int r;
 
 	if (!x || !path || (!val && len))
@@ -807,7 +738,7 @@ static int split_names(const char *body, size_t len, char ***ret_names,
 int xsg_directory(struct xsg *x, uint32_t tx, const char *path,
 		  char ***ret_names, unsigned *ret_n)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	int r = request_str(x, XS_DIRECTORY, tx, path, NULL, &reply);
 
 	if (r < 0)
@@ -820,7 +751,7 @@ int xsg_directory(struct xsg *x, uint32_t tx, const char *path,
 int xsg_get_perms(struct xsg *x, uint32_t tx, const char *path,
 		  char **ret_perms)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	uint32_t i, len;
 	int r = request_str(x, XS_GET_PERMS, tx, path, NULL, &reply);
 
@@ -842,7 +773,7 @@ int xsg_set_perms(struct xsg *x, uint32_t tx, const char *path,
 		  const char *perms)
 {
 	struct xsg_iov iov[2];
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	char *wire, *p;
 	int r;
 
@@ -903,8 +834,8 @@ int xsg_unwatch(struct xsg *x, const char *path, const char *token)
 int xsg_read_watch(struct xsg *x, int timeout_ms,
 		   char **ret_path, char **ret_token)
 {
-	int64_t deadline = deadline_in(timeout_ms);
-	struct xsg_msg m;
+	int64_t deadline = xs_deadline_in(timeout_ms);
+	struct xs_msg m;
 	int r;
 
 	if (!x || !ret_path || !ret_token)
@@ -926,7 +857,7 @@ int xsg_read_watch(struct xsg *x, int timeout_ms,
 
 int xsg_transaction_start(struct xsg *x, uint32_t *ret_tx)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	unsigned long id;
 	char *end;
 	int r = request_str(x, XS_TRANSACTION_START, 0, "", NULL, &reply);
@@ -951,7 +882,7 @@ int xsg_transaction_end(struct xsg *x, uint32_t tx, int commit)
 
 int xsg_get_domain_path(struct xsg *x, uint32_t domid, char **ret)
 {
-	struct xsg_msg reply;
+	struct xs_msg reply;
 	char id[16];
 	int r;
 
@@ -963,26 +894,42 @@ int xsg_get_domain_path(struct xsg *x, uint32_t domid, char **ret)
 	return 0;
 }
 
+/* Through the kernel: it resets the ring and re-registers every watch,
+ * which then fires once more.  So the watches stay ours, and the events
+ * queued before are dropped as on the ring (the re-fires replace them). */
+static int kernel_reconnect(struct xsg *x, int64_t deadline)
+{
+	struct xs_msg reply;
+	int r;
+
+	drop_events(x);
+	r = kernel_control(x, "sim-reconnect", deadline, &reply);
+	if (r == -ENOSYS)
+		return -EOPNOTSUPP;
+	if (r < 0)
+		return r;
+	free(reply.body);
+	return 0;
+}
+
 int xsg_reconnect(struct xsg *x, int timeout_ms)
 {
-	int64_t deadline = deadline_in(timeout_ms);
+	int64_t deadline = xs_deadline_in(timeout_ms);
 	int r;
 
 	if (!x)
 		return -EINVAL;
-	if (!(features(x) & XENSTORE_SERVER_FEATURE_RECONNECTION))
+	if (on_socket(x))
+		return kernel_reconnect(x, deadline);
+	if (!(xs_ring_features(&x->ring) & XENSTORE_SERVER_FEATURE_RECONNECTION))
 		return -EOPNOTSUPP;
 	/* The daemon drops partial packets, in-flight requests, watches and
-	 * transactions of the connection: so must we, and from the moment
-	 * connection is set the ring is no longer ours to read. */
-	rx_reset(x);
+	 * transactions of the connection: so must we. */
+	xs_rx_reset(&x->rx);
 	drop_events(x);
 	drop_watches(x);
 	x->broken = 0;
-	fence();
-	idx_store(&x->ring->connection, XENSTORE_RECONNECT);
-	fence();
-	r = kick(x);
+	r = xs_ring_start_reconnect(&x->ring);
 	if (r < 0)
 		return r;
 	return wait_connected(x, deadline);

@@ -1,14 +1,17 @@
 /*
  * guest-xs: a guest-side xenstore client for the simulated Xen host.
  *
- * It plays the part of an unprivileged domain's xenstore frontend (what
- * Linux's xenbus_comms does inside a real guest): it maps the domain's ring
- * page (struct xenstore_domain_interface of <xen/io/xs_wire.h>) through
- * fakexen, takes delivery of the domain's xenstore event channel, and speaks
- * the xenstore wire protocol to the real xenstored/oxenstored over that
- * ring.  Requests therefore go through the daemon's per-domain permission
- * and quota checks exactly as a real guest's would, which is the point:
- * xdev's tests use it to act as a guest.
+ * It plays the part of a process inside an unprivileged domain.  When the
+ * domain has a simulated kernel (xenbus-mux.h: a process owning the ring,
+ * listening on $XDEV_SIM_DIR/xenbus/<domid>), the handle talks to it over
+ * that socket, as userspace does through /dev/xen/xenbus, and any number of
+ * handles may use the domain at once.  Otherwise the handle is the kernel:
+ * it maps the domain's ring page (struct xenstore_domain_interface of
+ * <xen/io/xs_wire.h>) through fakexen, takes delivery of the domain's
+ * xenstore event channel, and speaks the wire protocol over the ring (what
+ * Linux's xenbus_comms does).  Either way requests go through the daemon's
+ * per-domain permission and quota checks exactly as a real guest's would,
+ * which is the point: xdev's tests use it to act as a guest.
  *
  * The API is synchronous: every call sends one request and waits for the
  * matching reply, bounded by a per-handle timeout (xsg_set_timeout()).  Watch
@@ -19,8 +22,9 @@
  * which oxenstored uses, maps to -EDQUOT).  Strings and arrays returned
  * through pointers are malloc'd and owned by the caller.
  *
- * A handle is not thread-safe.  Only one handle per domain should exist at a
- * time on the whole host, as there is only one ring per domain.
+ * A handle is not thread-safe.  On the ring, only one handle per domain
+ * should exist at a time on the whole host, as there is only one ring per
+ * domain (and never one beside the domain's kernel).
  */
 #ifndef XDEV_GUEST_XS_H
 #define XDEV_GUEST_XS_H
@@ -29,19 +33,25 @@
 
 struct xsg;
 
-/* Attach to the simulated host ($XDEV_SIM_DIR) and connect to the xenstore
- * ring of DOMID. */
+/* Attach to the simulated host ($XDEV_SIM_DIR) and connect to DOMID: to
+ * its kernel's socket when it accepts a connection, else to its ring. */
 int xsg_open(uint32_t domid, struct xsg **ret);
-/* Best-effort removal of the watches registered through X, then release.
- * NULL-safe. */
+/* The same, always on the ring (a domain without a kernel, or the kernel
+ * itself). */
+int xsg_open_ring(uint32_t domid, struct xsg **ret);
+/* On the ring, best-effort removal of the watches registered through X;
+ * through the kernel, closing the connection does that (and ends X's
+ * transactions).  Then release.  NULL-safe. */
 void xsg_close(struct xsg *x);
 
 /* Bound every synchronous request to MS milliseconds (-1: no bound).  The
  * default is 10000; an expired request fails with -ETIMEDOUT. */
 int xsg_set_timeout(struct xsg *x, int ms);
-/* The event-channel fd: readable when xenstored has signalled the ring. */
+/* The fd to poll: the event channel, readable when xenstored has signalled
+ * the ring, or the socket to the kernel. */
 int xsg_fd(struct xsg *x);
-/* The ring's server feature bitmap (XENSTORE_SERVER_FEATURE_*). */
+/* The ring's server feature bitmap (XENSTORE_SERVER_FEATURE_*); through
+ * the kernel, one request (XS_CONTROL "sim-features"). */
 int xsg_server_features(struct xsg *x);
 
 /* TX is a transaction id from xsg_transaction_start() or 0.  Relative paths
@@ -76,8 +86,12 @@ int xsg_transaction_end(struct xsg *x, uint32_t tx, int commit);
 int xsg_get_domain_path(struct xsg *x, uint32_t domid, char **ret);
 
 /* Guest-initiated ring reset (xenstore-ring.txt, "ring reconnection").
- * The daemon forgets the connection's watches and transactions; so does X.
- * -EOPNOTSUPP if the daemon does not advertise the feature. */
+ * -EOPNOTSUPP if the daemon does not advertise the feature.  On the ring,
+ * the daemon forgets the connection's watches and transactions; so does X.
+ * Through the kernel (XS_CONTROL "sim-reconnect"), the kernel resets the
+ * ring for all its clients: transactions are gone, requests in flight fail
+ * with -EIO, but it registers every watch again, so X's watches stay and
+ * each fires once more; the events X had queued are dropped. */
 int xsg_reconnect(struct xsg *x, int timeout_ms);
 
 #endif

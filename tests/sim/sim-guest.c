@@ -18,10 +18,11 @@
  *
  * Exit status: 0 success, 1 failure (message on stderr), 2 usage error.
  *
- * A domain has one ring, and every process opening it reads whatever the
- * daemon sends there: while a `watch` runs, change the watched nodes from
- * dom0 (or another domain), not with a second `guest` command on the same
- * DOMID, which would swallow the events.
+ * A domain with a kernel (the default) is reached through its xenbus
+ * socket, so several `guest` commands may run on it at once.  A bare
+ * domain (domain-create --bare) has only its ring, and every process
+ * opening it reads whatever the daemon sends there: while a `watch` runs on
+ * one, change the watched nodes from dom0 or another domain.
  */
 #include <ctype.h>
 #include <errno.h>

@@ -162,8 +162,9 @@ static int valid_name(const char *name)
 
 	if (!*name || strlen(name) >= FAKEXEN_NAME_MAX)
 		return 0;
-	if (name[0] >= '0' && name[0] <= '9')
-		return 0; /* would read as a domid */
+	if (!((name[0] >= 'a' && name[0] <= 'z') ||
+	      (name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_'))
+		return 0; /* a digit would read as a domid, '-' as an option */
 	for (p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || strchr("-_.", *p)))
@@ -173,6 +174,29 @@ static int valid_name(const char *name)
 
 int simhost_domain_create(struct simhost *h, const char *name, uint32_t want,
 			  uint32_t *ret_domid)
+{
+	return simhost_domain_create_kind(h, name, want, SIMHOST_DOM_BARE,
+					  ret_domid);
+}
+
+/* Ask the supervisor to start (or kill) the kernel of domain ID. */
+static int kernel_request(struct simhost *h, const char *what, uint32_t id,
+			  const char *role)
+{
+	char req[64];
+	int r;
+
+	snprintf(req, sizeof(req), "%s %u %s\n", what, id, role);
+	r = sim__control(h->dir, req);
+	if (r)
+		snprintf(h->err, sizeof(h->err), "%s %u: the host refused (%s);"
+			 " see %s/drivers.log", what, id, strerror(-r), h->dir);
+	return r;
+}
+
+int simhost_domain_create_kind(struct simhost *h, const char *name,
+			       uint32_t want, enum simhost_dom_kind kind,
+			       uint32_t *ret_domid)
 {
 	struct fakexen_dominfo d;
 	struct xs_handle *xs;
@@ -184,7 +208,8 @@ int simhost_domain_create(struct simhost *h, const char *name, uint32_t want,
 	if (!valid_name(name)) {
 		snprintf(h->err, sizeof(h->err),
 			 "invalid domain name '%s' (letters, digits, '-', '_', "
-			 "'.'; not starting with a digit; at most %d characters)",
+			 "'.'; starting with a letter or '_'; at most %d "
+			 "characters)",
 			 name, FAKEXEN_NAME_MAX - 1);
 		return -EINVAL;
 	}
@@ -221,9 +246,17 @@ int simhost_domain_create(struct simhost *h, const char *name, uint32_t want,
 		goto fail;
 	}
 	xs_close(xs);
+	xs = NULL;
+	if (kind != SIMHOST_DOM_BARE &&
+	    (r = kernel_request(h, "kernel", id, kind == SIMHOST_DOM_DRIVER
+				? "backend" : "frontend")))
+		goto fail_introduced;
 	if (ret_domid)
 		*ret_domid = id;
 	return 0;
+fail_introduced:
+	simhost_domain_destroy(h, id, 0);
+	return r;
 fail:
 	if (xs) {
 		char path[64];
@@ -324,6 +357,9 @@ int simhost_domain_destroy(struct simhost *h, uint32_t id, int keep_store)
 		return r;
 	}
 	uuid_format(d.uuid, uuid_s);
+	/* The domain stops running first: its kernel cannot clean up. */
+	if ((r = kernel_request(h, "gone", id, "")))
+		return r;
 	if (!(d.flags & FAKEXEN_DOM_DYING) &&
 	    (r = change_and_wait_release(h, id, FAKEXEN_DOM_DYING, 0, 1)))
 		return r;
@@ -355,6 +391,8 @@ int simhost_domain_shutdown(struct simhost *h, uint32_t id, int crash,
 			 id, id == 0 ? " as a guest" : "");
 		return r ? r : -EINVAL;
 	}
+	if ((r = kernel_request(h, "gone", id, "")))
+		return r;
 	return change_and_wait_release(h, id, crash ? FAKEXEN_DOM_CRASHED
 					   : FAKEXEN_DOM_SHUTDOWN,
 				       crash ? SHUTDOWN_crash : reason, 0);
@@ -381,4 +419,9 @@ int simhost_domain_find(struct simhost *h, const char *s, uint32_t *ret)
 	}
 	snprintf(h->err, sizeof(h->err), "no domain '%s'", s);
 	return -ESRCH;
+}
+
+int simhost_domain_kexec(struct simhost *h, uint32_t domid)
+{
+	return kernel_request(h, "kexec", domid, "");
 }

@@ -24,6 +24,15 @@ int sim__is_supervisor(pid_t pid, const char *dir);
 int sim__has_own_netns(pid_t pid);
 int sim__enter_netns(pid_t pid);
 
+/* simhost-kernel.c: the supervisor's side */
+int sim__control_listen(const char *dir);
+void sim__control_serve(const char *dir, int lfd);
+int sim__kernel_start_dom0(const char *dir);
+void sim__kernel_reap(void);
+void sim__kernel_stop_all(void);
+/* A client's side: send one control request line; 0 if answered OK. */
+int sim__control(const char *dir, const char *request);
+
 /* simhost-domain.c */
 struct xs_handle *sim__xs_open(struct simhost *h);
 /* What xen-init-dom0 writes at boot: /local/domain/0/{name,domid}. */

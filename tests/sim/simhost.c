@@ -190,10 +190,14 @@ static void report(int fd, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
 	va_end(ap);
-	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n
-			   : sizeof(buf) - 1) < 0)
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(fd, buf, (size_t)n) < 0)
 		return;
 }
 
@@ -230,33 +234,65 @@ static void daemon_stop(pid_t pid)
 	}
 }
 
+/* With $XDEV_SIM_KEEP_LOGS=DIR, the host's logs survive it, appended to
+ * DIR/<file> (debugging a failed test). */
+static void keep_logs(const char *dir)
+{
+	static const char *const logs[] = { "supervisor.log", "daemon.log",
+					    "drivers.log", "xenbus.log" };
+	const char *keep = getenv("XDEV_SIM_KEEP_LOGS");
+	char cmd[PATH_MAX * 2];
+	size_t i;
+
+	if (!keep || !*keep)
+		return;
+	for (i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "%s/%s", dir, logs[i]);
+		if (access(cmd, R_OK) < 0)
+			continue;
+		snprintf(cmd, sizeof(cmd), "(echo '==== %s'; cat '%s/%s') >> '%s/%s'",
+			 dir, dir, logs[i], keep, logs[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "xdev-sim: keeping %s failed\n", logs[i]);
+	}
+}
+
 /* Run until asked to stop (a signal: from simhost_stop(), or SIGTERM from
  * the kernel when the starter ends with stop_with_starter), or until the
- * daemon dies on its own. */
-static void supervise_until_stop(pid_t daemon, int sigfd)
+ * daemon dies on its own.  Meanwhile serve control requests (kernels of
+ * new domains, simhost-kernel.c). */
+static void supervise_until_stop(const char *dir, pid_t daemon, int sigfd,
+				 int lfd)
 {
-	struct pollfd p = { .fd = sigfd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = sigfd, .events = POLLIN },
+			       { .fd = lfd, .events = POLLIN } };
 	struct signalfd_siginfo si;
 
 	for (;;) {
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
-		if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+		if (p[1].revents & POLLIN)
+			sim__control_serve(dir, lfd);
+		if (!(p[0].revents & POLLIN) ||
+		    read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGCHLD)
 			break;
+		sim__kernel_reap();
 		if (daemon_exited(daemon)) {
 			fprintf(stderr, "xdev-sim: the daemon exited\n");
+			sim__kernel_stop_all();
 			return;
 		}
 	}
+	sim__kernel_stop_all();
 	daemon_stop(daemon);
 }
 
 static void supervise(struct simhost *h, const struct simhost_opts *o,
 		      int report_fd, pid_t starter)
 {
-	int ready[2], sigfd, r;
+	int ready[2], sigfd, r, lfd;
 	sigset_t set;
 	pid_t daemon;
 
@@ -300,28 +336,40 @@ static void supervise(struct simhost *h, const struct simhost_opts *o,
 		goto out;
 	}
 	close(ready[0]);
+	lfd = sim__control_listen(h->dir);
+	if (lfd < 0 || (!o->no_drivers && (r = sim__kernel_start_dom0(h->dir)))) {
+		report(report_fd, "E %s", lfd < 0 ? "cannot listen for control"
+		       : "dom0's drivers did not start; see drivers.log");
+		sim__kernel_stop_all();
+		daemon_stop(daemon);
+		goto out;
+	}
 	write_pidfile(h->dir, "supervisor.pid", getpid());
 	report(report_fd, "OK");
 	close(report_fd);
 	report_fd = -1;
-	supervise_until_stop(daemon, sigfd);
+	supervise_until_stop(h->dir, daemon, sigfd, lfd);
 out:
 	if (report_fd >= 0)
 		close(report_fd);
+	keep_logs(h->dir);
 	sim__rm_tree(h->dir);
 	_exit(0);
 }
 
-/* The starter's side: wait for the supervisor's verdict. */
+/* The starter's side: wait for the supervisor's verdict, one line.  Not
+ * for EOF: the supervisor's children hold copies of the pipe. */
 static int await_supervisor(struct simhost *h, int fd)
 {
 	char buf[600];
 	ssize_t n = 0, k;
 
-	while ((k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+	while (!memchr(buf, '\n', n) &&
+	       (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
 		n += k;
 	close(fd);
 	buf[n > 0 ? n : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
 	if (!strcmp(buf, "OK"))
 		return 0;
 	waitpid(h->supervisor, NULL, 0);

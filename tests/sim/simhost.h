@@ -29,6 +29,14 @@ struct simhost_opts {
 	const char *trace_file; /* xenstored -T (C xenstored only) */
 	int stop_with_starter;  /* stop the host when the starting process ends
 				   (tests: nothing outlives a crashed test) */
+	int no_drivers;         /* no simulated backend drivers in dom0 */
+};
+
+/* What runs inside a domain (docs/simulated-host.md, "Drivers"). */
+enum simhost_dom_kind {
+	SIMHOST_DOM_BARE,   /* nothing: tests speak its ring themselves */
+	SIMHOST_DOM_GUEST,  /* a kernel with frontend drivers */
+	SIMHOST_DOM_DRIVER, /* a driver domain: a kernel with backend drivers */
 };
 
 struct simhost {
@@ -61,7 +69,20 @@ int simhost_setenv(const struct simhost *h, int preload, int enter_netns);
  * domain to xenstored, which fires @introduceDomain. */
 int simhost_domain_create(struct simhost *h, const char *name, uint32_t want,
 			  uint32_t *ret_domid);
-/* Destroy: the domain is marked dying (VIRQ_DOM_EXC), xenstored releases it
+/* The same, with KIND's kernel started once the domain is introduced: its
+ * xenbus socket ($dir/xenbus/<id>) and drivers are ready on return. */
+int simhost_domain_create_kind(struct simhost *h, const char *name,
+			       uint32_t want, enum simhost_dom_kind kind,
+			       uint32_t *ret_domid);
+/* A guest kexec: its frontends close and reconnect (drv-frontend.c). */
+int simhost_domain_kexec(struct simhost *h, uint32_t domid);
+/* Faults (drv-fault.c): replace DOMID's rule for SCOPE ("*", "vbd/51712",
+ * "vbd/51712@3") with WORDS (space-separated; NULL or "" removes it). */
+int simhost_fault_set(struct simhost *h, uint32_t domid, const char *scope,
+		      const char *words);
+/* Remove every fault of DOMID. */
+int simhost_fault_clear(struct simhost *h, uint32_t domid);
+/* Destroy: the domain's kernel is killed, the domain marked dying (VIRQ_DOM_EXC), xenstored releases it
  * (@releaseDomain, its nodes deleted); then it is gone from the hypervisor
  * and, unless KEEP_STORE, the toolstack's nodes (/local/domain/<id>,
  * /vm/<uuid>) are removed as `xl destroy` does. */

@@ -3,7 +3,11 @@
  *
  *   xdev-sim start [--dir DIR] [--daemon c|o] [--no-netns] [--trace FILE]
  *   xdev-sim stop | env | domain-list
- *   xdev-sim domain-create [--domid N] NAME
+ *   xdev-sim domain-create [--domid N] [--driver-domain|--bare] NAME
+ *   xdev-sim fault DOMAIN [--device TYPE/DEVID[@FRONTEND]] [FAULT...]
+ *   xdev-sim fault DOMAIN --clear
+ *   xdev-sim kexec DOMAIN
+ *   xdev-sim wait [--timeout SECONDS] PATH [VALUE]
  *   xdev-sim domain-destroy [--keep-store] DOMAIN
  *   xdev-sim domain-shutdown [--reason poweroff|reboot|suspend] DOMAIN
  *   xdev-sim domain-crash DOMAIN
@@ -18,13 +22,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <xen/sched.h>
+#include <xenstore.h>
 
 #include "fakexen.h"
 #include "sim-bench.h"
@@ -38,12 +45,24 @@ static const char *opt_dir;
 static int usage(void)
 {
 	fputs("usage: xdev-sim [--dir DIR] COMMAND [ARGS]\n"
-	      "  start [--daemon c|o] [--no-netns] [--trace FILE]\n"
+	      "  start [--daemon c|o] [--no-netns] [--no-drivers] [--trace FILE]\n"
 	      "                      start a host; prints the environment to "
 	      "eval\n"
 	      "  stop                stop the host (nothing is left behind)\n"
 	      "  env                 print the host's environment\n"
-	      "  domain-create [--domid N] NAME\n"
+	      "  domain-create [--domid N] [--driver-domain|--bare] NAME\n"
+	      "                      a guest (frontend drivers), a driver domain\n"
+	      "                      (backend drivers) or a domain with no kernel\n"
+	      "  fault DOMAIN [--device TYPE/DEVID[@FRONTEND]] [FAULT...]\n"
+	      "                      set (no FAULT: remove) a rule; FAULT is one of\n"
+	      "                      frontend-unresponsive frontend-refuse-close\n"
+	      "                      backend-unresponsive backend-delete-on-close\n"
+	      "                      slow=MS destroy-at=STATE\n"
+	      "  fault DOMAIN --clear  remove every rule of DOMAIN\n"
+	      "  kexec DOMAIN        the guest's frontends close and reconnect\n"
+	      "  wait [--timeout S] PATH [VALUE]\n"
+	      "                      wait (a watch) until PATH reads VALUE, or\n"
+	      "                      without VALUE until it is gone; default 10 s\n"
 	      "  domain-destroy [--keep-store] DOMAIN\n"
 	      "  domain-shutdown [--reason poweroff|reboot|suspend] DOMAIN\n"
 	      "  domain-crash DOMAIN\n"
@@ -100,6 +119,7 @@ static int parse_start(int argc, char **argv, struct simhost_opts *o)
 		{ "no-netns", no_argument, NULL, 'n' },
 		{ "netns", no_argument, NULL, 'N' },
 		{ "trace", required_argument, NULL, 'T' },
+		{ "no-drivers", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 } };
 	int c;
 
@@ -118,6 +138,7 @@ static int parse_start(int argc, char **argv, struct simhost_opts *o)
 		case 'n': o->netns = 0; break;
 		case 'N': o->netns = 1; break;
 		case 'T': o->trace_file = optarg; break;
+		case 'D': o->no_drivers = 1; break;
 		default: return -1;
 		}
 	}
@@ -212,34 +233,99 @@ static int cmd_simple(const char *cmd, int argc)
 	return simhost_stop(&h) ? die(cmd, h.err) : 0;
 }
 
+static int parse_domid_opt(const char *arg, unsigned long *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || *ret == 0 || *ret >= FAKEXEN_NR_DOMIDS) {
+		fprintf(stderr, "xdev-sim domain-create: --domid: '%s' is not a "
+			"domid from 1 to %d\n", arg, FAKEXEN_NR_DOMIDS - 1);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_domain_create(int argc, char **argv)
 {
-	struct simhost h;
+	enum simhost_dom_kind kind = SIMHOST_DOM_GUEST;
 	unsigned long want = 0;
+	struct simhost h;
 	uint32_t id;
-	char *end;
 	int i = 1;
 
-	if (i + 1 < argc && !strcmp(argv[i], "--domid")) {
-		errno = 0;
-		want = strtoul(argv[i + 1], &end, 10);
-		if (errno || *end || !argv[i + 1][0] || want == 0 ||
-		    want >= FAKEXEN_NR_DOMIDS) {
-			fprintf(stderr, "xdev-sim domain-create: --domid: "
-				"'%s' is not a domid from 1 to %d\n",
-				argv[i + 1], FAKEXEN_NR_DOMIDS - 1);
-			return EXIT_USAGE;
+	for (; i < argc - 1; i++) {
+		if (!strcmp(argv[i], "--domid") && i + 2 < argc) {
+			if (parse_domid_opt(argv[++i], &want))
+				return EXIT_USAGE;
+		} else if (!strcmp(argv[i], "--driver-domain")) {
+			kind = SIMHOST_DOM_DRIVER;
+		} else if (!strcmp(argv[i], "--bare")) {
+			kind = SIMHOST_DOM_BARE;
+		} else {
+			return usage();
 		}
-		i += 2;
 	}
 	if (i + 1 != argc)
 		return usage();
 	if (open_host("domain-create", &h))
 		return 1;
-	if (simhost_domain_create(&h, argv[i], (uint32_t)want, &id))
+	if (simhost_domain_create_kind(&h, argv[i], (uint32_t)want, kind, &id))
 		return die("domain-create", h.err);
 	printf("%u\n", id);
 	return 0;
+}
+
+/* fault DOMAIN [--device SCOPE] [WORD...] | fault DOMAIN --clear */
+static int cmd_fault(int argc, char **argv)
+{
+	const char *scope = "*";
+	char words[1024] = "";
+	struct simhost h;
+	uint32_t id;
+	int i = 2, r;
+
+	if (argc < 2)
+		return usage();
+	if (open_host("fault", &h))
+		return 1;
+	if (simhost_domain_find(&h, argv[1], &id))
+		return die("fault", h.err);
+	if (argc == 3 && !strcmp(argv[2], "--clear"))
+		return simhost_fault_clear(&h, id) ? die("fault", h.err) : 0;
+	if (i + 1 < argc && !strcmp(argv[i], "--device")) {
+		scope = argv[i + 1];
+		i += 2;
+	}
+	for (; i < argc; i++) {
+		if (strlen(words) + strlen(argv[i]) + 2 > sizeof(words))
+			return die("fault", "too many faults");
+		if (argv[i][0] == '-')
+			return usage();
+		strcat(words, words[0] ? " " : "");
+		strcat(words, argv[i]);
+	}
+	r = simhost_fault_set(&h, id, scope, words);
+	if (r == -EINVAL) {
+		fprintf(stderr, "xdev-sim fault: %s\n", h.err);
+		return EXIT_USAGE;
+	}
+	return r ? die("fault", h.err) : 0;
+}
+
+static int cmd_kexec(int argc, char **argv)
+{
+	struct simhost h;
+	uint32_t id;
+
+	if (argc != 2)
+		return usage();
+	if (open_host("kexec", &h))
+		return 1;
+	if (simhost_domain_find(&h, argv[1], &id))
+		return die("kexec", h.err);
+	return simhost_domain_kexec(&h, id) ? die("kexec", h.err) : 0;
 }
 
 static int parse_reason(const char *s, unsigned *ret)
@@ -346,6 +432,71 @@ static int cmd_guest(int argc, char **argv)
 	return sim_guest_main(argc - 1, argv + 1);
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Does PATH read WANT (NULL: is it absent)? */
+static int path_matches(struct xs_handle *xs, const char *path,
+			const char *want)
+{
+	char *v = xs_read(xs, XBT_NULL, path, NULL);
+	int ok = want ? v && !strcmp(v, want) : !v;
+
+	free(v);
+	return ok;
+}
+
+static int cmd_wait(int argc, char **argv)
+{
+	struct simhost h;
+	struct xs_handle *xs;
+	double secs = 10;
+	long long deadline;
+	char *end, **ev;
+	int i = 1, ok;
+
+	if (i + 1 < argc && !strcmp(argv[i], "--timeout")) {
+		secs = strtod(argv[i + 1], &end);
+		if (*end || secs <= 0 || secs > 3600) {
+			fprintf(stderr, "xdev-sim wait: --timeout: '%s' is not "
+				"a number of seconds\n", argv[i + 1]);
+			return EXIT_USAGE;
+		}
+		i += 2;
+	}
+	if (argc - i < 1 || argc - i > 2)
+		return usage();
+	if (open_host("wait", &h) || simhost_setenv(&h, 0, 0))
+		return 1;
+	xs = xs_open(0);
+	if (!xs || !xs_watch(xs, argv[i], "wait"))
+		return die("wait", strerror(errno));
+	deadline = mono_ms() + (long long)(secs * 1000);
+	while (!(ok = path_matches(xs, argv[i], argv[i + 1]))) {
+		struct pollfd p = { .fd = xs_fileno(xs), .events = POLLIN };
+		long long left = deadline - mono_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		while ((ev = xs_check_watch(xs)))
+			free(ev);
+	}
+	xs_close(xs);
+	if (!ok) {
+		fprintf(stderr, "xdev-sim wait: %s did not become %s%s%s within "
+			"%g s\n", argv[i], argv[i + 1] ? "'" : "gone",
+			argv[i + 1] ? argv[i + 1] : "", argv[i + 1] ? "'" : "",
+			secs);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -375,6 +526,12 @@ int main(int argc, char **argv)
 		return cmd_domain_change(cmd, argc, argv);
 	if (!strcmp(cmd, "domain-list"))
 		return cmd_domain_list(argc);
+	if (!strcmp(cmd, "fault"))
+		return cmd_fault(argc, argv);
+	if (!strcmp(cmd, "kexec"))
+		return cmd_kexec(argc, argv);
+	if (!strcmp(cmd, "wait"))
+		return cmd_wait(argc, argv);
 	if (!strcmp(cmd, "guest"))
 		return cmd_guest(argc, argv);
 	if (!strcmp(cmd, "bench-store"))
