@@ -1,21 +1,34 @@
 /*
  * xdev: the lifecycle of Xen paravirtual devices (vbd, vif).
  *
- * Public API.  Every function returns 0 (or a non-negative value) on
- * success and a negative error code on failure: -errno values, plus the
- * xdev-specific codes below.  xdev_strerror() describes any of them.
- *
- * The device API (contexts, add, remove, events) arrives with its own
- * issue; this header holds what the rest builds on.
+ * Conventions (docs/library.md has the long form):
+ * - Every function returns 0 (or a non-negative value) on success and a
+ *   negative error code on failure: -errno values, plus the xdev codes
+ *   below.  xdev_strerror() describes any of them.
+ * - Handles are opaque.  One context (xdev_ctx) per application serves any
+ *   number of concurrent operations.  There is no global state.
+ * - A context is not thread-safe: call it from one thread at a time, and
+ *   never from inside a loop hook (xdev_loop_hooks).  Callbacks run inside
+ *   xdev_ctx_run(), xdev_ctx_fd_ready(), xdev_ctx_timeout() or a
+ *   synchronous call, never inside the call that started an operation.
+ * - The callback contract: if a start function returns an error, its
+ *   callback is never called.  If it returns 0, the completion callback is
+ *   called exactly once, as the last thing that happens with that
+ *   operation; the operation handle is freed when the callback returns.
  */
 #ifndef XDEV_H
 #define XDEV_H
+
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* xdev-specific error codes, below the errno range. */
+/* ---- errors ------------------------------------------------------------- */
+
+/* xdev-specific error codes, below the errno range.  Timeouts are
+ * -ETIMEDOUT, cancellation -ECANCELED, bad arguments -EINVAL. */
 enum {
 	XDEV_E_BASE = -4096,
 	XDEV_E_BACKEND_GONE = XDEV_E_BASE,  /* the backend domain vanished */
@@ -23,6 +36,9 @@ enum {
 	XDEV_E_HOTPLUG_FAILED,              /* the hotplug script failed */
 	XDEV_E_DOMAIN_NOT_FOUND,            /* no such domain */
 	XDEV_E_XENSTORE,                    /* the store failed a request */
+	XDEV_E_DEVICE_EXISTS,               /* the device is already there */
+	XDEV_E_NO_DEVICE,                   /* no such device */
+	XDEV_E_FRONTEND_GONE,               /* the frontend domain vanished */
 	XDEV_E_LAST
 };
 
@@ -31,15 +47,265 @@ enum {
  *
  * RETURN VALUE
  *   A constant string for CODE (negative, as returned by xdev calls; a
- *   positive errno is accepted too).  Never NULL; unknown codes give
- *   "Unknown error".  The string is static: no allocation, thread-safe.
+ *   positive errno is accepted too).  Never NULL.  Static: thread-safe.
  */
 const char *xdev_strerror(int code);
 
-/*
- * xdev_version - the library's release, e.g. "0.1.0"
- */
+/* The library's release, e.g. "0.1.0". */
 const char *xdev_version(void);
+
+/* ---- the event loop ------------------------------------------------------- */
+
+/* Poll events for xdev_loop_hooks.fd_register/_modify. */
+#define XDEV_POLL_IN 1
+
+/*
+ * Hooks for applications with their own loop (libvirt), in the style of
+ * curl's multi interface.  The library asks the application to watch fds
+ * and one timer; the application reports back with xdev_ctx_fd_ready() and
+ * xdev_ctx_timeout().  Hooks may be called from inside any xdev call; they
+ * must not call xdev themselves.
+ */
+typedef struct xdev_loop_hooks {
+	/* Start watching FD for EVENTS (XDEV_POLL_IN).  Store a per-fd
+	 * pointer in *FD_USER if wanted; it is given back below. */
+	int (*fd_register)(void *user, int fd, int events, void **fd_user);
+	/* Stop watching FD. */
+	void (*fd_deregister)(void *user, int fd, void *fd_user);
+	/* Arrange for xdev_ctx_timeout() to be called in MS milliseconds
+	 * (0: as soon as possible); a new call replaces the previous timer,
+	 * MS -1 deletes it. */
+	void (*timer_set)(void *user, long ms);
+	void *user;
+} xdev_loop_hooks;
+
+/* ---- the context ---------------------------------------------------------- */
+
+typedef struct xdev_ctx xdev_ctx;
+typedef struct xdev_op xdev_op;
+
+enum xdev_log_level {
+	XDEV_LOG_ERROR = 0,
+	XDEV_LOG_WARNING,
+	XDEV_LOG_INFO,
+	XDEV_LOG_DEBUG,
+};
+
+typedef void xdev_log_fn(void *user, enum xdev_log_level level,
+			 const char *message);
+
+enum xdev_event_type {
+	XDEV_EVENT_OP_DONE = 1,      /* an operation completed */
+	XDEV_EVENT_DEVICE_STATE,     /* a device's backend state changed */
+	XDEV_EVENT_DEVICE_GONE,      /* a device's backend disappeared */
+};
+
+enum xdev_device_type { XDEV_VBD = 1, XDEV_VIF = 2 };
+
+/* A device's identity: plain data. */
+typedef struct xdev_device_id {
+	enum xdev_device_type type;
+	uint32_t backend_domid;
+	uint32_t frontend_domid;
+	uint32_t devid;
+} xdev_device_id;
+
+/* Delivered to xdev_ctx_opts.event_cb; valid only during the call. */
+typedef struct xdev_event {
+	enum xdev_event_type type;
+	xdev_device_id device;
+	int backend_state;           /* DEVICE_STATE: xenbus state, 0 if none */
+	int result;                  /* OP_DONE: the operation's result */
+	const xdev_op *op;           /* OP_DONE: the operation */
+} xdev_event;
+
+typedef void xdev_event_fn(void *user, const xdev_event *event);
+
+/* Hotplug: who runs the backend's script (docs/library.md). */
+enum xdev_hotplug_mode {
+	XDEV_HOTPLUG_EXTERNAL = 0, /* an outside agent writes hotplug-status */
+	XDEV_HOTPLUG_NONE,         /* no script: nothing to wait for */
+};
+
+typedef struct xdev_ctx_opts {
+	/* Zero-initialise, then set what you need; 0 means the default. */
+	const char *xenstore_path;     /* socket; default: libxenstore's */
+	int timeout_init_ms;           /* backend InitWait (10000) */
+	int timeout_hotplug_ms;        /* hotplug-status (40000) */
+	int timeout_connect_ms;        /* optional Connected wait (10000) */
+	int timeout_remove_ms;         /* backend Closed, each phase (10000) */
+	enum xdev_hotplug_mode hotplug;
+	xdev_log_fn *log_cb;           /* default: no logging */
+	enum xdev_log_level log_level; /* messages up to this level */
+	void *log_user;
+	xdev_event_fn *event_cb;       /* progress and DEVICE_GONE events */
+	void *event_user;
+	/* The loop: hooks if set, else the libev loop given by
+	 * xdev_ctx_attach_libev() (xdev-libev.h), else a private loop driven
+	 * by xdev_ctx_run(). */
+	const xdev_loop_hooks *hooks;
+} xdev_ctx_opts;
+
+/*
+ * xdev_ctx_new - create a context
+ *
+ * OPTS may be NULL for all defaults.  On success *RET is the context.
+ *
+ * ERRORS
+ *   -EINVAL      a negative timeout, or an incomplete hooks structure
+ *   XDEV_E_XENSTORE  the store cannot be reached
+ *   -ENOMEM
+ */
+int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret);
+
+/*
+ * xdev_ctx_free - free a context (NULL-safe)
+ *
+ * Operations still pending complete with -ECANCELED first (their callbacks
+ * run inside this call), and leave no nodes behind.
+ */
+void xdev_ctx_free(xdev_ctx *ctx);
+
+/* Private loop: run one iteration, waiting at most TIMEOUT_MS (-1: until
+ * something happens).  Returns the number of pending operations. */
+int xdev_ctx_run(xdev_ctx *ctx, int timeout_ms);
+/* Hooks: the application reports that FD is readable / the timer fired. */
+int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events);
+int xdev_ctx_timeout(xdev_ctx *ctx);
+/* The message of the last failed synchronous call (e.g. the hotplug
+ * script's hotplug-error text); "" if none.  Valid until the next call. */
+const char *xdev_ctx_last_message(xdev_ctx *ctx);
+
+/* ---- device descriptions -------------------------------------------------- */
+
+typedef struct xdev_desc xdev_desc;
+
+/*
+ * xdev_desc_new - a description of a device to add
+ *
+ * Set its properties with xdev_desc_set() (the keys of xl's disk and
+ * network specs, docs/library.md):
+ *   vbd: backend, vdev (xvdb, hda, sdc, xvdb1 ... required), target
+ *        (required), format (raw, qcow2, ...), access (r, rw, w),
+ *        devtype (disk, cdrom), script
+ *   vif: backend, devid (default: the lowest free), mac (default: a random
+ *        00:16:3e address), bridge, script, mtu
+ */
+int xdev_desc_new(enum xdev_device_type type, xdev_desc **ret);
+void xdev_desc_free(xdev_desc *desc);
+/*
+ * xdev_desc_set - set KEY to VALUE
+ *
+ * ERRORS
+ *   -EINVAL  unknown key, or a value that is malformed or contains
+ *            characters xenstore or a hotplug script could misread;
+ *            xdev_desc_error() says which and why
+ */
+int xdev_desc_set(xdev_desc *desc, const char *key, const char *value);
+/* The message of the last failed xdev_desc_set(); "" if none. */
+const char *xdev_desc_error(const xdev_desc *desc);
+
+/* ---- operations ---------------------------------------------------------- */
+
+typedef void xdev_op_cb(xdev_op *op, int result, void *user);
+
+/* How to run an operation: with a completion callback, or synchronously
+ * (pass NULL instead). */
+typedef struct xdev_op_how {
+	xdev_op_cb *cb;
+	void *user;
+} xdev_op_how;
+
+/* Add flags. */
+#define XDEV_ADD_WAIT_CONNECTED 1u /* also wait for backend Connected */
+
+/*
+ * xdev_vbd_add, xdev_vif_add - add a device to domain DOMID
+ *
+ * One transaction writes the toolstack record and the frontend and backend
+ * directories; then the operation waits for the backend's InitWait and for
+ * hotplug (per the context's hotplug mode), each with its own timeout.
+ * With HOW NULL the call is synchronous and returns the result; otherwise
+ * it returns 0 and *RET_OP (if not NULL) is the pending operation.  The
+ * device's id is in *RET_ID (if not NULL) once the nodes are written.
+ *
+ * ERRORS (returned, or given to the callback)
+ *   -EINVAL                  an incomplete description
+ *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist
+ *   XDEV_E_DEVICE_EXISTS     the device already exists
+ *   -ETIMEDOUT               a wait ran out; the nodes are removed
+ *   XDEV_E_BACKEND_GONE      the backend vanished while waiting
+ *   XDEV_E_FRONTEND_GONE     the frontend domain died while waiting
+ *   XDEV_E_HOTPLUG_FAILED    hotplug-status=error (message: hotplug-error)
+ *   -ECANCELED               cancelled; the nodes are removed
+ *   XDEV_E_XENSTORE          the store failed
+ */
+int xdev_vbd_add(xdev_ctx *ctx, uint32_t domid, const xdev_desc *desc,
+		 unsigned flags, const xdev_op_how *how, xdev_device_id *ret_id,
+		 xdev_op **ret_op);
+int xdev_vif_add(xdev_ctx *ctx, uint32_t domid, const xdev_desc *desc,
+		 unsigned flags, const xdev_op_how *how, xdev_device_id *ret_id,
+		 xdev_op **ret_op);
+
+enum xdev_remove_mode {
+	XDEV_REMOVE_AUTO = 0, /* wait; past the timeout, force */
+	XDEV_REMOVE_SAFE,     /* wait; past the timeout, fail and restore */
+	XDEV_REMOVE_FORCE,    /* do not wait */
+};
+
+/*
+ * xdev_device_remove - remove a device
+ *
+ * Both ends alive: the backend is asked to close (online=0, Closing), the
+ * operation waits for Closed, then deletes the nodes.  No answer within
+ * the timeout: SAFE fails with -ETIMEDOUT and restores the device (online,
+ * its previous state); AUTO forces: deletes the frontend, waits for Closed
+ * once more, then deletes both.  The backend already gone, or vanishing or
+ * dying during the wait: success at once, the frontend cleaned up, and a
+ * DEVICE_GONE event.
+ *
+ * ERRORS
+ *   XDEV_E_NO_DEVICE     no such device
+ *   -ETIMEDOUT           SAFE only
+ *   XDEV_E_FRONTEND_REFUSED  SAFE only: the frontend wrote an error node
+ *   -ECANCELED           cancelled before anything was changed, or the
+ *                        device was restored as SAFE does
+ */
+int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,
+		       enum xdev_remove_mode mode, const xdev_op_how *how,
+		       xdev_op **ret_op);
+
+/*
+ * xdev_op_cancel - cancel a pending operation
+ *
+ * Asynchronous: the operation completes later, through its callback, with
+ * -ECANCELED (an add removes what it wrote; a remove restores the device if
+ * it can, and otherwise finishes, as libxl's abort), or with its own result
+ * if it had already finished.  Legal from inside any xdev callback.
+ * Returns -EALREADY if the operation is already completing.
+ */
+int xdev_op_cancel(xdev_op *op);
+/* The operation's device, and a message for its result ("" if none). */
+const xdev_device_id *xdev_op_device(const xdev_op *op);
+const char *xdev_op_message(const xdev_op *op);
+
+/* ---- listing ------------------------------------------------------------- */
+
+typedef struct xdev_device_info {
+	xdev_device_id id;
+	int frontend_state;          /* xenbus state; 0: node missing */
+	int backend_state;
+	int online;
+} xdev_device_info;
+
+/*
+ * xdev_device_list - the devices of domain DOMID
+ *
+ * *RET is a malloc'd array of *RET_N entries (free() it).  Listed devices
+ * are monitored: DEVICE_GONE is delivered if their backend disappears.
+ */
+int xdev_device_list(xdev_ctx *ctx, uint32_t domid, xdev_device_info **ret,
+		     unsigned *ret_n);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@ static const char *const xdev_error_table[] = {
 	[XDEV_E_HOTPLUG_FAILED - XDEV_E_BASE] = "Hotplug script failed",
 	[XDEV_E_DOMAIN_NOT_FOUND - XDEV_E_BASE] = "Domain not found",
 	[XDEV_E_XENSTORE - XDEV_E_BASE] = "Xenstore request failed",
+	[XDEV_E_DEVICE_EXISTS - XDEV_E_BASE] = "Device already exists",
+	[XDEV_E_NO_DEVICE - XDEV_E_BASE] = "No such device",
+	[XDEV_E_FRONTEND_GONE - XDEV_E_BASE] = "Frontend domain is gone",
 };
 
 XDEV_PUBLIC const char *xdev_strerror(int code)

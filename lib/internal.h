@@ -2,14 +2,196 @@
  * Private declarations shared by the library's files.
  *
  * The library is built with -fvisibility=hidden and a version script;
- * XDEV_PUBLIC marks the definitions of public functions.
+ * XDEV_PUBLIC marks the definitions of public functions.  Internal
+ * cross-file functions are named <file>__<verb> (ctx__process, watch__...).
+ *
+ * Ownership in one picture:
+ *
+ *   xdev_ctx ── tracks: struct track (one per known device: added, being
+ *      │         added or removed, or listed), by backend path
+ *      ├── watches: "@releaseDomain" and one per backend domain in use
+ *      │   (struct bewatch, refcounted by tracks) - never one per op
+ *      ├── ops: struct xdev_op, each with an explicit state and deadline
+ *      └── done: ops whose completion callback is due (run from the loop)
  */
 #ifndef XDEV_INTERNAL_H
 #define XDEV_INTERNAL_H
 
 #include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenctrl.h>
+#include <xenstore.h>
+
+#include "device.h"
 #include "xdev.h"
 
 #define XDEV_PUBLIC __attribute__((visibility("default")))
+
+/* Argument checks of public entry points (style guide, lesson 6). */
+#define assert_return(expr, r)                                                 \
+	do {                                                                   \
+		if (!(expr))                                                   \
+			return (r);                                            \
+	} while (0)
+
+#define XB_INITIALISING 1
+#define XB_INITWAIT 2
+#define XB_INITIALISED 3
+#define XB_CONNECTED 4
+#define XB_CLOSING 5
+#define XB_CLOSED 6
+
+#define PATH_LEN 160
+
+struct xdev_op;
+
+/* What the context knows of one device. */
+struct track {
+	struct track *next;
+	xdev_device_id id;
+	char be[PATH_LEN];        /* backend directory */
+	char fe[PATH_LEN];        /* frontend directory */
+	char rec[PATH_LEN];       /* the toolstack's record */
+	struct xdev_op *op;       /* the operation on it, if any */
+	int be_state;             /* last backend state seen (0: none) */
+	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
+};
+
+/* One watch on /local/domain/<domid>/backend, shared by every track of
+ * that backend domain. */
+struct bewatch {
+	struct bewatch *next;
+	uint32_t domid;
+	unsigned refs;
+};
+
+/* The loop the context runs on (loop-*.c): one fd, one timer. */
+struct loop_ops {
+	int (*io_start)(struct xdev_ctx *ctx, int fd);
+	void (*io_stop)(struct xdev_ctx *ctx);
+	void (*timer_set)(struct xdev_ctx *ctx, long ms); /* -1: none */
+	void (*free)(struct xdev_ctx *ctx);
+};
+
+struct xdev_ctx {
+	xdev_ctx_opts opts;
+	struct xs_handle *xs;
+	xc_interface *xc;         /* NULL: domains are checked in the store */
+	int xs_fd;
+	struct track *tracks;
+	struct bewatch *bewatches;
+	struct xdev_op *ops;      /* pending */
+	struct xdev_op *done;     /* completed, callback not yet run */
+	unsigned watch_gen;       /* tokens "xdev/<gen>/..." of this ctx */
+	const struct loop_ops *loop;
+	void *loop_data;
+	bool processing;          /* inside ctx__process: no re-entry */
+	bool freeing;
+	char last_message[512];
+};
+
+/* ---- ctx.c -------------------------------------------------------------- */
+void ctx__log(struct xdev_ctx *ctx, enum xdev_log_level level,
+	      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int64_t ctx__now_ms(void);
+/* Run whatever is due: watch events, expired deadlines, completions; then
+ * re-arm the loop's timer for the next deadline. */
+void ctx__process(struct xdev_ctx *ctx);
+/* Re-arm the loop's timer (after a deadline changed). */
+void ctx__rearm(struct xdev_ctx *ctx);
+/* Drive the context until OP completes (synchronous calls). */
+int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op);
+void ctx__event(struct xdev_ctx *ctx, const xdev_event *ev);
+
+struct ev_loop;
+int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
+	     xdev_ctx **ret);
+
+/* ---- loop-*.c ----------------------------------------------------------- */
+/* libev: APP_LOOP, or a private loop (xdev_ctx_run) when NULL. */
+int loop__libev_init(struct xdev_ctx *ctx, struct ev_loop *app_loop);
+int loop__hooks_init(struct xdev_ctx *ctx);
+/* Private loop only: one iteration (xdev_ctx_run). */
+int loop__libev_run(struct xdev_ctx *ctx, int timeout_ms);
+
+/* ---- store.c ------------------------------------------------------------ */
+char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key);
+/* The integer at DIR/KEY; DFLT if missing or not a number. */
+int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
+		    int dflt);
+bool store__exists(struct xdev_ctx *ctx, const char *path);
+/* Remove PATHS (NULL-terminated) in one transaction; absent ones are
+ * fine.  Retried on conflict. */
+int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);
+/* Domain DOMID exists and is not dying (libxenctrl, else the store). */
+bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid);
+/* Resolve a domain given by id or name; XDEV_E_DOMAIN_NOT_FOUND. */
+int store__domain_resolve(struct xdev_ctx *ctx, const char *s, uint32_t *ret);
+void store__paths(const xdev_device_id *id, struct track *t);
+
+/* ---- watch.c ------------------------------------------------------------ */
+int watch__init(struct xdev_ctx *ctx);
+/* Hold / release the watch on DOMID's backend subtree. */
+int watch__backend_ref(struct xdev_ctx *ctx, uint32_t domid);
+void watch__backend_unref(struct xdev_ctx *ctx, uint32_t domid);
+/* Drain libxenstore's queue and dispatch every event. */
+void watch__dispatch(struct xdev_ctx *ctx);
+
+/* ---- track.c ------------------------------------------------------------ */
+struct track *track__find(struct xdev_ctx *ctx, const xdev_device_id *id);
+struct track *track__get(struct xdev_ctx *ctx, const xdev_device_id *id);
+void track__drop(struct xdev_ctx *ctx, struct track *t);
+/* The backend of T is gone: clean up the frontend and the record, and
+ * deliver DEVICE_GONE. */
+void track__gone(struct xdev_ctx *ctx, struct track *t);
+/* A watch event at PATH, or a domain died (PATH NULL). */
+void track__changed(struct xdev_ctx *ctx, const char *path);
+void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state);
+
+/* ---- op.c --------------------------------------------------------------- */
+enum op_kind { OP_ADD, OP_REMOVE };
+
+struct xdev_op {
+	struct xdev_op *next;
+	struct xdev_ctx *ctx;
+	enum op_kind kind;
+	int state;                /* op-add.c / op-remove.c enums */
+	int64_t deadline;         /* ms, 0: none */
+	int result;
+	bool cancelled;
+	bool completed;
+	xdev_op_how how;
+	bool sync;
+	struct track *track;
+	xdev_device_id id;
+	char message[512];
+	/* add */
+	xdev_desc *desc;
+	unsigned flags;
+	int tries;
+	/* remove */
+	enum xdev_remove_mode mode;
+	int prev_state;
+	int prev_online;
+};
+
+struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
+			const xdev_op_how *how);
+/* Start OP: its first step runs from the loop (or at once when sync). */
+int op__start(struct xdev_op *op, struct xdev_op **ret_op);
+void op__set_state(struct xdev_op *op, int state, const char *name);
+void op__set_deadline(struct xdev_op *op, int ms);
+/* Finish OP with RESULT: it leaves the pending list; its callback runs
+ * later from the loop. */
+void op__complete(struct xdev_op *op, int result);
+void op__step(struct xdev_op *op);
+void op__run_completions(struct xdev_ctx *ctx);
+void op__free(struct xdev_op *op);
+
+/* op-add.c, op-remove.c */
+void add__step(struct xdev_op *op);
+void remove__step(struct xdev_op *op);
 
 #endif

@@ -107,13 +107,41 @@ bool drv_write(struct drv *d, const char *dir, const char *key,
 	return false;
 }
 
+/* As Linux's xenbus_switch_state(): in a transaction, and never onto a
+ * state node that has gone - the toolstack is tearing the device down, and
+ * writing would resurrect its directory. */
 bool drv_set_state(struct drv *d, struct drv_dev *dev, int state)
 {
-	char v[4];
+	char path[200], v[4], *cur;
+	int tries;
 
-	drv_log(d, "%s -> %s", dev->path, xb_state_name(state));
+	snprintf(path, sizeof(path), "%s/state", dev->path);
 	snprintf(v, sizeof(v), "%d", state);
-	return drv_write(d, dev->path, "state", v);
+	for (tries = 0; tries < 20; tries++) {
+		xs_transaction_t t = xs_transaction_start(d->xs);
+
+		if (t == XBT_NULL)
+			return false;
+		cur = xs_read(d->xs, t, path, NULL);
+		if (!cur) {
+			xs_transaction_end(d->xs, t, true);
+			drv_log(d, "%s: gone, not switching to %s", dev->path,
+				xb_state_name(state));
+			return false;
+		}
+		free(cur);
+		if (!xs_write(d->xs, t, path, v, strlen(v))) {
+			xs_transaction_end(d->xs, t, true);
+			return false;
+		}
+		if (xs_transaction_end(d->xs, t, false)) {
+			drv_log(d, "%s -> %s", dev->path, xb_state_name(state));
+			return true;
+		}
+		if (errno != EAGAIN)
+			return false;
+	}
+	return false;
 }
 
 /* As xenbus_dev_error(): the message goes to

@@ -9,9 +9,22 @@
 #include <string.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <stdbool.h>
+#include <linux/loop.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "simfixture.h"
 
 struct simhost fx_host;
+static pid_t agent = -1;
 
 void fx_start(enum simhost_daemon daemon, int netns)
 {
@@ -28,6 +41,11 @@ void fx_start_o(void) { fx_start(SIMHOST_OXENSTORED, 0); }
 
 void fx_stop(void)
 {
+	if (agent > 0) {
+		kill(agent, SIGTERM);
+		waitpid(agent, NULL, 0);
+		agent = -1;
+	}
 	if (fx_host.supervisor > 0)
 		ck_assert_msg(simhost_stop(&fx_host) == 0, "host stop: %s",
 			      fx_host.err);
@@ -84,4 +102,115 @@ void fx_watch(struct xs_handle *xs, const char *path, const char *token)
 	ck_assert_msg(xs_watch(xs, path, token), "watch %s: %s", path,
 		      strerror(errno));
 	ck_assert_int_eq(fx_next_event(xs, 5000, NULL), 0);
+}
+
+int fx_loop_attach(const char *image, char *dev, size_t devlen)
+{
+	struct loop_info64 info = { .lo_flags = LO_FLAGS_AUTOCLEAR };
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), n, ifd, fd;
+
+	ck_assert_int_ge(ctl, 0);
+	n = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	ck_assert_int_ge(n, 0);
+	snprintf(dev, devlen, "/dev/loop%d", n);
+	fd = open(dev, O_RDWR | O_CLOEXEC);
+	ifd = open(image, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(ifd, 0);
+	ck_assert_msg(ioctl(fd, LOOP_SET_FD, ifd) == 0, "LOOP_SET_FD: %s",
+		      strerror(errno));
+	close(ifd);
+	ck_assert_msg(ioctl(fd, LOOP_SET_STATUS64, &info) == 0,
+		      "LOOP_SET_STATUS64: %s", strerror(errno));
+	return fd;
+}
+
+static void agent_write(struct xs_handle *xs, const char *dir,
+			const char *key, const char *val)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	xs_write(xs, XBT_NULL, path, val, strlen(val));
+}
+
+/* One backend device at DIR reached InitWait: play its hotplug script. */
+static void agent_hotplug(struct xs_handle *xs, const char *dir, bool vbd)
+{
+	char *hs, *params, val[32], path[300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/hotplug-status", dir);
+	hs = xs_read(xs, XBT_NULL, path, NULL);
+	if (hs && *hs) {
+		free(hs);
+		return; /* done already */
+	}
+	free(hs);
+	snprintf(path, sizeof(path), "%s/params", dir);
+	params = vbd ? xs_read(xs, XBT_NULL, path, NULL) : NULL;
+	if (vbd && params && !strcmp(params, "/fail")) {
+		agent_write(xs, dir, "hotplug-error", "simulated failure: /fail");
+		agent_write(xs, dir, "hotplug-status", "error");
+	} else if (vbd && params && stat(params, &st) == 0 &&
+		   S_ISBLK(st.st_mode)) {
+		snprintf(val, sizeof(val), "%x:%x", major(st.st_rdev),
+			 minor(st.st_rdev));
+		agent_write(xs, dir, "physical-device", val);
+		agent_write(xs, dir, "hotplug-status", "connected");
+	} else if (!vbd) {
+		agent_write(xs, dir, "hotplug-status", "connected");
+	}
+	free(params);
+}
+
+static void agent_run(void)
+{
+	struct xs_handle *xs = xs_open(0);
+	char **ev;
+
+	if (!xs || !xs_watch(xs, "/local/domain", "agent"))
+		_exit(1);
+	for (;;) {
+		unsigned n;
+
+		ev = xs_read_watch(xs, &n);
+		if (!ev)
+			_exit(1);
+		{
+			const char *p = ev[XS_WATCH_PATH];
+			unsigned be, fe, id;
+			char type[8], dir[200], *v;
+			int k = 0;
+
+			if (sscanf(p, "/local/domain/%u/backend/%7[a-z]/%u/%u/state%n",
+				   &be, type, &fe, &id, &k) == 4 && k &&
+			    !p[k]) {
+				snprintf(dir, sizeof(dir),
+					 "/local/domain/%u/backend/%s/%u/%u", be,
+					 type, fe, id);
+				v = xs_read(xs, XBT_NULL, p, NULL);
+				if (v && !strcmp(v, "2"))
+					agent_hotplug(xs, dir,
+						      !strcmp(type, "vbd"));
+				free(v);
+			}
+		}
+		free(ev);
+	}
+}
+
+void fx_hotplug_agent_start(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* not Check's handler, which signals the whole group */
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		agent_run();
+	}
+	agent = pid;
 }

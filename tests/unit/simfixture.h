@@ -29,4 +29,16 @@ int fx_next_event(struct xs_handle *xs, int timeout_ms, char **ret_path);
 /* Register a watch and consume the event its registration fires. */
 void fx_watch(struct xs_handle *xs, const char *path, const char *token);
 
+/* Attach IMAGE to a free loop device with autoclear and keep it open: the
+ * kernel detaches it when the fd closes, even if the test crashes.
+ * Returns the fd; the device path goes to DEV. */
+int fx_loop_attach(const char *image, char *dev, size_t devlen);
+
+/* A stand-in hotplug agent (a child process): for every backend device
+ * that reaches InitWait it does what Xen's scripts do - vbd: writes
+ * physical-device for the block device named by `params` and
+ * hotplug-status=connected (params "/fail": hotplug-status=error with a
+ * hotplug-error); vif: hotplug-status=connected.  Stopped by fx_stop(). */
+void fx_hotplug_agent_start(void);
+
 #endif

@@ -1,0 +1,249 @@
+/*
+ * ctx: the context, its logging, and the processing loop every event
+ * source ends in.
+ *
+ * The context watches exactly one fd (libxenstore's watch pipe) and one
+ * timer (the earliest deadline of its operations).  Whatever drives it -
+ * the private libev loop, the application's hooks, or a synchronous call
+ * polling by itself - calls ctx__process(), which dispatches watch events,
+ * steps the operations whose deadline passed, and runs due completions.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define DEFAULT_INIT_MS 10000
+#define DEFAULT_HOTPLUG_MS 40000
+#define DEFAULT_CONNECT_MS 10000
+#define DEFAULT_REMOVE_MS 10000
+
+int64_t ctx__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void ctx__log(struct xdev_ctx *ctx, enum xdev_log_level level,
+	      const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	if (!ctx->opts.log_cb || level > ctx->opts.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->opts.log_cb(ctx->opts.log_user, level, msg);
+}
+
+void ctx__event(struct xdev_ctx *ctx, const xdev_event *ev)
+{
+	if (ctx->opts.event_cb)
+		ctx->opts.event_cb(ctx->opts.event_user, ev);
+}
+
+static int check_opts(const xdev_ctx_opts *o)
+{
+	if (o->timeout_init_ms < 0 || o->timeout_hotplug_ms < 0 ||
+	    o->timeout_connect_ms < 0 || o->timeout_remove_ms < 0)
+		return -EINVAL;
+	if (o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
+	    o->hotplug != XDEV_HOTPLUG_NONE)
+		return -EINVAL;
+	if (o->hooks && (!o->hooks->fd_register || !o->hooks->fd_deregister ||
+			 !o->hooks->timer_set))
+		return -EINVAL;
+	return 0;
+}
+
+static void apply_defaults(xdev_ctx_opts *o)
+{
+	if (!o->timeout_init_ms)
+		o->timeout_init_ms = DEFAULT_INIT_MS;
+	if (!o->timeout_hotplug_ms)
+		o->timeout_hotplug_ms = DEFAULT_HOTPLUG_MS;
+	if (!o->timeout_connect_ms)
+		o->timeout_connect_ms = DEFAULT_CONNECT_MS;
+	if (!o->timeout_remove_ms)
+		o->timeout_remove_ms = DEFAULT_REMOVE_MS;
+}
+
+static int connect_store(struct xdev_ctx *ctx)
+{
+	if (ctx->opts.xenstore_path && setenv("XENSTORED_PATH",
+					      ctx->opts.xenstore_path, 1))
+		return -errno;
+	ctx->xs = xs_open(0);
+	if (!ctx->xs) {
+		ctx__log(ctx, XDEV_LOG_ERROR, "cannot connect to xenstore: %s",
+			 strerror(errno));
+		return XDEV_E_XENSTORE;
+	}
+	/* Without a hypervisor interface domains are checked in the store. */
+	ctx->xc = xc_interface_open(NULL, NULL, 0);
+	return 0;
+}
+
+static int ctx__init_loop(struct xdev_ctx *ctx, struct ev_loop *app_loop)
+{
+	int r = ctx->opts.hooks ? loop__hooks_init(ctx)
+				: loop__libev_init(ctx, app_loop);
+
+	if (r)
+		return r;
+	return ctx->loop->io_start(ctx, ctx->xs_fd);
+}
+
+int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
+	     xdev_ctx **ret)
+{
+	struct xdev_ctx *ctx;
+	int r;
+
+	assert_return(ret, -EINVAL);
+	assert_return(!opts || check_opts(opts) == 0, -EINVAL);
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	if (opts)
+		ctx->opts = *opts;
+	apply_defaults(&ctx->opts);
+	ctx->xs_fd = -1;
+	if ((r = connect_store(ctx)) || (r = watch__init(ctx)) ||
+	    (r = ctx__init_loop(ctx, app_loop))) {
+		xdev_ctx_free(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+XDEV_PUBLIC int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret)
+{
+	return ctx__new(opts, NULL, ret);
+}
+
+XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
+{
+	struct xdev_op *op;
+
+	if (!ctx)
+		return;
+	ctx->freeing = true;
+	for (op = ctx->ops; op; op = op->next)
+		if (!op->cancelled)
+			xdev_op_cancel(op);
+	/* Cancelled operations still clean up what they wrote: let them. */
+	while (ctx->ops && ctx->xs)
+		if (ctx__run_until_done(ctx, ctx->ops) < 0 && ctx->ops &&
+		    !ctx->ops->completed)
+			break;
+	op__run_completions(ctx);
+	while (ctx->tracks)
+		track__drop(ctx, ctx->tracks);
+	if (ctx->loop) {
+		ctx->loop->io_stop(ctx);
+		ctx->loop->free(ctx);
+	}
+	if (ctx->xs)
+		xs_close(ctx->xs);
+	if (ctx->xc)
+		xc_interface_close(ctx->xc);
+	free(ctx);
+}
+
+/* The earliest deadline of the pending operations; -1 if none. */
+static long next_timeout(struct xdev_ctx *ctx)
+{
+	int64_t first = 0, now = ctx__now_ms();
+	struct xdev_op *op;
+
+	if (ctx->done)
+		return 0;
+	for (op = ctx->ops; op; op = op->next)
+		if (op->deadline && (!first || op->deadline < first))
+			first = op->deadline;
+	if (!first)
+		return -1;
+	return first > now ? (long)(first - now) : 0;
+}
+
+void ctx__rearm(struct xdev_ctx *ctx)
+{
+	if (ctx->loop && !ctx->processing)
+		ctx->loop->timer_set(ctx, next_timeout(ctx));
+}
+
+static void step_expired(struct xdev_ctx *ctx)
+{
+	int64_t now = ctx__now_ms();
+	struct xdev_op *op, *next;
+
+	for (op = ctx->ops; op; op = next) {
+		next = op->next;
+		if (op->deadline && op->deadline <= now)
+			op__step(op);
+	}
+}
+
+void ctx__process(struct xdev_ctx *ctx)
+{
+	if (ctx->processing)
+		return;
+	ctx->processing = true;
+	watch__dispatch(ctx);
+	step_expired(ctx);
+	ctx->processing = false;
+	op__run_completions(ctx);
+	ctx__rearm(ctx);
+}
+
+/* A synchronous call: poll the store's fd ourselves until OP is done.
+ * Other operations progress meanwhile, and their callbacks run. */
+int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op)
+{
+	struct pollfd p = { .fd = ctx->xs_fd, .events = POLLIN };
+
+	while (!op->completed) {
+		long ms = next_timeout(ctx);
+
+		if (poll(&p, 1, ms < 0 ? -1 : (int)ms) < 0 && errno != EINTR)
+			return -errno;
+		ctx->processing = true;
+		watch__dispatch(ctx);
+		step_expired(ctx);
+		ctx->processing = false;
+		op__run_completions(ctx); /* the others' callbacks */
+	}
+	return op->result;
+}
+
+XDEV_PUBLIC int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events)
+{
+	assert_return(ctx && fd == ctx->xs_fd, -EINVAL);
+	(void)events;
+	ctx__process(ctx);
+	return 0;
+}
+
+XDEV_PUBLIC int xdev_ctx_timeout(xdev_ctx *ctx)
+{
+	assert_return(ctx, -EINVAL);
+	ctx__process(ctx);
+	return 0;
+}
+
+XDEV_PUBLIC const char *xdev_ctx_last_message(xdev_ctx *ctx)
+{
+	return ctx ? ctx->last_message : "";
+}

@@ -1,0 +1,414 @@
+/*
+ * op-add: adding a vbd or vif.
+ *
+ *   WRITE ──EAGAIN──> BACKOFF ──deadline──> WRITE
+ *     │ one transaction: record, frontend, backend (permissions set on
+ *     v each directory once; keys inherit them)
+ *   WAIT_INITWAIT ──> WAIT_HOTPLUG ──> [WAIT_CONNECTED] ──> done
+ *
+ * Every wait has its own runtime timeout and ends at once, with its own
+ * result, when the backend directory vanishes or either domain dies.  Any
+ * failure after WRITE removes what WRITE wrote.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "internal.h"
+
+#define WRITE_TRIES 8
+#define BACKOFF_BASE_MS 2
+#define BACKOFF_CAP_MS 200
+
+enum add_state {
+	ADD_WRITE,
+	ADD_BACKOFF,
+	ADD_WAIT_INITWAIT,
+	ADD_WAIT_HOTPLUG,
+	ADD_WAIT_CONNECTED,
+};
+
+static const char *const add_state_names[] = {
+	[ADD_WRITE] = "write", [ADD_BACKOFF] = "backoff",
+	[ADD_WAIT_INITWAIT] = "wait-initwait",
+	[ADD_WAIT_HOTPLUG] = "wait-hotplug",
+	[ADD_WAIT_CONNECTED] = "wait-connected",
+};
+
+static void set_state(struct xdev_op *op, enum add_state s, int timeout_ms)
+{
+	op__set_state(op, s, add_state_names[s]);
+	op__set_deadline(op, timeout_ms);
+}
+
+/* Fail, removing whatever the transaction wrote. */
+static void fail(struct xdev_op *op, int result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct xdev_op *op, int result, const char *fmt, ...)
+{
+	struct track *t = op->track;
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(op->message, sizeof(op->message), fmt, ap);
+		va_end(ap);
+	}
+	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF) {
+		const char *paths[] = { t->fe, t->be, t->rec, NULL };
+
+		if (store__rm_all(op->ctx, paths))
+			ctx__log(op->ctx, XDEV_LOG_WARNING,
+				 "%s: removing the nodes failed", t->fe);
+	}
+	op__complete(op, result);
+	op->track = NULL;
+	if (!t->monitored)
+		track__drop(op->ctx, t);
+	else
+		t->op = NULL;
+}
+
+static bool write_dir(struct xs_handle *xs, xs_transaction_t tx,
+		      const char *dir, struct xs_permissions *perms,
+		      const struct dev_kv *kv, int n)
+{
+	char path[PATH_LEN + 64];
+	int i;
+
+	if (!xs_mkdir(xs, tx, dir) || !xs_set_permissions(xs, tx, dir, perms, 2))
+		return false;
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kv[i].key);
+		if (!xs_write(xs, tx, path, kv[i].value, strlen(kv[i].value)))
+			return false;
+	}
+	return true;
+}
+
+/* The transaction; 0, -EAGAIN to retry, or the failure. */
+static int write_nodes(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	const xdev_device_id *id = &op->id;
+	struct xs_permissions fperm[2] = { { id->frontend_domid, XS_PERM_NONE },
+					   { id->backend_domid, XS_PERM_READ } };
+	struct xs_permissions bperm[2] = { { id->backend_domid, XS_PERM_NONE },
+					   { id->frontend_domid, XS_PERM_READ } };
+	struct dev_kv fkv[DEV_MAX_NODES], bkv[DEV_MAX_NODES];
+	int nf = dev__frontend_nodes(op->desc, id->backend_domid, id->devid,
+				     t->be, fkv);
+	int nb = dev__backend_nodes(op->desc, id->frontend_domid, id->devid,
+				    t->fe, bkv);
+	xs_transaction_t tx = xs_transaction_start(ctx->xs);
+	char *existing;
+	bool ok;
+
+	if (tx == XBT_NULL)
+		return XDEV_E_XENSTORE;
+	existing = xs_read(ctx->xs, tx, t->fe, NULL);
+	if (existing) {
+		free(existing);
+		xs_transaction_end(ctx->xs, tx, true);
+		return XDEV_E_DEVICE_EXISTS;
+	}
+	ok = xs_write(ctx->xs, tx, t->rec, t->be, strlen(t->be)) &&
+	     write_dir(ctx->xs, tx, t->fe, fperm, fkv, nf) &&
+	     write_dir(ctx->xs, tx, t->be, bperm, bkv, nb);
+	if (!ok) {
+		int e = errno;
+
+		xs_transaction_end(ctx->xs, tx, true);
+		snprintf(op->message, sizeof(op->message), "writing %s: %s",
+			 t->be, strerror(e));
+		return XDEV_E_XENSTORE;
+	}
+	if (xs_transaction_end(ctx->xs, tx, false))
+		return 0;
+	return errno == EAGAIN ? -EAGAIN : XDEV_E_XENSTORE;
+}
+
+/* Jittered exponential backoff: conflicts come in bursts from concurrent
+ * adds (xenopsd serialises to avoid livelock; we spread instead). */
+static int backoff_ms(int tries)
+{
+	unsigned r = 0;
+	int base = BACKOFF_BASE_MS << (tries < 7 ? tries : 7);
+
+	if (base > BACKOFF_CAP_MS)
+		base = BACKOFF_CAP_MS;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (unsigned)ctx__now_ms();
+	return base / 2 + (int)(r % (unsigned)(base + 1));
+}
+
+static void step_write(struct xdev_op *op)
+{
+	int r = write_nodes(op);
+
+	if (r == -EAGAIN && ++op->tries < WRITE_TRIES) {
+		set_state(op, ADD_BACKOFF, backoff_ms(op->tries));
+		return;
+	}
+	if (r) {
+		if (r == -EAGAIN)
+			snprintf(op->message, sizeof(op->message),
+				 "the transaction kept conflicting");
+		fail(op, r == -EAGAIN ? XDEV_E_XENSTORE : r, NULL);
+		return;
+	}
+	set_state(op, ADD_WAIT_INITWAIT, op->ctx->opts.timeout_init_ms);
+	add__step(op); /* the backend may be quick */
+}
+
+static void succeed(struct xdev_op *op)
+{
+	struct track *t = op->track;
+
+	t->monitored = true;
+	op__complete(op, 0);
+}
+
+/* After InitWait or hotplug: the next wait, or done. */
+static void advance(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (op->state == ADD_WAIT_INITWAIT &&
+	    ctx->opts.hotplug == XDEV_HOTPLUG_EXTERNAL) {
+		set_state(op, ADD_WAIT_HOTPLUG, ctx->opts.timeout_hotplug_ms);
+		add__step(op);
+	} else if (op->state != ADD_WAIT_CONNECTED &&
+		   (op->flags & XDEV_ADD_WAIT_CONNECTED)) {
+		set_state(op, ADD_WAIT_CONNECTED, ctx->opts.timeout_connect_ms);
+		add__step(op);
+	} else {
+		succeed(op);
+	}
+}
+
+/* What ends any wait early; true if it did. */
+static bool wait_interrupted(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (op->cancelled) {
+		fail(op, -ECANCELED, "cancelled");
+		return true;
+	}
+	if (!store__domain_alive(ctx, op->id.backend_domid)) {
+		fail(op, XDEV_E_BACKEND_GONE, "backend domain %u died",
+		     op->id.backend_domid);
+		return true;
+	}
+	if (!store__domain_alive(ctx, op->id.frontend_domid)) {
+		fail(op, XDEV_E_FRONTEND_GONE, "frontend domain %u died",
+		     op->id.frontend_domid);
+		return true;
+	}
+	return false;
+}
+
+static void timed_out(struct xdev_op *op, const char *what, int ms)
+{
+	fail(op, -ETIMEDOUT, "%s: %s not reached within %d ms",
+	     op->track->be, what, ms);
+}
+
+/* The backend's state, or false (and the op failed) if it is gone. */
+static bool backend_state(struct xdev_op *op, int *ret)
+{
+	int st = store__read_int(op->ctx, op->track->be, "state", 0);
+
+	if (st == 0 && !store__exists(op->ctx, op->track->be)) {
+		fail(op, XDEV_E_BACKEND_GONE, "%s vanished", op->track->be);
+		return false;
+	}
+	track__state_seen(op->ctx, op->track, st);
+	if (st == XB_CLOSING || st == XB_CLOSED) {
+		fail(op, -EIO, "%s: the backend closed the device",
+		     op->track->be);
+		return false;
+	}
+	*ret = st;
+	return true;
+}
+
+static void step_hotplug(struct xdev_op *op)
+{
+	char *hs = store__read(op->ctx, op->track->be, "hotplug-status");
+	char *err;
+	int st;
+
+	if (hs && !strcmp(hs, "connected")) {
+		free(hs);
+		advance(op);
+		return;
+	}
+	if (hs && !strcmp(hs, "error")) {
+		free(hs);
+		err = store__read(op->ctx, op->track->be, "hotplug-error");
+		fail(op, XDEV_E_HOTPLUG_FAILED, "%s",
+		     err ? err : "hotplug-status=error, no hotplug-error");
+		free(err);
+		return;
+	}
+	free(hs);
+	if (!backend_state(op, &st))
+		return;
+	if (ctx__now_ms() >= op->deadline)
+		timed_out(op, "hotplug-status=connected",
+			  op->ctx->opts.timeout_hotplug_ms);
+}
+
+void add__step(struct xdev_op *op)
+{
+	int st;
+
+	switch (op->state) {
+	case ADD_WRITE:
+	case ADD_BACKOFF:
+		if (op->cancelled)
+			fail(op, -ECANCELED, "cancelled");
+		else if (op->state == ADD_WRITE || ctx__now_ms() >= op->deadline)
+			step_write(op);
+		return;
+	default:
+		break;
+	}
+	if (wait_interrupted(op))
+		return;
+	if (op->state == ADD_WAIT_HOTPLUG) {
+		step_hotplug(op);
+		return;
+	}
+	if (!backend_state(op, &st))
+		return;
+	if (op->state == ADD_WAIT_INITWAIT && st >= XB_INITWAIT)
+		advance(op);
+	else if (op->state == ADD_WAIT_CONNECTED && st == XB_CONNECTED)
+		succeed(op);
+	else if (ctx__now_ms() >= op->deadline)
+		timed_out(op, op->state == ADD_WAIT_INITWAIT ? "InitWait"
+			  : "Connected", op->state == ADD_WAIT_INITWAIT
+			  ? op->ctx->opts.timeout_init_ms
+			  : op->ctx->opts.timeout_connect_ms);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+/* The lowest free vif handle of DOMID: not in the store, not being added. */
+static int pick_vif_devid(struct xdev_ctx *ctx, uint32_t domid, uint32_t *ret)
+{
+	char dir[64], **ids;
+	unsigned n, i;
+	uint32_t id;
+	struct track *t;
+
+	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif", domid);
+	ids = xs_directory(ctx->xs, XBT_NULL, dir, &n);
+	for (id = 0; id < 65536; id++) {
+		bool used = false;
+
+		for (i = 0; ids && i < n && !used; i++)
+			used = strtoul(ids[i], NULL, 10) == id;
+		for (t = ctx->tracks; t && !used; t = t->next)
+			used = t->id.type == XDEV_VIF &&
+			       t->id.frontend_domid == domid && t->id.devid == id;
+		if (!used)
+			break;
+	}
+	free(ids);
+	if (id >= 65536)
+		return -ENOSPC;
+	*ret = id;
+	return 0;
+}
+
+static int device_id(struct xdev_ctx *ctx, uint32_t domid,
+		     const xdev_desc *desc, xdev_device_id *id)
+{
+	const char *be = dev__desc_get(desc, "backend");
+	const char *s;
+	int r;
+
+	id->type = dev__desc_type(desc);
+	id->frontend_domid = domid;
+	if (!store__domain_alive(ctx, domid))
+		return XDEV_E_DOMAIN_NOT_FOUND;
+	id->backend_domid = 0;
+	if (be && (r = store__domain_resolve(ctx, be, &id->backend_domid)))
+		return r;
+	if (id->type == XDEV_VBD)
+		return dev__vdev_to_devid(dev__desc_get(desc, "vdev"),
+					  &id->devid);
+	s = dev__desc_get(desc, "devid");
+	if (s) {
+		id->devid = (uint32_t)strtoul(s, NULL, 10);
+		return 0;
+	}
+	return pick_vif_devid(ctx, domid, &id->devid);
+}
+
+static int add(xdev_ctx *ctx, enum xdev_device_type type, uint32_t domid,
+	       const xdev_desc *desc, unsigned flags, const xdev_op_how *how,
+	       xdev_device_id *ret_id, xdev_op **ret_op)
+{
+	struct xdev_op *op;
+	struct track *t;
+	int r;
+
+	assert_return(ctx && desc && dev__desc_type(desc) == type, -EINVAL);
+	assert_return(!how || how->cb, -EINVAL);
+	assert_return(!(flags & ~XDEV_ADD_WAIT_CONNECTED), -EINVAL);
+	op = op__new(ctx, OP_ADD, how);
+	if (!op)
+		return -ENOMEM;
+	op->flags = flags;
+	op->desc = dev__desc_dup(desc);
+	if (!op->desc) {
+		op__free(op);
+		return -ENOMEM;
+	}
+	r = dev__desc_complete(op->desc, ctx->last_message,
+			       sizeof(ctx->last_message));
+	if (!r)
+		r = device_id(ctx, domid, op->desc, &op->id);
+	if (!r) {
+		t = track__find(ctx, &op->id);
+		if (t && t->op)
+			r = XDEV_E_DEVICE_EXISTS; /* being added or removed */
+		else if (!(t = track__get(ctx, &op->id)))
+			r = -ENOMEM;
+	}
+	if (r) {
+		op__free(op);
+		return r;
+	}
+	op->track = t;
+	t->op = op;
+	if (ret_id)
+		*ret_id = op->id;
+	return op__start(op, ret_op);
+}
+
+XDEV_PUBLIC int xdev_vbd_add(xdev_ctx *ctx, uint32_t domid,
+			     const xdev_desc *desc, unsigned flags,
+			     const xdev_op_how *how, xdev_device_id *ret_id,
+			     xdev_op **ret_op)
+{
+	return add(ctx, XDEV_VBD, domid, desc, flags, how, ret_id, ret_op);
+}
+
+XDEV_PUBLIC int xdev_vif_add(xdev_ctx *ctx, uint32_t domid,
+			     const xdev_desc *desc, unsigned flags,
+			     const xdev_op_how *how, xdev_device_id *ret_id,
+			     xdev_op **ret_op)
+{
+	return add(ctx, XDEV_VIF, domid, desc, flags, how, ret_id, ret_op);
+}

@@ -1,0 +1,257 @@
+/*
+ * op-remove: removing a device; the three cases of seed 001 and the gap
+ * libxl left.
+ *
+ *   START: backend already gone (no state node, or its domain dead):
+ *          clean the frontend, succeed, DEVICE_GONE.  FORCE: delete all.
+ *     │    Otherwise one transaction: online=0, state=Closing.
+ *     v
+ *   WAIT_CLOSED ──Closed──> delete everything, succeed
+ *     │ backend vanishes / its domain dies: clean up, succeed, DEVICE_GONE
+ *     │ timeout: SAFE restores online and the previous state, fails;
+ *     v          AUTO forces:
+ *   FORCE_WAIT: frontend deleted (a vanished frontend reads as Closed to
+ *               every backend); Closed again, or the timeout: delete all
+ *
+ * Nothing a removal starts is left behind: every path ends with the nodes
+ * deleted, or with the device restored as it was (SAFE, cancel).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum remove_state {
+	RM_START,
+	RM_WAIT_CLOSED,
+	RM_FORCE_WAIT,
+};
+
+static const char *const rm_state_names[] = {
+	[RM_START] = "start", [RM_WAIT_CLOSED] = "wait-closed",
+	[RM_FORCE_WAIT] = "force-wait",
+};
+
+static void set_state(struct xdev_op *op, enum remove_state s, int ms)
+{
+	op__set_state(op, s, rm_state_names[s]);
+	op__set_deadline(op, ms);
+}
+
+static void finish(struct xdev_op *op, int result)
+{
+	struct track *t = op->track;
+
+	op__complete(op, result);
+	op->track = NULL;
+	if (result == 0 || !t->monitored)
+		track__drop(op->ctx, t);
+	else
+		t->op = NULL;
+}
+
+static void delete_all(struct xdev_op *op)
+{
+	struct track *t = op->track;
+	const char *paths[] = { t->fe, t->be, t->rec, NULL };
+	int r = store__rm_all(op->ctx, paths);
+
+	if (r)
+		snprintf(op->message, sizeof(op->message),
+			 "deleting %s: the store failed", t->be);
+	finish(op, r);
+}
+
+/* The backend is gone (seed 001, case 3, and the gap: also during the
+ * wait): success, the frontend cleaned up, and the application told. */
+static void backend_gone(struct xdev_op *op)
+{
+	struct track *t = op->track;
+
+	snprintf(op->message, sizeof(op->message), "backend gone");
+	track__gone(op->ctx, t);
+	finish(op, 0);
+}
+
+static int write_closing(struct xdev_op *op, const char *online,
+			 int state)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	char path[PATH_LEN + 16], v[4];
+	int tries;
+
+	snprintf(v, sizeof(v), "%d", state);
+	for (tries = 0; tries < 20; tries++) {
+		xs_transaction_t tx = xs_transaction_start(ctx->xs);
+		bool ok;
+
+		if (tx == XBT_NULL)
+			return XDEV_E_XENSTORE;
+		snprintf(path, sizeof(path), "%s/online", op->track->be);
+		ok = xs_write(ctx->xs, tx, path, online, strlen(online));
+		snprintf(path, sizeof(path), "%s/state", op->track->be);
+		ok = ok && xs_write(ctx->xs, tx, path, v, strlen(v));
+		if (!ok) {
+			xs_transaction_end(ctx->xs, tx, true);
+			return XDEV_E_XENSTORE;
+		}
+		if (xs_transaction_end(ctx->xs, tx, false))
+			return 0;
+		if (errno != EAGAIN)
+			return XDEV_E_XENSTORE;
+	}
+	return XDEV_E_XENSTORE;
+}
+
+static void step_start(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	int st, r;
+
+	if (op->cancelled) {
+		finish(op, -ECANCELED);
+		return;
+	}
+	st = store__read_int(ctx, t->be, "state", 0);
+	if (st == 0 && !store__exists(ctx, t->fe) && !store__exists(ctx, t->be)) {
+		snprintf(op->message, sizeof(op->message), "no device at %s",
+			 t->fe);
+		finish(op, XDEV_E_NO_DEVICE);
+		return;
+	}
+	if (st == 0 || !store__domain_alive(ctx, op->id.backend_domid)) {
+		backend_gone(op);
+		return;
+	}
+	op->prev_state = st;
+	op->prev_online = store__read_int(ctx, t->be, "online", 1);
+	if ((r = write_closing(op, "0", XB_CLOSING))) {
+		finish(op, r);
+		return;
+	}
+	track__state_seen(ctx, t, XB_CLOSING);
+	if (op->mode == XDEV_REMOVE_FORCE) {
+		delete_all(op);
+		return;
+	}
+	set_state(op, RM_WAIT_CLOSED, ctx->opts.timeout_remove_ms);
+	remove__step(op);
+}
+
+/* SAFE past the timeout, or a cancel: put the device back as it was. */
+static void restore(struct xdev_op *op, int result)
+{
+	char online[4];
+	int r;
+
+	snprintf(online, sizeof(online), "%d", op->prev_online);
+	r = write_closing(op, online, op->prev_state);
+	finish(op, r ? r : result);
+}
+
+/* The frontend's own refusal (blkfront while mounted). */
+static bool frontend_refused(struct xdev_op *op)
+{
+	char path[PATH_LEN + 32], *v;
+	const char *rel = op->track->fe + strlen("/local/domain/");
+
+	rel = strchr(rel, '/');
+	snprintf(path, sizeof(path), "/local/domain/%u/error%s/error",
+		 op->id.frontend_domid, rel ? rel : "");
+	v = xs_read(op->ctx->xs, XBT_NULL, path, NULL);
+	if (!v)
+		return false;
+	snprintf(op->message, sizeof(op->message), "the frontend refused: %s",
+		 v);
+	free(v);
+	return true;
+}
+
+static void on_timeout(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	const char *paths[] = { op->track->fe, NULL };
+	bool refused = frontend_refused(op);
+
+	if (op->state == RM_FORCE_WAIT) {
+		delete_all(op);
+		return;
+	}
+	if (op->mode == XDEV_REMOVE_SAFE) {
+		if (!refused)
+			snprintf(op->message, sizeof(op->message),
+				 "%s: not Closed within %d ms; restored",
+				 op->track->be, ctx->opts.timeout_remove_ms);
+		restore(op, refused ? XDEV_E_FRONTEND_REFUSED : -ETIMEDOUT);
+		return;
+	}
+	/* AUTO: force.  Without its frontend every backend closes. */
+	ctx__log(ctx, XDEV_LOG_WARNING, "%s: no answer; forcing", op->track->be);
+	store__rm_all(ctx, paths);
+	set_state(op, RM_FORCE_WAIT, ctx->opts.timeout_remove_ms);
+	remove__step(op);
+}
+
+void remove__step(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	int st;
+
+	if (op->state == RM_START) {
+		step_start(op);
+		return;
+	}
+	if (!store__domain_alive(ctx, op->id.backend_domid)) {
+		backend_gone(op);
+		return;
+	}
+	if (op->cancelled && op->state == RM_WAIT_CLOSED) {
+		restore(op, -ECANCELED);
+		return;
+	}
+	st = store__read_int(ctx, t->be, "state", 0);
+	if (st == 0 && !store__exists(ctx, t->be)) {
+		backend_gone(op);
+		return;
+	}
+	track__state_seen(ctx, t, st);
+	if (st == XB_CLOSED || !store__domain_alive(ctx, op->id.frontend_domid))
+		delete_all(op);
+	else if (ctx__now_ms() >= op->deadline)
+		on_timeout(op);
+}
+
+XDEV_PUBLIC int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,
+				   enum xdev_remove_mode mode,
+				   const xdev_op_how *how, xdev_op **ret_op)
+{
+	struct xdev_op *op;
+	struct track *t;
+
+	assert_return(ctx && id, -EINVAL);
+	assert_return(id->type == XDEV_VBD || id->type == XDEV_VIF, -EINVAL);
+	assert_return(mode == XDEV_REMOVE_AUTO || mode == XDEV_REMOVE_SAFE ||
+		      mode == XDEV_REMOVE_FORCE, -EINVAL);
+	assert_return(!how || how->cb, -EINVAL);
+	assert_return(id->backend_domid < 0x7ff0 && id->frontend_domid < 0x7ff0,
+		      -EINVAL);
+	t = track__find(ctx, id);
+	if (t && t->op)
+		return -EBUSY; /* an operation on it is pending */
+	op = op__new(ctx, OP_REMOVE, how);
+	t = op ? track__get(ctx, id) : NULL;
+	if (!t) {
+		op__free(op);
+		return -ENOMEM;
+	}
+	op->id = *id;
+	op->mode = mode;
+	op->track = t;
+	t->op = op;
+	return op__start(op, ret_op);
+}

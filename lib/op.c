@@ -1,0 +1,167 @@
+/*
+ * op: what every asynchronous operation shares: its life (new, start,
+ * step, complete, callback, free), its deadline, cancellation and the
+ * synchronous mode.
+ *
+ * An operation is a struct with an explicit state (op-add.c, op-remove.c)
+ * and one step function that switches on it; every event that may concern
+ * it - a watch on its device, a domain's death, its deadline, a cancel -
+ * just steps it again, and the step re-reads what it needs.  Completion is
+ * deferred: the callback runs from the loop, never inside the call that
+ * started the operation (style guide, lessons 5, 9 and 21).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
+			const xdev_op_how *how)
+{
+	struct xdev_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return NULL;
+	op->ctx = ctx;
+	op->kind = kind;
+	op->sync = how == NULL;
+	if (how)
+		op->how = *how;
+	return op;
+}
+
+void op__free(struct xdev_op *op)
+{
+	if (!op)
+		return;
+	xdev_desc_free(op->desc);
+	free(op);
+}
+
+static void unlink_from(struct xdev_op **list, struct xdev_op *op)
+{
+	for (; *list; list = &(*list)->next)
+		if (*list == op) {
+			*list = op->next;
+			return;
+		}
+}
+
+int op__start(struct xdev_op *op, struct xdev_op **ret_op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	int r;
+
+	op->next = ctx->ops;
+	ctx->ops = op;
+	if (op->sync) {
+		op__step(op);
+		r = ctx__run_until_done(ctx, op);
+		unlink_from(&ctx->done, op);
+		snprintf(ctx->last_message, sizeof(ctx->last_message), "%s",
+			 op->message);
+		r = op->result;
+		op__free(op);
+		return r;
+	}
+	/* The first step runs from the loop: a deadline of "now". */
+	op->deadline = ctx__now_ms();
+	if (ret_op)
+		*ret_op = op;
+	ctx__rearm(ctx);
+	return 0;
+}
+
+void op__set_state(struct xdev_op *op, int state, const char *name)
+{
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "op %p: -> %s", (void *)op, name);
+	op->state = state;
+}
+
+void op__set_deadline(struct xdev_op *op, int ms)
+{
+	op->deadline = ms > 0 ? ctx__now_ms() + ms : 0;
+}
+
+void op__complete(struct xdev_op *op, int result)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (op->completed)
+		return;
+	op->completed = true;
+	op->result = result;
+	op->deadline = 0;
+	if (op->track && op->track->op == op)
+		op->track->op = NULL;
+	unlink_from(&ctx->ops, op);
+	op->next = ctx->done;
+	ctx->done = op;
+	ctx__log(ctx, result ? XDEV_LOG_INFO : XDEV_LOG_DEBUG,
+		 "op %p: done: %s%s%s", (void *)op, xdev_strerror(result),
+		 op->message[0] ? ": " : "", op->message);
+}
+
+void op__step(struct xdev_op *op)
+{
+	if (op->completed)
+		return;
+	if (op->kind == OP_ADD)
+		add__step(op);
+	else
+		remove__step(op);
+}
+
+/* Callbacks of completed operations, oldest first.  A callback may start
+ * or cancel others; each op is unlinked before its callback and freed
+ * after it. */
+void op__run_completions(struct xdev_ctx *ctx)
+{
+	struct xdev_op **p, *op;
+	xdev_event ev = { .type = XDEV_EVENT_OP_DONE };
+
+	for (;;) {
+		struct xdev_op **oldest = NULL;
+
+		/* ctx->done is newest first; synchronous ops are collected by
+		 * their caller, not here */
+		for (p = &ctx->done; *p; p = &(*p)->next)
+			if (!(*p)->sync)
+				oldest = p;
+		if (!oldest)
+			return;
+		op = *oldest;
+		*oldest = op->next;
+		ev.device = op->id;
+		ev.result = op->result;
+		ev.op = op;
+		ctx__event(ctx, &ev);
+		if (op->how.cb)
+			op->how.cb(op, op->result, op->how.user);
+		op__free(op);
+	}
+}
+
+XDEV_PUBLIC int xdev_op_cancel(xdev_op *op)
+{
+	assert_return(op, -EINVAL);
+	if (op->completed || op->cancelled)
+		return -EALREADY;
+	op->cancelled = true;
+	/* Step it from the loop, like any event. */
+	op->deadline = ctx__now_ms();
+	ctx__rearm(op->ctx);
+	return 0;
+}
+
+XDEV_PUBLIC const xdev_device_id *xdev_op_device(const xdev_op *op)
+{
+	return op ? &op->id : NULL;
+}
+
+XDEV_PUBLIC const char *xdev_op_message(const xdev_op *op)
+{
+	return op ? op->message : "";
+}

@@ -1,0 +1,126 @@
+/*
+ * store: small helpers over libxenstore, and the question every wait asks
+ * when @releaseDomain fires: is this domain still alive?
+ *
+ * Paths (../shared/design/protocol-and-peers.md):
+ *   backend   /local/domain/<be>/backend/<type>/<fe>/<devid>
+ *   frontend  /local/domain/<fe>/device/<type>/<devid>
+ *   record    /xdev/<fe>/<type>/<devid>   (the toolstack's own; holds the
+ *             backend path, so a device is found from its frontend side)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RM_TRIES 20
+
+char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key)
+{
+	char path[PATH_LEN + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	return xs_read(ctx->xs, XBT_NULL, path, NULL);
+}
+
+int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
+		    int dflt)
+{
+	char *v = store__read(ctx, dir, key), *end;
+	long n;
+
+	if (!v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (end == v || *end)
+		n = dflt;
+	free(v);
+	return (int)n;
+}
+
+bool store__exists(struct xdev_ctx *ctx, const char *path)
+{
+	char *v = xs_read(ctx->xs, XBT_NULL, path, NULL);
+
+	free(v);
+	return v != NULL;
+}
+
+int store__rm_all(struct xdev_ctx *ctx, const char *const *paths)
+{
+	int tries, i;
+
+	for (tries = 0; tries < RM_TRIES; tries++) {
+		xs_transaction_t t = xs_transaction_start(ctx->xs);
+
+		if (t == XBT_NULL)
+			return XDEV_E_XENSTORE;
+		for (i = 0; paths[i]; i++)
+			if (!xs_rm(ctx->xs, t, paths[i]) && errno != ENOENT) {
+				xs_transaction_end(ctx->xs, t, true);
+				return XDEV_E_XENSTORE;
+			}
+		if (xs_transaction_end(ctx->xs, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return XDEV_E_XENSTORE;
+	}
+	return XDEV_E_XENSTORE;
+}
+
+bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid)
+{
+	xc_dominfo_t info;
+
+	if (ctx->xc)
+		return xc_domain_getinfo(ctx->xc, domid, 1, &info) == 1 &&
+		       info.domid == domid && !info.dying;
+	return domid == 0 || xs_is_domain_introduced(ctx->xs, domid);
+}
+
+/* A domid, or a name looked up among /local/domain/<id>/name. */
+int store__domain_resolve(struct xdev_ctx *ctx, const char *s, uint32_t *ret)
+{
+	char **ids, *end, dir[64];
+	unsigned n, i;
+	unsigned long v;
+	int r = XDEV_E_DOMAIN_NOT_FOUND;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && !*end && !errno && v < 0x7ff0) {
+		if (!store__domain_alive(ctx, (uint32_t)v))
+			return XDEV_E_DOMAIN_NOT_FOUND;
+		*ret = (uint32_t)v;
+		return 0;
+	}
+	ids = xs_directory(ctx->xs, XBT_NULL, "/local/domain", &n);
+	for (i = 0; ids && i < n && r; i++) {
+		char *name;
+
+		snprintf(dir, sizeof(dir), "/local/domain/%s", ids[i]);
+		name = store__read(ctx, dir, "name");
+		if (name && !strcmp(name, s)) {
+			*ret = (uint32_t)strtoul(ids[i], NULL, 10);
+			r = 0;
+		}
+		free(name);
+	}
+	free(ids);
+	return r;
+}
+
+void store__paths(const xdev_device_id *id, struct track *t)
+{
+	const char *type = dev__type_name(id->type);
+
+	snprintf(t->be, sizeof(t->be), "/local/domain/%u/backend/%s/%u/%u",
+		 id->backend_domid, type, id->frontend_domid, id->devid);
+	snprintf(t->fe, sizeof(t->fe), "/local/domain/%u/device/%s/%u",
+		 id->frontend_domid, type, id->devid);
+	snprintf(t->rec, sizeof(t->rec), "/xdev/%u/%s/%u", id->frontend_domid,
+		 type, id->devid);
+}

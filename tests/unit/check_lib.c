@@ -1,0 +1,885 @@
+/*
+ * libxdev against the simulated host: add and remove of vbd and vif, every
+ * removal mode against the drivers' faults, the backend or a domain dying
+ * during a wait, cancellation, the three loop modes, and bad input.
+ *
+ * Every test checks the store's final contents (nothing left behind), the
+ * result, the events, and, where the behaviour is "at once", that the
+ * elapsed time stayed far below the timeout.  The process runs with
+ * libfakexen.so preloaded (main() re-executes itself so), so the library's
+ * libxenctrl calls reach the simulated hypervisor as they would the real
+ * one.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h" /* first: xenctrl.h before any other xen header */
+#include "fakexen.h"
+#include "simfixture.h"
+#include "xdev-libev.h"
+#include "xdev.h"
+
+#define SHORT_MS 600   /* the timeouts of tests that run into them */
+#define QUICK_MS 400   /* "at once": far below SHORT_MS */
+
+static struct xs_handle *xs;
+static xdev_ctx *ctx;
+static char loopdev[64];
+static int loop_fd = -1;
+static char events[4096];   /* "gone:vbd/51712 done:0 ..." in order */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void on_event(void *user, const xdev_event *ev)
+{
+	char e[64];
+
+	(void)user;
+	if (ev->type == XDEV_EVENT_DEVICE_STATE)
+		return;
+	snprintf(e, sizeof(e), "%s:%u/%u ",
+		 ev->type == XDEV_EVENT_DEVICE_GONE ? "gone" : "done",
+		 ev->device.frontend_domid, ev->device.devid);
+	strncat(events, e, sizeof(events) - strlen(events) - 1);
+}
+
+static void open_ctx(xdev_ctx_opts *o)
+{
+	int r;
+
+	o->event_cb = on_event;
+	r = xdev_ctx_new(o, &ctx);
+	ck_assert_msg(r == 0, "xdev_ctx_new: %s", xdev_strerror(r));
+}
+
+static void setup(enum simhost_daemon daemon)
+{
+	char image[300];
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .timeout_init_ms = SHORT_MS,
+			    .timeout_hotplug_ms = SHORT_MS * 4 };
+	int fd;
+
+	fx_start(daemon, 1);
+	xs = fx_xs();
+	snprintf(image, sizeof(image), "%s/disk.img", fx_host.dir);
+	fd = open(image, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 4 << 20), 0);
+	close(fd);
+	loop_fd = fx_loop_attach(image, loopdev, sizeof(loopdev));
+	fx_hotplug_agent_start();
+	events[0] = 0;
+	open_ctx(&o);
+}
+
+static void setup_c(void) { setup(SIMHOST_CXENSTORED); }
+static void setup_o(void) { setup(SIMHOST_OXENSTORED); }
+
+static void teardown(void)
+{
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	if (loop_fd >= 0)
+		close(loop_fd);
+	loop_fd = -1;
+	if (xs)
+		xs_close(xs);
+	xs = NULL;
+	fx_stop();
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static uint32_t guest(const char *name, enum simhost_dom_kind kind)
+{
+	uint32_t id = 0;
+	int r = simhost_domain_create_kind(&fx_host, name, 0, kind, &id);
+
+	ck_assert_msg(r == 0, "domain %s: %s", name, fx_host.err);
+	return id;
+}
+
+static xdev_desc *vbd(const char *vdev, const char *backend)
+{
+	xdev_desc *d = NULL;
+
+	ck_assert_int_eq(xdev_desc_new(XDEV_VBD, &d), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "vdev", vdev), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "target", loopdev), 0);
+	if (backend)
+		ck_assert_int_eq(xdev_desc_set(d, "backend", backend), 0);
+	return d;
+}
+
+static int add_vbd(uint32_t dom, const char *vdev, const char *backend,
+		   unsigned flags, xdev_device_id *id)
+{
+	xdev_desc *d = vbd(vdev, backend);
+	int r = xdev_vbd_add(ctx, dom, d, flags, NULL, id, NULL);
+
+	xdev_desc_free(d);
+	return r;
+}
+
+static bool exists(const char *path)
+{
+	char *v = xs_read(xs, XBT_NULL, path, NULL);
+
+	free(v);
+	return v != NULL;
+}
+
+static int state_at(const char *dir)
+{
+	char path[300], *v;
+	int s;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	v = xs_read(xs, XBT_NULL, path, NULL);
+	s = v ? atoi(v) : 0;
+	free(v);
+	return s;
+}
+
+static void paths_of(const xdev_device_id *id, struct track *t)
+{
+	store__paths(id, t);
+}
+
+/* The names under DIR, for a failure message. */
+static const char *children(const char *dir)
+{
+	static char buf[512];
+	unsigned n, i;
+	char **v = xs_directory(xs, XBT_NULL, dir, &n);
+
+	buf[0] = 0;
+	for (i = 0; v && i < n; i++) {
+		strncat(buf, v[i], sizeof(buf) - strlen(buf) - 2);
+		strcat(buf, " ");
+	}
+	free(v);
+	return buf;
+}
+
+/* Nothing of the device is left in the store. */
+static void assert_clean(const xdev_device_id *id)
+{
+	struct track t;
+
+	paths_of(id, &t);
+	ck_assert_msg(!exists(t.fe), "%s left behind: %s", t.fe,
+		      children(t.fe));
+	ck_assert_msg(!exists(t.be), "%s left behind: %s", t.be,
+		      children(t.be));
+	ck_assert_msg(!exists(t.rec), "%s left behind", t.rec);
+}
+
+struct result { bool done; int r; };
+
+static void on_done(xdev_op *op, int r, void *user)
+{
+	struct result *res = user;
+
+	(void)op;
+	res->done = true;
+	res->r = r;
+}
+
+/* Run the private loop until RES is done (bounded). */
+static void run_until(struct result *res, int ms)
+{
+	long long end = now_ms() + ms;
+
+	while (!res->done && now_ms() < end)
+		xdev_ctx_run(ctx, (int)(end - now_ms()));
+	ck_assert_msg(res->done, "operation did not complete in %d ms", ms);
+}
+
+static int wait_state(const char *dir, int want, int ms)
+{
+	long long end = now_ms() + ms;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	ck_assert(xs_watch(xs, path, "w"));
+	while (state_at(dir) != want && now_ms() < end)
+		fx_next_event(xs, (int)(end - now_ms()), NULL);
+	xs_unwatch(xs, path, "w");
+	while (fx_next_event(xs, 0, NULL) == 0)
+		;
+	return state_at(dir) == want ? 0 : -ETIMEDOUT;
+}
+
+/* ---- add and remove ----------------------------------------------------- */
+
+START_TEST(vbd_add_writes_the_nodes_and_remove_deletes_them)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+	char path[300], *v;
+	long long t0;
+
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, &id),
+			 0);
+	ck_assert_uint_eq(id.devid, 51712);
+	paths_of(&id, &t);
+	ck_assert_int_eq(state_at(t.be), 4);
+	snprintf(path, sizeof(path), "%s/params", t.be);
+	v = xs_read(xs, XBT_NULL, path, NULL);
+	ck_assert_str_eq(v, loopdev);
+	free(v);
+	v = xs_read(xs, XBT_NULL, t.rec, NULL);
+	ck_assert_str_eq(v, t.be);
+	free(v);
+	ck_assert_int_eq(wait_state(t.fe, 4, 5000), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(vif_add_async_on_the_private_loop)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d;
+	struct track t;
+
+	how.user = &res;
+	ck_assert_int_eq(xdev_desc_new(XDEV_VIF, &d), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "bridge", "br0"), 0);
+	ck_assert_int_eq(xdev_vif_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, &how,
+				      &id, NULL), 0);
+	xdev_desc_free(d);
+	ck_assert(!res.done); /* never inside the starting call */
+	run_until(&res, 10000);
+	ck_assert_int_eq(res.r, 0);
+	paths_of(&id, &t);
+	ck_assert_int_eq(state_at(t.be), 4);
+	ck_assert_uint_eq(id.devid, 0);
+	res = (struct result){ 0 };
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, &how,
+					    NULL), 0);
+	run_until(&res, 10000);
+	ck_assert_int_eq(res.r, 0);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(bad_input_changes_nothing)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id, id2;
+	xdev_desc *d;
+	char *before, *after;
+	unsigned n;
+
+	ck_assert_int_eq(add_vbd(g, "xvdb", NULL, XDEV_ADD_WAIT_CONNECTED, &id),
+			 0);
+	before = (char *)xs_directory(xs, XBT_NULL, "/xdev", &n);
+	free(before);
+	ck_assert_int_eq(add_vbd(4242, "xvdc", NULL, 0, &id2),
+			 XDEV_E_DOMAIN_NOT_FOUND);
+	ck_assert_int_eq(add_vbd(g, "xvdc", "nobody", 0, &id2),
+			 XDEV_E_DOMAIN_NOT_FOUND);
+	ck_assert_int_eq(add_vbd(g, "xvdb", NULL, 0, &id2),
+			 XDEV_E_DEVICE_EXISTS);
+	ck_assert_int_eq(state_at("/local/domain/0/backend/vbd/1/51728"), 4);
+	ck_assert_int_eq(xdev_desc_new(XDEV_VBD, &d), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "vdev", "xvdq"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, NULL, NULL, NULL), -EINVAL);
+	ck_assert(strstr(xdev_ctx_last_message(ctx), "target") != NULL);
+	ck_assert_int_eq(xdev_vif_add(ctx, g, d, 0, NULL, NULL, NULL), -EINVAL);
+	xdev_desc_free(d);
+	ck_assert(!exists("/local/domain/1/device/vbd/51968"));
+	id2 = id;
+	id2.devid = 5;
+	ck_assert_int_eq(xdev_device_remove(ctx, &id2, XDEV_REMOVE_AUTO, NULL,
+					    NULL), XDEV_E_NO_DEVICE);
+	after = xs_read(xs, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/state",
+			NULL);
+	ck_assert_str_eq(after, "4");
+	free(after);
+}
+END_TEST
+
+/* ---- removal modes against faults ----------------------------------------- */
+
+static void connected_vbd(uint32_t g, xdev_device_id *id)
+{
+	struct track t;
+
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, id),
+			 0);
+	paths_of(id, &t);
+	ck_assert_int_eq(wait_state(t.fe, 4, 5000), 0);
+}
+
+START_TEST(safe_remove_of_an_unresponsive_frontend_fails_and_restores)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+	long long t0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), -ETIMEDOUT);
+	ck_assert_int_ge(now_ms() - t0, SHORT_MS);
+	paths_of(&id, &t);
+	ck_assert_int_eq(state_at(t.fe), 4);
+	ck_assert_int_eq(state_at(t.be), 4); /* restored: still usable */
+	ck_assert(exists(t.rec));
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, g), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(safe_remove_of_a_refusing_frontend_says_so)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-refuse-close"), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), XDEV_E_FRONTEND_REFUSED);
+	ck_assert(strstr(xdev_ctx_last_message(ctx), "Device in use") != NULL);
+	paths_of(&id, &t);
+	ck_assert_int_eq(state_at(t.be), 4);
+}
+END_TEST
+
+START_TEST(auto_remove_forces_an_unresponsive_frontend)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	/* one timeout, then the backend closes once the frontend is gone */
+	ck_assert_int_ge(now_ms() - t0, SHORT_MS);
+	ck_assert_int_lt(now_ms() - t0, 2 * SHORT_MS);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(auto_remove_forces_an_unresponsive_backend)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	ck_assert_int_ge(now_ms() - t0, 2 * SHORT_MS); /* both phases */
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(force_remove_does_not_wait)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(backend_deleting_its_directory_is_gone_not_a_timeout)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-delete-on-close"), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	assert_clean(&id);
+	ck_assert_msg(strstr(events, "gone:1/51712") != NULL, "%s", events);
+}
+END_TEST
+
+/* ---- domains dying ------------------------------------------------------- */
+
+START_TEST(backend_domain_dying_during_remove_succeeds_at_once)
+{
+	uint32_t b = guest("netdom", SIMHOST_DOM_DRIVER);
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	long long t0;
+	char bs[16];
+
+	how.user = &res;
+	snprintf(bs, sizeof(bs), "%u", b);
+	ck_assert_int_eq(add_vbd(g, "xvda", bs, XDEV_ADD_WAIT_CONNECTED, &id), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, &how,
+					    NULL), 0);
+	xdev_ctx_run(ctx, 50);
+	ck_assert(!res.done);
+	t0 = now_ms();
+	ck_assert_int_eq(simhost_domain_destroy(&fx_host, b, 0), 0);
+	run_until(&res, SHORT_MS * 3);
+	ck_assert_int_eq(res.r, 0);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	assert_clean(&id);
+	ck_assert_msg(strstr(events, "gone:2/51712 done:2/51712") != NULL,
+		      "events: %s", events);
+}
+END_TEST
+
+START_TEST(device_gone_when_the_backend_domain_dies)
+{
+	uint32_t b = guest("netdom", SIMHOST_DOM_DRIVER);
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long end;
+	char bs[16];
+
+	snprintf(bs, sizeof(bs), "%u", b);
+	ck_assert_int_eq(add_vbd(g, "xvda", bs, 0, &id), 0);
+	events[0] = 0;
+	ck_assert_int_eq(simhost_domain_destroy(&fx_host, b, 0), 0);
+	end = now_ms() + 5000;
+	while (!strstr(events, "gone:") && now_ms() < end)
+		xdev_ctx_run(ctx, (int)(end - now_ms()));
+	ck_assert_msg(strstr(events, "gone:2/51712") != NULL, "%s", events);
+	assert_clean(&id);
+	/* the backend already gone: removal succeeds at once */
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), XDEV_E_NO_DEVICE);
+}
+END_TEST
+
+START_TEST(remove_with_the_backend_already_gone_cleans_the_frontend)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+	long long t0;
+
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	ck_assert(xs_rm(xs, XBT_NULL, t.be)); /* as a dead domain's nodes go */
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(frontend_domain_dying_during_add_fails_at_once)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	struct track t;
+	long long t0;
+
+	how.user = &res;
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	xdev_ctx_run(ctx, 50);
+	t0 = now_ms();
+	ck_assert_int_eq(simhost_domain_destroy(&fx_host, g, 0), 0);
+	run_until(&res, SHORT_MS * 3);
+	ck_assert_int_eq(res.r, XDEV_E_FRONTEND_GONE);
+	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
+	paths_of(&id, &t);
+	ck_assert(!exists(t.be) && !exists(t.rec));
+}
+END_TEST
+
+/* ---- add failures and cancellation ---------------------------------------- */
+
+START_TEST(add_times_out_when_the_backend_never_answers)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0 = now_ms();
+
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &id), -ETIMEDOUT);
+	ck_assert_int_ge(now_ms() - t0, SHORT_MS);
+	ck_assert(strstr(xdev_ctx_last_message(ctx), "InitWait") != NULL);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(add_reports_the_hotplug_error)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+
+	ck_assert_int_eq(xdev_desc_set(d, "target", "/fail"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, NULL, &id, NULL),
+			 XDEV_E_HOTPLUG_FAILED);
+	xdev_desc_free(d);
+	ck_assert_str_eq(xdev_ctx_last_message(ctx), "simulated failure: /fail");
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(cancel_during_the_wait_removes_the_nodes)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	xdev_op *op = NULL;
+	struct track t;
+
+	how.user = &res;
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, &op), 0);
+	xdev_desc_free(d);
+	xdev_ctx_run(ctx, 50);
+	paths_of(&id, &t);
+	ck_assert(exists(t.be)); /* written, waiting */
+	ck_assert_int_eq(xdev_op_cancel(op), 0);
+	run_until(&res, QUICK_MS);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(cancel_of_a_remove_restores_the_device)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_op *op = NULL;
+	struct track t;
+
+	how.user = &res;
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, &how,
+					    &op), 0);
+	xdev_ctx_run(ctx, 50);
+	ck_assert_int_eq(xdev_op_cancel(op), 0);
+	run_until(&res, QUICK_MS);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	paths_of(&id, &t);
+	ck_assert_int_eq(state_at(t.be), 4);
+	ck_assert_int_eq(state_at(t.fe), 4);
+}
+END_TEST
+
+/* ---- many at once -------------------------------------------------------- */
+
+START_TEST(fifty_concurrent_adds_and_removes)
+{
+	xdev_op_how how = { .cb = on_done };
+	struct result res[50];
+	xdev_device_id ids[50];
+	uint32_t doms[5];
+	unsigned i, watches = 0;
+	struct bewatch *w;
+	char name[16], vdev[16];
+
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		doms[i] = guest(name, SIMHOST_DOM_GUEST);
+	}
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < 50; i++) {
+		xdev_desc *d;
+
+		snprintf(vdev, sizeof(vdev), "xvd%c", 'a' + i / 5);
+		d = vbd(vdev, NULL);
+		how.user = &res[i];
+		ck_assert_int_eq(xdev_vbd_add(ctx, doms[i % 5], d,
+					      XDEV_ADD_WAIT_CONNECTED, &how,
+					      &ids[i], NULL), 0);
+		xdev_desc_free(d);
+	}
+	for (w = ctx->bewatches; w; w = w->next)
+		watches++;
+	ck_assert_uint_eq(watches, 1); /* one per backend domain, not per op */
+	for (i = 0; i < 50; i++) {
+		run_until(&res[i], 20000);
+		ck_assert_int_eq(res[i].r, 0);
+	}
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < 50; i++) {
+		how.user = &res[i];
+		ck_assert_int_eq(xdev_device_remove(ctx, &ids[i],
+						    XDEV_REMOVE_SAFE, &how,
+						    NULL), 0);
+	}
+	for (i = 0; i < 50; i++) {
+		run_until(&res[i], 20000);
+		ck_assert_int_eq(res[i].r, 0);
+		assert_clean(&ids[i]);
+	}
+	ck_assert(!exists("/xdev/1") || !exists("/xdev/1/vbd/51712"));
+}
+END_TEST
+
+/* ---- loop modes ---------------------------------------------------------- */
+
+struct hooks_state { int fd; long timer_ms; long long armed_at; };
+
+static int h_fd_register(void *user, int fd, int events, void **fd_user)
+{
+	struct hooks_state *h = user;
+
+	(void)events;
+	*fd_user = NULL;
+	h->fd = fd;
+	return 0;
+}
+
+static void h_fd_deregister(void *user, int fd, void *fd_user)
+{
+	struct hooks_state *h = user;
+
+	(void)fd;
+	(void)fd_user;
+	h->fd = -1;
+}
+
+static void h_timer_set(void *user, long ms)
+{
+	struct hooks_state *h = user;
+
+	h->timer_ms = ms;
+	h->armed_at = now_ms();
+}
+
+START_TEST(application_hooks_drive_an_add)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	struct hooks_state hs = { .fd = -1, .timer_ms = -1 };
+	xdev_loop_hooks hooks = { h_fd_register, h_fd_deregister, h_timer_set,
+				  &hs };
+	xdev_ctx_opts o = { .hooks = &hooks };
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	long long end = now_ms() + 10000;
+
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	ck_assert_int_ge(hs.fd, 0);
+	how.user = &res;
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	ck_assert_int_ge(hs.timer_ms, 0); /* the first step is scheduled */
+	while (!res.done && now_ms() < end) {
+		struct pollfd p = { .fd = hs.fd, .events = POLLIN };
+		long left = hs.timer_ms < 0 ? 100
+			: (long)(hs.armed_at + hs.timer_ms - now_ms());
+
+		if (poll(&p, 1, left < 0 ? 0 : (int)left) > 0)
+			xdev_ctx_fd_ready(ctx, hs.fd, XDEV_POLL_IN);
+		else if (hs.timer_ms >= 0)
+			xdev_ctx_timeout(ctx);
+	}
+	ck_assert(res.done);
+	ck_assert_int_eq(res.r, 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_int_eq(hs.fd, -1);
+	ck_assert_int_eq(hs.timer_ms, -1);
+}
+END_TEST
+
+static void stop_loop(xdev_op *op, int r, void *user)
+{
+	struct ev_loop *loop = user;
+
+	(void)op;
+	ck_assert_int_eq(r, 0);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+START_TEST(application_libev_loop_drives_an_add)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	xdev_op_how how = { .cb = stop_loop, .user = loop };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	struct track t;
+
+	xdev_ctx_free(ctx);
+	ck_assert_int_eq(xdev_ctx_new_libev(NULL, loop, &ctx), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	ev_run(loop, 0);
+	paths_of(&id, &t);
+	ck_assert_int_ge(state_at(t.be), 2);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ev_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(list_reports_devices_and_states)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_info *v = NULL;
+	xdev_device_id id;
+	unsigned n = 0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(v[0].id.devid, 51712);
+	ck_assert_int_eq(v[0].id.type, XDEV_VBD);
+	ck_assert_int_eq(v[0].frontend_state, 4);
+	ck_assert_int_eq(v[0].backend_state, 4);
+	ck_assert_int_eq(v[0].online, 1);
+	free(v);
+	ck_assert_int_eq(xdev_device_list(ctx, 4242, &v, &n),
+			 XDEV_E_DOMAIN_NOT_FOUND);
+}
+END_TEST
+
+static TCase *daemon_case(const char *name, void (*setup_fn)(void))
+{
+	TCase *tc = tcase_create(name);
+	const TTest *const tests[] = {
+		vbd_add_writes_the_nodes_and_remove_deletes_them,
+		vif_add_async_on_the_private_loop,
+		bad_input_changes_nothing,
+		safe_remove_of_an_unresponsive_frontend_fails_and_restores,
+		safe_remove_of_a_refusing_frontend_says_so,
+		auto_remove_forces_an_unresponsive_frontend,
+		auto_remove_forces_an_unresponsive_backend,
+		force_remove_does_not_wait,
+		backend_deleting_its_directory_is_gone_not_a_timeout,
+		backend_domain_dying_during_remove_succeeds_at_once,
+		device_gone_when_the_backend_domain_dies,
+		remove_with_the_backend_already_gone_cleans_the_frontend,
+		frontend_domain_dying_during_add_fails_at_once,
+		add_times_out_when_the_backend_never_answers,
+		add_reports_the_hotplug_error,
+		cancel_during_the_wait_removes_the_nodes,
+		cancel_of_a_remove_restores_the_device,
+		fifty_concurrent_adds_and_removes,
+		application_hooks_drive_an_add,
+		application_libev_loop_drives_an_add,
+		list_reports_devices_and_states,
+	};
+	size_t i;
+
+	tcase_add_checked_fixture(tc, setup_fn, teardown);
+	tcase_set_timeout(tc, 120);
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		tcase_add_test(tc, tests[i]);
+	return tc;
+}
+
+/* Run with libfakexen.so preloaded, as an application on the simulated
+ * host runs (xdev-sim exec does the same). */
+static void ensure_preloaded(char **argv)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	Dl_info info;
+
+	/* already preloaded; or under valgrind, which preloads its own (the
+	 * link order then puts libfakexen.so before libxenctrl anyway) */
+	if (pre && (strstr(pre, "libfakexen") || strstr(pre, "vgpreload")))
+		return;
+	if (!dladdr((void *)fakexen_attach, &info) || !info.dli_fname)
+		return;
+	setenv("LD_PRELOAD", info.dli_fname, 1);
+	execv("/proc/self/exe", argv);
+}
+
+int main(int argc, char **argv)
+{
+	Suite *s = suite_create("lib");
+	SRunner *sr;
+	int failed;
+
+	(void)argc;
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_lib: needs root (loop devices, taps)\n");
+		return 77;
+	}
+	ensure_preloaded(argv);
+	suite_add_tcase(s, daemon_case("xenstored", setup_c));
+	suite_add_tcase(s, daemon_case("oxenstored", setup_o));
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
