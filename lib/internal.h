@@ -57,6 +57,7 @@ struct track {
 	struct xdev_op *op;       /* the operation on it, if any */
 	int be_state;             /* last backend state seen (0: none) */
 	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
+	bool dirty;               /* an event concerned it: look once more */
 };
 
 /* One watch on /local/domain/<domid>/backend, shared by every track of
@@ -88,6 +89,7 @@ struct xdev_ctx {
 	const struct loop_ops *loop;
 	void *loop_data;
 	bool processing;          /* inside ctx__process: no re-entry */
+	bool domains_dirty;       /* @releaseDomain fired */
 	bool freeing;
 	char last_message[512];
 };
@@ -125,6 +127,9 @@ bool store__exists(struct xdev_ctx *ctx, const char *path);
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
  * fine.  Retried on conflict. */
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);
+/* The same, one request each and no transaction: for paths whose order
+ * does not matter to anyone (a removal's last step). */
+int store__rm_each(struct xdev_ctx *ctx, const char *const *paths);
 /* Domain DOMID exists and is not dying (libxenctrl, else the store). */
 bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid);
 /* Resolve a domain given by id or name; XDEV_E_DOMAIN_NOT_FOUND. */
@@ -146,8 +151,11 @@ void track__drop(struct xdev_ctx *ctx, struct track *t);
 /* The backend of T is gone: clean up the frontend and the record, and
  * deliver DEVICE_GONE. */
 void track__gone(struct xdev_ctx *ctx, struct track *t);
-/* A watch event at PATH, or a domain died (PATH NULL). */
+/* A watch event at PATH, or a domain died (PATH NULL): mark who cares. */
 void track__changed(struct xdev_ctx *ctx, const char *path);
+/* Look once at every marked device: a burst of events (a transaction
+ * fires one per node) costs one read, not one per event. */
+void track__flush(struct xdev_ctx *ctx);
 void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state);
 
 /* ---- op.c --------------------------------------------------------------- */

@@ -90,6 +90,11 @@ static bool write_dir(struct xs_handle *xs, xs_transaction_t tx,
 	return true;
 }
 
+static int write_tx(struct xdev_op *op, xs_transaction_t tx,
+		    struct xs_permissions *fperm, struct xs_permissions *bperm,
+		    const struct dev_kv *fkv, int nf, const struct dev_kv *bkv,
+		    int nb);
+
 /* The transaction; 0, -EAGAIN to retry, or the failure. */
 static int write_nodes(struct xdev_op *op)
 {
@@ -100,17 +105,39 @@ static int write_nodes(struct xdev_op *op)
 					   { id->backend_domid, XS_PERM_READ } };
 	struct xs_permissions bperm[2] = { { id->backend_domid, XS_PERM_NONE },
 					   { id->frontend_domid, XS_PERM_READ } };
-	struct dev_kv fkv[DEV_MAX_NODES], bkv[DEV_MAX_NODES];
-	int nf = dev__frontend_nodes(op->desc, id->backend_domid, id->devid,
-				     t->be, fkv);
-	int nb = dev__backend_nodes(op->desc, id->frontend_domid, id->devid,
-				    t->fe, bkv);
-	xs_transaction_t tx = xs_transaction_start(ctx->xs);
+	/* the values can be long (a vbd target): off the stack */
+	struct dev_kv *fkv = calloc(2 * DEV_MAX_NODES, sizeof(*fkv));
+	struct dev_kv *bkv = fkv ? fkv + DEV_MAX_NODES : NULL;
+	int nf, nb, r;
+	xs_transaction_t tx;
+
+	if (!fkv)
+		return -ENOMEM;
+	nf = dev__frontend_nodes(op->desc, id->backend_domid, id->devid, t->be,
+				 fkv);
+	nb = dev__backend_nodes(op->desc, id->frontend_domid, id->devid, t->fe,
+				bkv);
+	if (nf < 0 || nb < 0) {
+		free(fkv);
+		return nf < 0 ? nf : nb;
+	}
+	tx = xs_transaction_start(ctx->xs);
+	r = tx == XBT_NULL ? XDEV_E_XENSTORE
+		: write_tx(op, tx, fperm, bperm, fkv, nf, bkv, nb);
+	free(fkv);
+	return r;
+}
+
+static int write_tx(struct xdev_op *op, xs_transaction_t tx,
+		    struct xs_permissions *fperm, struct xs_permissions *bperm,
+		    const struct dev_kv *fkv, int nf, const struct dev_kv *bkv,
+		    int nb)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
 	char *existing;
 	bool ok;
 
-	if (tx == XBT_NULL)
-		return XDEV_E_XENSTORE;
 	existing = xs_read(ctx->xs, tx, t->fe, NULL);
 	if (existing) {
 		free(existing);

@@ -57,7 +57,7 @@ static void delete_all(struct xdev_op *op)
 {
 	struct track *t = op->track;
 	const char *paths[] = { t->fe, t->be, t->rec, NULL };
-	int r = store__rm_all(op->ctx, paths);
+	int r = store__rm_each(op->ctx, paths);
 
 	if (r)
 		snprintf(op->message, sizeof(op->message),
@@ -127,8 +127,10 @@ static void step_start(struct xdev_op *op)
 		backend_gone(op);
 		return;
 	}
+	/* online is 1 on a device in use: restoring writes 1 (one read less
+	 * per removal) */
 	op->prev_state = st;
-	op->prev_online = store__read_int(ctx, t->be, "online", 1);
+	op->prev_online = 1;
 	if ((r = write_closing(op, "0", XB_CLOSING))) {
 		finish(op, r);
 		return;

@@ -49,6 +49,16 @@ bool store__exists(struct xdev_ctx *ctx, const char *path)
 	return v != NULL;
 }
 
+int store__rm_each(struct xdev_ctx *ctx, const char *const *paths)
+{
+	int i, r = 0;
+
+	for (i = 0; paths[i]; i++)
+		if (!xs_rm(ctx->xs, XBT_NULL, paths[i]) && errno != ENOENT)
+			r = XDEV_E_XENSTORE;
+	return r;
+}
+
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths)
 {
 	int tries, i;

@@ -86,21 +86,27 @@ void track__gone(struct xdev_ctx *ctx, struct track *t)
 	ctx__event(ctx, &ev);
 }
 
-/* A monitored device (no operation on it) after an event. */
-static void monitor_check(struct xdev_ctx *ctx, struct track *t, bool domains)
+/* A monitored device (no operation on it) after @releaseDomain: true if
+ * it went away. */
+static bool monitor_domains(struct xdev_ctx *ctx, struct track *t)
 {
-	int st;
-
-	if (domains) {
-		if (!store__domain_alive(ctx, t->id.backend_domid)) {
-			track__gone(ctx, t);
-			track__drop(ctx, t);
-		} else if (!store__domain_alive(ctx, t->id.frontend_domid)) {
-			track__drop(ctx, t); /* the guest's end: the toolstack's */
-		}
-		return;
+	if (!store__domain_alive(ctx, t->id.backend_domid)) {
+		track__gone(ctx, t);
+		track__drop(ctx, t);
+		return true;
 	}
-	st = store__read_int(ctx, t->be, "state", 0);
+	if (!store__domain_alive(ctx, t->id.frontend_domid)) {
+		track__drop(ctx, t); /* the guest's end: the toolstack's */
+		return true;
+	}
+	return false;
+}
+
+/* ... after an event on its backend directory. */
+static void monitor_backend(struct xdev_ctx *ctx, struct track *t)
+{
+	int st = store__read_int(ctx, t->be, "state", 0);
+
 	if (st == 0 && !store__exists(ctx, t->be)) {
 		track__gone(ctx, t);
 		track__drop(ctx, t);
@@ -125,16 +131,35 @@ static bool concerns(const struct track *t, const char *path)
 
 void track__changed(struct xdev_ctx *ctx, const char *path)
 {
+	struct track *t;
+
+	if (!path) {
+		ctx->domains_dirty = true;
+		return;
+	}
+	for (t = ctx->tracks; t; t = t->next)
+		if (concerns(t, path))
+			t->dirty = true;
+}
+
+void track__flush(struct xdev_ctx *ctx)
+{
+	bool domains = ctx->domains_dirty;
 	struct track *t, *next;
 
+	ctx->domains_dirty = false;
 	for (t = ctx->tracks; t; t = next) {
 		next = t->next;
-		if (path && !concerns(t, path))
+		bool was_dirty = t->dirty;
+
+		if (!was_dirty && !domains)
 			continue;
+		t->dirty = false;
 		if (t->op)
 			op__step(t->op);
-		else if (t->monitored)
-			monitor_check(ctx, t, path == NULL);
+		else if (t->monitored && !(domains && monitor_domains(ctx, t)) &&
+			 was_dirty)
+			monitor_backend(ctx, t);
 	}
 }
 

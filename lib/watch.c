@@ -93,4 +93,5 @@ void watch__dispatch(struct xdev_ctx *ctx)
 			track__changed(ctx, path);
 		free(ev);
 	}
+	track__flush(ctx);
 }

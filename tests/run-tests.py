@@ -115,6 +115,7 @@ def main():
     if args.valgrind:
         vg = [os.path.join(args.builddir, "libtool"), "--mode=execute",
               args.valgrind, "-q", "--leak-check=full",
+              "--show-leak-kinds=definite",
               "--errors-for-leak-kinds=definite",
               f"--error-exitcode={VALGRIND_EXIT}"]
         suites += [lambda p=p: run_check(args.builddir, p, results, vg)
