@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,8 @@ static int connect_store(struct xdev_ctx *ctx)
 	return 0;
 }
 
+static void run_until_idle(struct xdev_ctx *ctx, long max_ms);
+
 static int ctx__init_loop(struct xdev_ctx *ctx, struct ev_loop *app_loop)
 {
 	int r = ctx->opts.hooks ? loop__hooks_init(ctx)
@@ -143,11 +146,10 @@ XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
 	for (op = ctx->ops; op; op = op->next)
 		if (!op->cancelled)
 			xdev_op_cancel(op);
-	/* Cancelled operations still clean up what they wrote: let them. */
-	while (ctx->ops && ctx->xs)
-		if (ctx__run_until_done(ctx, ctx->ops) < 0 && ctx->ops &&
-		    !ctx->ops->completed)
-			break;
+	/* Cancelled operations still clean up what they wrote (or restore
+	 * what they changed): let them, within a bound. */
+	if (ctx->xs)
+		run_until_idle(ctx, ctx->opts.timeout_remove_ms * 2 + 1000);
 	op__run_completions(ctx);
 	while (ctx->tracks)
 		track__drop(ctx, ctx->tracks);
@@ -208,23 +210,43 @@ void ctx__process(struct xdev_ctx *ctx)
 	ctx__rearm(ctx);
 }
 
+/* One iteration without the loop backend: wait for the store's fd or the
+ * next deadline (at most MAX_MS), then process. */
+static int poll_once(struct xdev_ctx *ctx, long max_ms)
+{
+	struct pollfd p = { .fd = ctx->xs_fd, .events = POLLIN };
+	long ms = next_timeout(ctx);
+
+	if (ms < 0 || ms > max_ms)
+		ms = max_ms;
+	if (poll(&p, 1, (int)ms) < 0 && errno != EINTR)
+		return -errno;
+	ctx->processing = true;
+	watch__dispatch(ctx);
+	step_expired(ctx);
+	ctx->processing = false;
+	op__run_completions(ctx);
+	return 0;
+}
+
+static void run_until_idle(struct xdev_ctx *ctx, long max_ms)
+{
+	int64_t end = ctx__now_ms() + max_ms;
+
+	while (ctx->ops && ctx__now_ms() < end)
+		if (poll_once(ctx, (long)(end - ctx__now_ms())) < 0)
+			break;
+}
+
 /* A synchronous call: poll the store's fd ourselves until OP is done.
  * Other operations progress meanwhile, and their callbacks run. */
 int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op)
 {
-	struct pollfd p = { .fd = ctx->xs_fd, .events = POLLIN };
+	int r;
 
-	while (!op->completed) {
-		long ms = next_timeout(ctx);
-
-		if (poll(&p, 1, ms < 0 ? -1 : (int)ms) < 0 && errno != EINTR)
-			return -errno;
-		ctx->processing = true;
-		watch__dispatch(ctx);
-		step_expired(ctx);
-		ctx->processing = false;
-		op__run_completions(ctx); /* the others' callbacks */
-	}
+	while (!op->completed)
+		if ((r = poll_once(ctx, LONG_MAX / 2)) < 0)
+			return r;
 	return op->result;
 }
 

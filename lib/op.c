@@ -59,6 +59,8 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	if (op->sync) {
 		op__step(op);
 		r = ctx__run_until_done(ctx, op);
+		if (!op->completed)
+			op__complete(op, r); /* the poll itself failed */
 		unlink_from(&ctx->done, op);
 		snprintf(ctx->last_message, sizeof(ctx->last_message), "%s",
 			 op->message);

@@ -652,6 +652,28 @@ START_TEST(cancel_before_the_first_step_writes_nothing)
 }
 END_TEST
 
+START_TEST(freeing_the_context_cancels_and_cleans_up)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+
+	how.user = &res;
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	xdev_ctx_run(ctx, 50);
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert(res.done);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	assert_clean(&id);
+}
+END_TEST
+
 /* ---- every removal mode against every fault ------------------------------- */
 
 enum expect { OK_QUICK, OK_ONE_TIMEOUT, OK_TWO_TIMEOUTS, TIMEOUT_RESTORED,
@@ -928,6 +950,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		cancel_during_the_wait_removes_the_nodes,
 		cancel_of_a_remove_restores_the_device,
 		cancel_before_the_first_step_writes_nothing,
+		freeing_the_context_cancels_and_cleans_up,
 		fifty_concurrent_adds_and_removes,
 		application_hooks_drive_an_add,
 		application_libev_loop_drives_an_add,
