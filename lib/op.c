@@ -49,6 +49,16 @@ static void unlink_from(struct xdev_op **list, struct xdev_op *op)
 		}
 }
 
+static void done_event(struct xdev_op *op)
+{
+	xdev_event ev = { .type = XDEV_EVENT_OP_DONE };
+
+	ev.device = op->id;
+	ev.result = op->result;
+	ev.op = op;
+	ctx__event(op->ctx, &ev);
+}
+
 int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 {
 	struct xdev_ctx *ctx = op->ctx;
@@ -62,6 +72,7 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 		if (!op->completed)
 			op__complete(op, r); /* the poll itself failed */
 		unlink_from(&ctx->done, op);
+		done_event(op);
 		snprintf(ctx->last_message, sizeof(ctx->last_message), "%s",
 			 op->message);
 		r = op->result;
@@ -122,7 +133,6 @@ void op__step(struct xdev_op *op)
 void op__run_completions(struct xdev_ctx *ctx)
 {
 	struct xdev_op **p, *op;
-	xdev_event ev = { .type = XDEV_EVENT_OP_DONE };
 
 	for (;;) {
 		struct xdev_op **oldest = NULL;
@@ -136,10 +146,7 @@ void op__run_completions(struct xdev_ctx *ctx)
 			return;
 		op = *oldest;
 		*oldest = op->next;
-		ev.device = op->id;
-		ev.result = op->result;
-		ev.op = op;
-		ctx__event(ctx, &ev);
+		done_event(op);
 		if (op->how.cb)
 			op->how.cb(op, op->result, op->how.user);
 		op__free(op);

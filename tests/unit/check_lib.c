@@ -52,10 +52,11 @@ static void on_event(void *user, const xdev_event *ev)
 
 	(void)user;
 	if (ev->type == XDEV_EVENT_DEVICE_STATE)
-		return;
-	snprintf(e, sizeof(e), "%s:%u/%u ",
-		 ev->type == XDEV_EVENT_DEVICE_GONE ? "gone" : "done",
-		 ev->device.frontend_domid, ev->device.devid);
+		snprintf(e, sizeof(e), "state%d ", ev->backend_state);
+	else
+		snprintf(e, sizeof(e), "%s:%u/%u ",
+			 ev->type == XDEV_EVENT_DEVICE_GONE ? "gone" : "done",
+			 ev->device.frontend_domid, ev->device.devid);
 	strncat(events, e, sizeof(events) - strlen(events) - 1);
 }
 
@@ -241,6 +242,12 @@ START_TEST(vbd_add_writes_the_nodes_and_remove_deletes_them)
 	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, &id),
 			 0);
 	ck_assert_uint_eq(id.devid, 51712);
+	/* progress, then the result: the backend's states as the library saw
+	 * them (level-triggered: some may be skipped), ending Connected */
+	ck_assert_msg(strstr(events, "state4 done:1/51712 ") != NULL &&
+		      !strstr(events, "state5") && !strstr(events, "gone"),
+		      "events: %s", events);
+	events[0] = 0;
 	paths_of(&id, &t);
 	ck_assert_int_eq(state_at(t.be), 4);
 	snprintf(path, sizeof(path), "%s/params", t.be);
@@ -256,6 +263,9 @@ START_TEST(vbd_add_writes_the_nodes_and_remove_deletes_them)
 					    NULL), 0);
 	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
 	assert_clean(&id);
+	ck_assert_msg(strstr(events, "state5 ") && strstr(events, "state6 ") &&
+		      strstr(events, "state6 done:1/51712 ") &&
+		      !strstr(events, "gone"), "events: %s", events);
 }
 END_TEST
 
