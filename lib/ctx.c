@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -104,7 +106,7 @@ static int ctx__init_loop(struct xdev_ctx *ctx, struct ev_loop *app_loop)
 
 	if (r)
 		return r;
-	return ctx->loop->io_start(ctx, ctx->xs_fd);
+	return ctx->loop->io_start(ctx, ctx->epfd);
 }
 
 int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
@@ -122,6 +124,11 @@ int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
 		ctx->opts = *opts;
 	apply_defaults(&ctx->opts);
 	ctx->xs_fd = -1;
+	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ctx->epfd < 0) {
+		free(ctx);
+		return -errno;
+	}
 	if ((r = connect_store(ctx)) || (r = watch__init(ctx)) ||
 	    (r = ctx__init_loop(ctx, app_loop))) {
 		xdev_ctx_free(ctx);
@@ -161,6 +168,8 @@ XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
 		xs_close(ctx->xs);
 	if (ctx->xc)
 		xc_interface_close(ctx->xc);
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
 	free(ctx);
 }
 
@@ -198,11 +207,31 @@ static void step_expired(struct xdev_ctx *ctx)
 	}
 }
 
+/* What the one fd has: store events (handled by watch__dispatch) and the
+ * children's pipes. */
+static void drain_epoll(struct xdev_ctx *ctx)
+{
+	struct epoll_event ev[16];
+	int n, i;
+
+	while ((n = epoll_wait(ctx->epfd, ev, 16, 0)) > 0) {
+		for (i = 0; i < n; i++) {
+			struct child_tag *tag = ev[i].data.ptr;
+
+			if (tag)
+				child__io(ctx, tag->child, tag->fd);
+		}
+		if (n < 16)
+			break;
+	}
+}
+
 void ctx__process(struct xdev_ctx *ctx)
 {
 	if (ctx->processing)
 		return;
 	ctx->processing = true;
+	drain_epoll(ctx);
 	watch__dispatch(ctx);
 	step_expired(ctx);
 	ctx->processing = false;
@@ -214,7 +243,7 @@ void ctx__process(struct xdev_ctx *ctx)
  * next deadline (at most MAX_MS), then process. */
 static int poll_once(struct xdev_ctx *ctx, long max_ms)
 {
-	struct pollfd p = { .fd = ctx->xs_fd, .events = POLLIN };
+	struct pollfd p = { .fd = ctx->epfd, .events = POLLIN };
 	long ms = next_timeout(ctx);
 
 	if (ms < 0 || ms > max_ms)
@@ -222,6 +251,7 @@ static int poll_once(struct xdev_ctx *ctx, long max_ms)
 	if (poll(&p, 1, (int)ms) < 0 && errno != EINTR)
 		return -errno;
 	ctx->processing = true;
+	drain_epoll(ctx);
 	watch__dispatch(ctx);
 	step_expired(ctx);
 	ctx->processing = false;
@@ -252,7 +282,7 @@ int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op)
 
 XDEV_PUBLIC int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events)
 {
-	assert_return(ctx && fd == ctx->xs_fd, -EINVAL);
+	assert_return(ctx && fd == ctx->epfd, -EINVAL);
 	(void)events;
 	ctx__process(ctx);
 	return 0;

@@ -68,6 +68,30 @@ struct bewatch {
 	unsigned refs;
 };
 
+/* A program the library runs (child.c). */
+struct child;
+struct child_tag {             /* epoll data: which pipe of which child */
+	struct child *child;
+	int fd;
+};
+
+struct child {
+	/* caller fills in */
+	void (*done)(struct child *c, int status, void *user); /* wait status
+						      or -errno */
+	void *user;
+	/* private */
+	pid_t watcher;            /* our direct child (see child.c) */
+	pid_t pid;                /* the program, reaped by the watcher */
+	int status_fd, out_fd;
+	struct child_tag tags[2];
+	char out[512];            /* a partial line of output */
+	size_t out_len;
+	char name[64];
+	bool active;
+	int status;
+};
+
 /* The loop the context runs on (loop-*.c): one fd, one timer. */
 struct loop_ops {
 	int (*io_start)(struct xdev_ctx *ctx, int fd);
@@ -81,6 +105,8 @@ struct xdev_ctx {
 	struct xs_handle *xs;
 	xc_interface *xc;         /* NULL: domains are checked in the store */
 	int xs_fd;
+	int epfd;                 /* xs_fd and the children's pipes: the one
+				     fd the loop watches */
 	struct track *tracks;
 	struct bewatch *bewatches;
 	struct xdev_op *ops;      /* pending */
@@ -157,6 +183,17 @@ void track__changed(struct xdev_ctx *ctx, const char *path);
  * fires one per node) costs one read, not one per event. */
 void track__flush(struct xdev_ctx *ctx);
 void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state);
+
+/* ---- child.c ------------------------------------------------------------ */
+/* Run PATH with ARGV and ENVP; C->done is called from the loop once it
+ * ended.  Stdin is /dev/null; its output is logged. */
+int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
+		 char *const argv[], char *const envp[]);
+/* Ask it to end: SIGTERM, or SIGKILL with HARD. */
+void child__signal(struct child *c, bool hard);
+/* Kill it, reap it, release everything; done is not called.  Idempotent. */
+void child__stop(struct xdev_ctx *ctx, struct child *c);
+void child__io(struct xdev_ctx *ctx, struct child *c, int fd);
 
 /* ---- op.c --------------------------------------------------------------- */
 enum op_kind { OP_ADD, OP_REMOVE };

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "internal.h"
 
@@ -22,9 +23,12 @@
 
 int watch__init(struct xdev_ctx *ctx)
 {
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
 	ctx->xs_fd = xs_fileno(ctx->xs);
-	if (ctx->xs_fd < 0 || !xs_watch(ctx->xs, "@releaseDomain",
-					 RELEASE_TOKEN)) {
+	if (ctx->xs_fd < 0 ||
+	    epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->xs_fd, &ev) < 0 ||
+	    !xs_watch(ctx->xs, "@releaseDomain", RELEASE_TOKEN)) {
 		ctx__log(ctx, XDEV_LOG_ERROR, "watching @releaseDomain: %s",
 			 strerror(errno));
 		return XDEV_E_XENSTORE;

@@ -1,0 +1,256 @@
+/*
+ * child: running a program (a hotplug script) from the library without
+ * touching the application's children or signal handling.
+ *
+ * Every script runs under a small "watcher" process, the library's direct
+ * child:
+ *
+ *   library ──fork──> watcher ──fork+exec──> script
+ *      ^  status pipe: the script's pid, then its wait status
+ *      ^  output pipe: the script's stdout and stderr, logged by lines
+ *
+ * The watcher reaps the script and reports its status through a pipe, so
+ * the library needs no SIGCHLD handler, no pidfd (valgrind has none) and
+ * never calls waitpid(-1): it only waits for its own watcher, once the
+ * status has arrived.  Signals for the script go to the watcher, which
+ * relays them only while the script is not yet reaped, so a recycled pid
+ * is never signalled.  Both pipes are in the context's epoll set: the
+ * application still watches one fd.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- the watcher (runs in its own process) ------------------------------ */
+
+static void watcher_exec(const char *path, char *const argv[],
+			 char *const envp[], int out_fd)
+{
+	int null = open("/dev/null", O_RDONLY);
+
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 ||
+	    dup2(out_fd, 2) < 0)
+		_exit(126);
+	execve(path, argv, envp);
+	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+/* Reap the script, relaying SIGTERM and SIGUSR1 (as SIGKILL) until then. */
+static int watcher_wait(pid_t pid, int sfd)
+{
+	struct signalfd_siginfo si;
+	int status;
+
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGTERM)
+			kill(pid, SIGTERM);
+		else if (si.ssi_signo == SIGUSR1)
+			kill(pid, SIGKILL);
+	}
+}
+
+static void watcher_main(const char *path, char *const argv[],
+			 char *const envp[], int status_fd, int out_fd)
+{
+	sigset_t set;
+	int32_t msg;
+	pid_t pid;
+	int sfd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		watcher_exec(path, argv, envp, out_fd);
+	}
+	close(out_fd);
+	msg = pid;
+	if (pid < 0 || sfd < 0 || write(status_fd, &msg, sizeof(msg)) < 0)
+		_exit(1);
+	msg = watcher_wait(pid, sfd);
+	_exit(write(status_fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
+}
+
+/* ---- the library's side ------------------------------------------------- */
+
+static void reap_watcher(struct child *c)
+{
+	if (c->watcher > 0)
+		waitpid(c->watcher, NULL, 0); /* exits right after reporting */
+	c->watcher = -1;
+}
+
+static void close_fd(struct xdev_ctx *ctx, int *fd)
+{
+	if (*fd < 0)
+		return;
+	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
+/* Log the script's output line by line. */
+static void read_output(struct xdev_ctx *ctx, struct child *c)
+{
+	ssize_t n;
+	char *nl;
+
+	for (;;) {
+		n = read(c->out_fd, c->out + c->out_len,
+			 sizeof(c->out) - 1 - c->out_len);
+		if (n <= 0)
+			break;
+		c->out_len += (size_t)n;
+		c->out[c->out_len] = 0;
+		while ((nl = strchr(c->out, '\n')) ||
+		       c->out_len == sizeof(c->out) - 1) {
+			size_t len = nl ? (size_t)(nl - c->out) + 1 : c->out_len;
+
+			if (nl)
+				*nl = 0;
+			ctx__log(ctx, XDEV_LOG_INFO, "%s: %s", c->name, c->out);
+			memmove(c->out, c->out + len, c->out_len - len + 1);
+			c->out_len -= len;
+		}
+	}
+	if (n == 0)
+		close_fd(ctx, &c->out_fd);
+}
+
+static void read_status(struct xdev_ctx *ctx, struct child *c)
+{
+	int32_t msg;
+	ssize_t n = read(c->status_fd, &msg, sizeof(msg));
+
+	if (n == sizeof(msg) && c->pid <= 0) {
+		c->pid = msg;
+		return;
+	}
+	close_fd(ctx, &c->status_fd);
+	reap_watcher(c);
+	if (c->out_fd >= 0)
+		read_output(ctx, c);
+	close_fd(ctx, &c->out_fd);
+	c->active = false;
+	c->status = n == sizeof(msg) ? msg : -EIO;
+	c->done(c, c->status, c->user);
+}
+
+void child__io(struct xdev_ctx *ctx, struct child *c, int fd)
+{
+	if (fd == c->out_fd)
+		read_output(ctx, c);
+	else if (fd == c->status_fd)
+		read_status(ctx, c);
+}
+
+static int watch_fd(struct xdev_ctx *ctx, struct child *c, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	ev.data.ptr = &c->tags[fd == c->status_fd ? 0 : 1];
+	c->tags[0] = (struct child_tag){ c, c->status_fd };
+	c->tags[1] = (struct child_tag){ c, c->out_fd };
+	return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
+		 char *const argv[], char *const envp[])
+{
+	int st[2] = { -1, -1 }, out[2] = { -1, -1 }, r;
+
+	c->watcher = -1;
+	c->pid = 0;
+	c->out_len = 0;
+	c->status_fd = c->out_fd = -1;
+	snprintf(c->name, sizeof(c->name), "%s", path);
+	/* The common failure, reported without a fork (exec can still fail
+	 * later: the watcher then reports exit status 127). */
+	if (access(path, X_OK) < 0)
+		return -errno;
+	if (pipe2(st, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	fflush(NULL);
+	c->watcher = fork();
+	if (c->watcher < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (c->watcher == 0) {
+		close(st[0]);
+		close(out[0]);
+		watcher_main(path, argv, envp, st[1], out[1]);
+	}
+	close(st[1]);
+	close(out[1]);
+	c->status_fd = st[0];
+	c->out_fd = out[0];
+	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
+	if ((r = watch_fd(ctx, c, c->status_fd)) ||
+	    (r = watch_fd(ctx, c, c->out_fd))) {
+		child__stop(ctx, c);
+		return r;
+	}
+	c->active = true;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (st[i] >= 0)
+			close(st[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	return r;
+}
+
+void child__signal(struct child *c, bool hard)
+{
+	if (c->active && c->watcher > 0)
+		kill(c->watcher, hard ? SIGUSR1 : SIGTERM);
+}
+
+/* Idempotent: kill the script (hard), wait for the watcher's report, and
+ * release everything, without calling done. */
+void child__stop(struct xdev_ctx *ctx, struct child *c)
+{
+	int32_t msg;
+
+	if (c->watcher > 0) {
+		kill(c->watcher, SIGUSR1);
+		if (c->status_fd >= 0)
+			while (read(c->status_fd, &msg, sizeof(msg)) > 0)
+				;
+		reap_watcher(c);
+	}
+	close_fd(ctx, &c->status_fd);
+	close_fd(ctx, &c->out_fd);
+	c->active = false;
+}

@@ -1,0 +1,233 @@
+/*
+ * The library's program runner (lib/child.c): status, output, signals,
+ * stdin, environment, and no process or zombie left behind.  The context
+ * needs a store, so each test runs on a simulated host (no drivers).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "simfixture.h"
+
+static xdev_ctx *ctx;
+static char logbuf[4096];
+
+static void on_log(void *user, enum xdev_log_level level, const char *msg)
+{
+	(void)user;
+	(void)level;
+	strncat(logbuf, msg, sizeof(logbuf) - strlen(logbuf) - 2);
+	strcat(logbuf, "\n");
+}
+
+static void setup(void)
+{
+	xdev_ctx_opts o = { .log_cb = on_log, .log_level = XDEV_LOG_INFO };
+	struct simhost_opts so = { .netns = 0, .stop_with_starter = 1,
+				   .no_drivers = 1 };
+
+	ck_assert_msg(simhost_start(&so, &fx_host) == 0, "%s", fx_host.err);
+	ck_assert_int_eq(simhost_setenv(&fx_host, 0, 0), 0);
+	logbuf[0] = 0;
+	ck_assert_int_eq(xdev_ctx_new(&o, &ctx), 0);
+}
+
+static void teardown(void)
+{
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	fx_stop();
+}
+
+struct run { struct child c; bool done; int status; };
+
+static void on_done(struct child *c, int status, void *user)
+{
+	struct run *r = user;
+
+	(void)c;
+	r->done = true;
+	r->status = status;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void start(struct run *r, char *const argv[], char *const envp[])
+{
+	memset(r, 0, sizeof(*r));
+	r->c.done = on_done;
+	r->c.user = r;
+	ck_assert_int_eq(child__start(ctx, &r->c, argv[0], argv, envp), 0);
+}
+
+static void run_until(bool (*cond)(struct run *), struct run *r, int ms)
+{
+	long long end = now_ms() + ms;
+
+	while (!cond(r) && now_ms() < end)
+		xdev_ctx_run(ctx, 50);
+	ck_assert_msg(cond(r), "not within %d ms; log: %s", ms, logbuf);
+}
+
+static bool is_done(struct run *r) { return r->done; }
+static bool said_ready(struct run *r) { (void)r; return strstr(logbuf, "ready"); }
+
+/* The test process has no child left, zombie or not. */
+static void assert_no_children(void)
+{
+	char path[64], buf[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	/* the host's supervisor is ours too: anything else is a leak */
+	{
+		char sup[32];
+
+		snprintf(sup, sizeof(sup), "%d", (int)fx_host.supervisor);
+		ck_assert_msg(!strncmp(buf, sup, strlen(sup)) &&
+			      (buf[strlen(sup)] == ' ' || !buf[strlen(sup)] ||
+			       buf[strlen(sup)] == '\n'),
+			      "children left: %s", buf);
+	}
+}
+
+START_TEST(status_and_output_are_reported)
+{
+	char *argv[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3",
+			 NULL };
+	char *envp[] = { NULL };
+	struct run r;
+
+	start(&r, argv, envp);
+	run_until(is_done, &r, 10000);
+	ck_assert(WIFEXITED(r.status));
+	ck_assert_int_eq(WEXITSTATUS(r.status), 3);
+	ck_assert_msg(strstr(logbuf, "/bin/sh: out\n") &&
+		      strstr(logbuf, "/bin/sh: err\n"), "%s", logbuf);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(environment_and_stdin)
+{
+	char *argv[] = { "/bin/sh", "-c", "cat; echo \"FOO=$FOO\"", NULL };
+	char *envp[] = { "FOO=b a r", NULL };
+	struct run r;
+
+	start(&r, argv, envp);
+	run_until(is_done, &r, 10000); /* cat reads /dev/null: EOF at once */
+	ck_assert_int_eq(WEXITSTATUS(r.status), 0);
+	ck_assert_msg(strstr(logbuf, "FOO=b a r\n"), "%s", logbuf);
+}
+END_TEST
+
+START_TEST(sigterm_ends_a_hanging_program)
+{
+	char *argv[] = { "/bin/sh", "-c", "echo ready; exec sleep 60", NULL };
+	char *envp[] = { NULL };
+	struct run r;
+	long long t0;
+
+	start(&r, argv, envp);
+	run_until(said_ready, &r, 10000);
+	t0 = now_ms();
+	child__signal(&r.c, false);
+	run_until(is_done, &r, 5000);
+	ck_assert(WIFSIGNALED(r.status));
+	ck_assert_int_eq(WTERMSIG(r.status), SIGTERM);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(sigkill_ends_a_program_that_ignores_sigterm)
+{
+	char *argv[] = { "/bin/sh", "-c",
+			 "trap '' TERM; echo ready; while :; do :; done", NULL };
+	char *envp[] = { NULL };
+	struct run r;
+
+	start(&r, argv, envp);
+	run_until(said_ready, &r, 10000);
+	child__signal(&r.c, false);
+	xdev_ctx_run(ctx, 100);
+	ck_assert(!r.done); /* TERM ignored */
+	child__signal(&r.c, true);
+	run_until(is_done, &r, 5000);
+	ck_assert(WIFSIGNALED(r.status));
+	ck_assert_int_eq(WTERMSIG(r.status), SIGKILL);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(a_missing_program_is_refused_without_a_fork)
+{
+	char *argv[] = { "/nonexistent/script", "add", NULL };
+	char *envp[] = { NULL };
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.c.done = on_done;
+	ck_assert_int_eq(child__start(ctx, &r.c, argv[0], argv, envp), -ENOENT);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(stop_kills_and_reaps_without_calling_back)
+{
+	char *argv[] = { "/bin/sh", "-c", "echo ready; exec sleep 60", NULL };
+	char *envp[] = { NULL };
+	struct run r;
+
+	start(&r, argv, envp);
+	run_until(said_ready, &r, 10000);
+	child__stop(ctx, &r.c);
+	child__stop(ctx, &r.c); /* idempotent */
+	xdev_ctx_run(ctx, 50);
+	ck_assert(!r.done);
+	assert_no_children();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("child");
+	TCase *tc = tcase_create("runner");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, status_and_output_are_reported);
+	tcase_add_test(tc, environment_and_stdin);
+	tcase_add_test(tc, sigterm_ends_a_hanging_program);
+	tcase_add_test(tc, sigkill_ends_a_program_that_ignores_sigterm);
+	tcase_add_test(tc, a_missing_program_is_refused_without_a_fork);
+	tcase_add_test(tc, stop_kills_and_reaps_without_calling_back);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
