@@ -123,7 +123,9 @@ typedef void xdev_event_fn(void *user, const xdev_event *event);
 
 /* Hotplug: who runs the backend's script (docs/library.md). */
 enum xdev_hotplug_mode {
-	XDEV_HOTPLUG_EXTERNAL = 0, /* an outside agent writes hotplug-status */
+	XDEV_HOTPLUG_LIBRARY = 0,  /* the library, for backends in dom0; a
+				      driver domain's xdevd for the others */
+	XDEV_HOTPLUG_EXTERNAL,     /* an outside agent writes hotplug-status */
 	XDEV_HOTPLUG_NONE,         /* no script: nothing to wait for */
 };
 
@@ -135,6 +137,8 @@ typedef struct xdev_ctx_opts {
 	int timeout_connect_ms;        /* optional Connected wait (10000) */
 	int timeout_remove_ms;         /* backend Closed, each phase (10000) */
 	enum xdev_hotplug_mode hotplug;
+	const char *hotplug_dir;       /* scripts named without a '/'; default
+					  $(libexecdir)/xdev */
 	xdev_log_fn *log_cb;           /* default: no logging */
 	enum xdev_log_level log_level; /* messages up to this level */
 	void *log_user;

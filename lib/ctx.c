@@ -60,7 +60,8 @@ static int check_opts(const xdev_ctx_opts *o)
 	if (o->timeout_init_ms < 0 || o->timeout_hotplug_ms < 0 ||
 	    o->timeout_connect_ms < 0 || o->timeout_remove_ms < 0)
 		return -EINVAL;
-	if (o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
+	if (o->hotplug != XDEV_HOTPLUG_LIBRARY &&
+	    o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
 	    o->hotplug != XDEV_HOTPLUG_NONE)
 		return -EINVAL;
 	if (o->hooks && (!o->hooks->fd_register || !o->hooks->fd_deregister ||
@@ -79,6 +80,8 @@ static void apply_defaults(xdev_ctx_opts *o)
 		o->timeout_connect_ms = DEFAULT_CONNECT_MS;
 	if (!o->timeout_remove_ms)
 		o->timeout_remove_ms = DEFAULT_REMOVE_MS;
+	if (!o->hotplug_dir)
+		o->hotplug_dir = XDEV_HOTPLUG_DIR;
 }
 
 static int connect_store(struct xdev_ctx *ctx)

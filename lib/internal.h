@@ -198,6 +198,14 @@ void child__io(struct xdev_ctx *ctx, struct child *c, int fd);
 /* ---- op.c --------------------------------------------------------------- */
 enum op_kind { OP_ADD, OP_REMOVE };
 
+enum script_state {
+	SCRIPT_NONE = 0,
+	SCRIPT_RUNNING,
+	SCRIPT_TERMED,            /* past the timeout: SIGTERM sent */
+	SCRIPT_KILLED,            /* ... and SIGKILL */
+	SCRIPT_DONE,              /* reaped; script_status holds its status */
+};
+
 struct xdev_op {
 	struct xdev_op *next;
 	struct xdev_ctx *ctx;
@@ -220,6 +228,13 @@ struct xdev_op {
 	enum xdev_remove_mode mode;
 	int prev_state;
 	int prev_online;
+	/* hotplug (hotplug.c) */
+	struct child child;
+	enum script_state script_state;
+	int script_status;
+	bool script_timed_out;
+	bool needs_undo;          /* the add script ran: undo it on failure */
+	int undo_result;
 };
 
 struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
@@ -234,6 +249,18 @@ void op__complete(struct xdev_op *op, int result);
 void op__step(struct xdev_op *op);
 void op__run_completions(struct xdev_ctx *ctx);
 void op__free(struct xdev_op *op);
+
+/* ---- hotplug.c ---------------------------------------------------------- */
+/* Does the library run the scripts of this device (library mode, a
+ * backend in dom0)? */
+bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id);
+/* Start the add (online) or remove (offline) script; its end steps OP. */
+int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
+/* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */
+void hotplug__tick(struct xdev_op *op);
+/* The finished script's verdict: 0, -ETIMEDOUT or XDEV_E_HOTPLUG_FAILED
+ * (message: hotplug-error, or how it ended). */
+int hotplug__result(struct xdev_op *op, bool adding);
 
 /* op-add.c, op-remove.c */
 void add__step(struct xdev_op *op);

@@ -4,11 +4,14 @@
  *   WRITE ──EAGAIN──> BACKOFF ──deadline──> WRITE
  *     │ one transaction: record, frontend, backend (permissions set on
  *     v each directory once; keys inherit them)
- *   WAIT_INITWAIT ──> WAIT_HOTPLUG ──> [WAIT_CONNECTED] ──> done
+ *   WAIT_INITWAIT ──> RUN_SCRIPT (library mode) ──> [WAIT_CONNECTED] ──> done
+ *                 └─> WAIT_HOTPLUG (external mode) ─┘
  *
  * Every wait has its own runtime timeout and ends at once, with its own
  * result, when the backend directory vanishes or either domain dies.  Any
- * failure after WRITE removes what WRITE wrote.
+ * failure after WRITE removes what WRITE wrote; once the add script has
+ * run, its remove script runs first (UNDO_SCRIPT), so that what it
+ * acquired (a loop device) is released.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +32,8 @@ enum add_state {
 	ADD_WAIT_INITWAIT,
 	ADD_WAIT_HOTPLUG,
 	ADD_WAIT_CONNECTED,
+	ADD_RUN_SCRIPT,
+	ADD_UNDO_SCRIPT,
 };
 
 static const char *const add_state_names[] = {
@@ -36,6 +41,7 @@ static const char *const add_state_names[] = {
 	[ADD_WAIT_INITWAIT] = "wait-initwait",
 	[ADD_WAIT_HOTPLUG] = "wait-hotplug",
 	[ADD_WAIT_CONNECTED] = "wait-connected",
+	[ADD_RUN_SCRIPT] = "run-script", [ADD_UNDO_SCRIPT] = "undo-script",
 };
 
 static void set_state(struct xdev_op *op, enum add_state s, int timeout_ms)
@@ -57,6 +63,22 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(op->message, sizeof(op->message), fmt, ap);
 		va_end(ap);
+	}
+	if (op->script_state == SCRIPT_RUNNING ||
+	    op->script_state == SCRIPT_TERMED ||
+	    op->script_state == SCRIPT_KILLED)
+		child__stop(op->ctx, &op->child); /* killed and reaped */
+	if (op->needs_undo) {
+		op->needs_undo = false;
+		op->undo_result = result;
+		op->script_state = SCRIPT_NONE;
+		if (store__exists(op->ctx, t->be) &&
+		    hotplug__start(op, false, op->ctx->opts.timeout_hotplug_ms)
+		    == 0) {
+			set_state(op, ADD_UNDO_SCRIPT, 0);
+			op__set_deadline(op, op->ctx->opts.timeout_hotplug_ms);
+			return; /* the nodes go once it has ended */
+		}
 	}
 	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF) {
 		const char *paths[] = { t->fe, t->be, t->rec, NULL };
@@ -207,7 +229,16 @@ static void advance(struct xdev_op *op)
 	struct xdev_ctx *ctx = op->ctx;
 
 	if (op->state == ADD_WAIT_INITWAIT &&
-	    ctx->opts.hotplug == XDEV_HOTPLUG_EXTERNAL) {
+	    hotplug__in_library(ctx, &op->id)) {
+		set_state(op, ADD_RUN_SCRIPT, 0);
+		if (hotplug__start(op, true, ctx->opts.timeout_hotplug_ms)) {
+			fail(op, XDEV_E_HOTPLUG_FAILED, NULL);
+			return;
+		}
+		op->needs_undo = true;
+	} else if (op->state == ADD_WAIT_INITWAIT &&
+		   ctx->opts.hotplug != XDEV_HOTPLUG_NONE) {
+		/* external mode, or a driver domain's xdevd */
 		set_state(op, ADD_WAIT_HOTPLUG, ctx->opts.timeout_hotplug_ms);
 		add__step(op);
 	} else if (op->state != ADD_WAIT_CONNECTED &&
@@ -293,11 +324,65 @@ static void step_hotplug(struct xdev_op *op)
 			  op->ctx->opts.timeout_hotplug_ms);
 }
 
+/* The add script ran to its end: was it a success? */
+static void script_finished(struct xdev_op *op)
+{
+	int r = hotplug__result(op, true);
+	char *hs;
+
+	if (r) {
+		fail(op, r, NULL);
+		return;
+	}
+	hs = store__read(op->ctx, op->track->be, "hotplug-status");
+	if (!hs || strcmp(hs, "connected")) {
+		fail(op, XDEV_E_HOTPLUG_FAILED, "%s succeeded but "
+		     "hotplug-status is '%s'", op->child.name, hs ? hs : "");
+		free(hs);
+		return;
+	}
+	free(hs);
+	op->script_state = SCRIPT_NONE;
+	advance(op);
+}
+
+/* RUN_SCRIPT and UNDO_SCRIPT: a script runs; its end or its deadline. */
+static void step_script(struct xdev_op *op)
+{
+	if (op->script_state != SCRIPT_DONE) {
+		if (op->state == ADD_RUN_SCRIPT && wait_interrupted(op))
+			return;
+		if (ctx__now_ms() >= op->deadline)
+			hotplug__tick(op);
+		return;
+	}
+	if (op->state == ADD_RUN_SCRIPT) {
+		script_finished(op);
+		return;
+	}
+	{
+		char why[sizeof(op->message)];
+
+		memcpy(why, op->message, sizeof(why)); /* the failure's */
+		if (hotplug__result(op, false))
+			ctx__log(op->ctx, XDEV_LOG_WARNING, "undoing %s: %s",
+				 op->track->be, op->message);
+		memcpy(op->message, why, sizeof(why));
+	}
+	op->script_state = SCRIPT_NONE;
+	set_state(op, ADD_WAIT_HOTPLUG, 0); /* any state past WRITE */
+	fail(op, op->undo_result, NULL);
+}
+
 void add__step(struct xdev_op *op)
 {
 	int st;
 
 	switch (op->state) {
+	case ADD_RUN_SCRIPT:
+	case ADD_UNDO_SCRIPT:
+		step_script(op);
+		return;
 	case ADD_WRITE:
 	case ADD_BACKOFF:
 		if (op->cancelled)

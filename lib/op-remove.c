@@ -28,11 +28,12 @@ enum remove_state {
 	RM_START,
 	RM_WAIT_CLOSED,
 	RM_FORCE_WAIT,
+	RM_RUN_SCRIPT,
 };
 
 static const char *const rm_state_names[] = {
 	[RM_START] = "start", [RM_WAIT_CLOSED] = "wait-closed",
-	[RM_FORCE_WAIT] = "force-wait",
+	[RM_FORCE_WAIT] = "force-wait", [RM_RUN_SCRIPT] = "run-script",
 };
 
 static void set_state(struct xdev_op *op, enum remove_state s, int ms)
@@ -53,7 +54,7 @@ static void finish(struct xdev_op *op, int result)
 		t->op = NULL;
 }
 
-static void delete_all(struct xdev_op *op)
+static void delete_nodes(struct xdev_op *op)
 {
 	struct track *t = op->track;
 	const char *paths[] = { t->fe, t->be, t->rec, NULL };
@@ -63,6 +64,38 @@ static void delete_all(struct xdev_op *op)
 		snprintf(op->message, sizeof(op->message),
 			 "deleting %s: the store failed", t->be);
 	finish(op, r);
+}
+
+/* The end of every removal that finds the backend: in library mode the
+ * remove script runs first, and the nodes go only once it has ended (the
+ * race of seed 003) - on the forced paths too, so that what the add script
+ * acquired is released. */
+static void delete_all(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (hotplug__in_library(ctx, &op->id) &&
+	    store__exists(ctx, op->track->be) &&
+	    hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
+		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
+		return;
+	}
+	delete_nodes(op);
+}
+
+static void step_script(struct xdev_op *op)
+{
+	if (op->script_state != SCRIPT_DONE) {
+		if (ctx__now_ms() >= op->deadline)
+			hotplug__tick(op);
+		return;
+	}
+	op->script_state = SCRIPT_NONE;
+	if (hotplug__result(op, false))
+		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
+			 op->message);
+	op->message[0] = 0;
+	delete_nodes(op);
 }
 
 /* The backend is gone (seed 001, case 3, and the gap: also during the
@@ -206,6 +239,10 @@ void remove__step(struct xdev_op *op)
 
 	if (op->state == RM_START) {
 		step_start(op);
+		return;
+	}
+	if (op->state == RM_RUN_SCRIPT) {
+		step_script(op);
 		return;
 	}
 	if (!store__domain_alive(ctx, op->id.backend_domid)) {

@@ -75,7 +75,8 @@ static void setup(enum simhost_daemon daemon)
 	char image[300];
 	/* only the removal timeout is short: the adds must not run into
 	 * theirs on a busy machine */
-	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS };
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
 	int fd;
 
 	fx_start(daemon, 1);
@@ -581,7 +582,8 @@ END_TEST
 START_TEST(add_times_out_when_the_backend_never_answers)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
-	xdev_ctx_opts o = { .timeout_init_ms = SHORT_MS };
+	xdev_ctx_opts o = { .timeout_init_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
 	xdev_device_id id;
 	long long t0;
 
@@ -777,6 +779,125 @@ START_TEST(remove_mode_against_fault)
 }
 END_TEST
 
+/* ---- library hotplug mode ----------------------------------------------- */
+
+static char record[300];
+
+/* A context in library mode with the test scripts of tests/hotplug. */
+static void library_ctx(int hotplug_ms)
+{
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .timeout_hotplug_ms = hotplug_ms,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = TEST_SRCDIR "/tests/hotplug" };
+
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+}
+
+static const char *recorded(void)
+{
+	static char buf[2048];
+	FILE *f = fopen(record, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	buf[n] = 0;
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+static int add_with_script(uint32_t g, const char *script, const char *target,
+			   xdev_device_id *id)
+{
+	xdev_desc *d = vbd("xvda", NULL);
+	int r;
+
+	ck_assert_int_eq(xdev_desc_set(d, "script", script), 0);
+	if (target)
+		ck_assert_int_eq(xdev_desc_set(d, "target", target), 0);
+	r = xdev_vbd_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, NULL, id, NULL);
+	xdev_desc_free(d);
+	return r;
+}
+
+START_TEST(library_runs_the_scripts_and_deletes_after_remove)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	char want[200];
+
+	library_ctx(10000);
+	setenv("REMOVE_DELAY", "0.3", 1); /* a slow remove script */
+	ck_assert_msg(add_with_script(g, "ok", NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	snprintf(want, sizeof(want), "add /local/domain/0/backend/vbd/%u/51712\n",
+		 g);
+	ck_assert_str_eq(recorded(), want);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	/* the remove script ran while the backend directory still existed:
+	 * the nodes went only after it ended */
+	ck_assert_msg(strstr(recorded(), "remove /local/domain/0/backend/vbd/")
+		      && strstr(recorded(), "backend-present"), "%s",
+		      recorded());
+	assert_clean(&id);
+	unsetenv("REMOVE_DELAY");
+}
+END_TEST
+
+START_TEST(library_reports_a_failing_script_and_undoes_it)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+
+	library_ctx(10000);
+	ck_assert_int_eq(add_with_script(g, "fail", NULL, &id),
+			 XDEV_E_HOTPLUG_FAILED);
+	ck_assert_str_eq(xdev_ctx_last_message(ctx),
+			 "the test script fails on purpose");
+	ck_assert_msg(strstr(recorded(), "remove "), "%s", recorded());
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(library_kills_a_hanging_script_at_its_timeout)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	long long t0 = now_ms(), took;
+
+	library_ctx(SHORT_MS);
+	ck_assert_int_eq(add_with_script(g, "hang", NULL, &id), -ETIMEDOUT);
+	took = now_ms() - t0;
+	/* SIGTERM at the timeout is ignored; SIGKILL two seconds later */
+	ck_assert_int_ge(took, SHORT_MS + 2000);
+	ck_assert_int_lt(took, SHORT_MS + 2000 + 3000);
+	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "timed out"), "%s",
+		      xdev_ctx_last_message(ctx));
+	ck_assert_msg(strstr(recorded(), "remove "), "%s", recorded());
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(library_forced_removal_still_runs_the_remove_script)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+
+	library_ctx(10000);
+	ck_assert_int_eq(add_with_script(g, "ok", NULL, &id), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	ck_assert_msg(strstr(recorded(), "backend-present"), "%s", recorded());
+	assert_clean(&id);
+}
+END_TEST
+
 /* ---- many at once -------------------------------------------------------- */
 
 START_TEST(fifty_concurrent_adds_and_removes)
@@ -789,7 +910,8 @@ START_TEST(fifty_concurrent_adds_and_removes)
 	struct bewatch *w;
 	char name[16], vdev[16];
 
-	xdev_ctx_opts o = { 0 }; /* default timeouts: a busy machine's */
+	/* default timeouts: a busy machine's */
+	xdev_ctx_opts o = { .hotplug = XDEV_HOTPLUG_EXTERNAL };
 
 	xdev_ctx_free(ctx);
 	open_ctx(&o);
@@ -871,7 +993,7 @@ START_TEST(application_hooks_drive_an_add)
 	struct hooks_state hs = { .fd = -1, .timer_ms = -1 };
 	xdev_loop_hooks hooks = { h_fd_register, h_fd_deregister, h_timer_set,
 				  &hs };
-	xdev_ctx_opts o = { .hooks = &hooks };
+	xdev_ctx_opts o = { .hooks = &hooks, .hotplug = XDEV_HOTPLUG_EXTERNAL };
 	xdev_op_how how = { .cb = on_done };
 	struct result res = { 0 };
 	xdev_device_id id;
@@ -926,7 +1048,9 @@ START_TEST(application_libev_loop_drives_an_add)
 	struct track t;
 
 	xdev_ctx_free(ctx);
-	ck_assert_int_eq(xdev_ctx_new_libev(NULL, loop, &ctx), 0);
+	xdev_ctx_opts o = { .hotplug = XDEV_HOTPLUG_EXTERNAL };
+
+	ck_assert_int_eq(xdev_ctx_new_libev(&o, loop, &ctx), 0);
 	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
 	xdev_desc_free(d);
 	ev_run(loop, 0);
@@ -985,6 +1109,10 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		cancel_of_a_remove_restores_the_device,
 		cancel_before_the_first_step_writes_nothing,
 		freeing_the_context_cancels_and_cleans_up,
+		library_runs_the_scripts_and_deletes_after_remove,
+		library_reports_a_failing_script_and_undoes_it,
+		library_kills_a_hanging_script_at_its_timeout,
+		library_forced_removal_still_runs_the_remove_script,
 		fifty_concurrent_adds_and_removes,
 		application_hooks_drive_an_add,
 		application_libev_loop_drives_an_add,

@@ -1,0 +1,186 @@
+/*
+ * hotplug: running a device's hotplug script from the library ("library"
+ * mode), with Xen's calling convention, so that Xen's own scripts work
+ * with xdev and xdev's with libxl:
+ *
+ *   vbd:  <script> add|remove
+ *   vif:  <script> online|offline type_if=vif
+ *   env:  XENBUS_PATH=backend/<type>/<fe>/<devid>  (relative to the
+ *         caller's domain, as libxl passes it), XENBUS_TYPE, XENBUS_BASE_PATH,
+ *         script, and vif=vif<fe>.<devid> for a vif; the rest of the
+ *         library's own environment (PATH, XENSTORED_PATH) is kept.
+ *
+ * The script's timeout is the operation's: past it the script gets
+ * SIGTERM, then SIGKILL two seconds later (hotplug__tick), and is always
+ * reaped.  Its output goes to the library's log.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+
+#define KILL_GRACE_MS 2000
+
+extern char **environ;
+
+/* The script's path: absolute as given, else in the hotplug directory. */
+static void script_path(struct xdev_op *op, char *buf, size_t n)
+{
+	const char *s = op->desc ? dev__desc_get(op->desc, "script") : NULL;
+	char *node = NULL;
+
+	if (!s) {
+		node = store__read(op->ctx, op->track->be, "script");
+		s = node;
+	}
+	if (!s)
+		s = op->id.type == XDEV_VBD ? "block" : "vif-bridge";
+	if (s[0] == '/')
+		snprintf(buf, n, "%s", s);
+	else
+		snprintf(buf, n, "%s/%s", op->ctx->opts.hotplug_dir, s);
+	free(node);
+}
+
+/* The environment: ours, without the names we set, plus those. */
+static char **script_env(struct xdev_op *op, const char *path)
+{
+	static const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
+					    "XENBUS_BASE_PATH=", "script=",
+					    "vif=", NULL };
+	const char *type = dev__type_name(op->id.type);
+	size_t n = 0, i, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 6, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const char *const *o;
+
+		for (o = ours; *o && strncmp(environ[i], *o, strlen(*o)); o++)
+			;
+		if (!*o && !(env[k++] = strdup(environ[i])))
+			goto fail;
+	}
+	if (asprintf(&env[k++], "XENBUS_PATH=backend/%s/%u/%u", type,
+		     op->id.frontend_domid, op->id.devid) < 0 ||
+	    asprintf(&env[k++], "XENBUS_TYPE=%s", type) < 0 ||
+	    !(env[k++] = strdup("XENBUS_BASE_PATH=backend")) ||
+	    asprintf(&env[k++], "script=%s", path) < 0 ||
+	    (op->id.type == XDEV_VIF &&
+	     asprintf(&env[k++], "vif=vif%u.%u", op->id.frontend_domid,
+		      op->id.devid) < 0))
+		goto fail;
+	return env;
+fail:
+	for (i = 0; env[i]; i++)
+		free(env[i]);
+	free(env);
+	return NULL;
+}
+
+static void script_done(struct child *c, int status, void *user)
+{
+	struct xdev_op *op = user;
+
+	(void)c;
+	op->script_state = SCRIPT_DONE;
+	op->script_status = status;
+	op->deadline = ctx__now_ms(); /* step it from the loop */
+}
+
+bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id)
+{
+	/* The caller's own backends only: a driver domain runs its own
+	 * scripts (xdevd) and the library waits for its hotplug-status. */
+	return ctx->opts.hotplug == XDEV_HOTPLUG_LIBRARY &&
+	       id->backend_domid == 0;
+}
+
+int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
+{
+	char path[PATH_LEN + 256];
+	char *argv[4] = { path, NULL, NULL, NULL };
+	char **env;
+	int r, i;
+
+	script_path(op, path, sizeof(path));
+	argv[1] = op->id.type == XDEV_VBD ? (adding ? "add" : "remove")
+					  : (adding ? "online" : "offline");
+	if (op->id.type == XDEV_VIF)
+		argv[2] = "type_if=vif";
+	env = script_env(op, path);
+	if (!env)
+		return -ENOMEM;
+	op->child.done = script_done;
+	op->child.user = op;
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "running %s %s for %s", path,
+		 argv[1], op->track->be);
+	r = child__start(op->ctx, &op->child, path, argv, env);
+	for (i = 0; env[i]; i++)
+		free(env[i]);
+	free(env);
+	if (r) {
+		snprintf(op->message, sizeof(op->message), "cannot run %s: %s",
+			 path, strerror(-r));
+		return r;
+	}
+	op->script_state = SCRIPT_RUNNING;
+	op__set_deadline(op, timeout_ms);
+	return 0;
+}
+
+/* Called when the op's deadline passes while its script runs. */
+void hotplug__tick(struct xdev_op *op)
+{
+	if (op->script_state == SCRIPT_RUNNING) {
+		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: timed out; SIGTERM",
+			 op->child.name);
+		op->script_timed_out = true;
+		child__signal(&op->child, false);
+		op->script_state = SCRIPT_TERMED;
+		op__set_deadline(op, KILL_GRACE_MS);
+	} else if (op->script_state == SCRIPT_TERMED) {
+		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: SIGKILL",
+			 op->child.name);
+		child__signal(&op->child, true);
+		op->script_state = SCRIPT_KILLED;
+		op__set_deadline(op, KILL_GRACE_MS);
+	}
+}
+
+/* The script's verdict: 0, or a failure with a message in op->message. */
+int hotplug__result(struct xdev_op *op, bool adding)
+{
+	int st = op->script_status;
+	char *err;
+
+	if (op->script_timed_out) {
+		snprintf(op->message, sizeof(op->message),
+			 "%s timed out after %d ms", op->child.name,
+			 op->ctx->opts.timeout_hotplug_ms);
+		return -ETIMEDOUT;
+	}
+	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	err = adding ? store__read(op->ctx, op->track->be, "hotplug-error")
+		     : NULL;
+	if (err && *err)
+		snprintf(op->message, sizeof(op->message), "%s", err);
+	else if (st >= 0 && WIFSIGNALED(st))
+		snprintf(op->message, sizeof(op->message), "%s killed by %s",
+			 op->child.name, strsignal(WTERMSIG(st)));
+	else
+		snprintf(op->message, sizeof(op->message),
+			 "%s exited with status %d", op->child.name,
+			 st >= 0 ? WEXITSTATUS(st) : st);
+	free(err);
+	return XDEV_E_HOTPLUG_FAILED;
+}
