@@ -898,6 +898,59 @@ START_TEST(library_forced_removal_still_runs_the_remove_script)
 }
 END_TEST
 
+/* How many loop devices have IMAGE as their backing file (sysfs). */
+static int loops_backing(const char *image)
+{
+	char path[300], buf[400];
+	int n = 0, i;
+
+	for (i = 0; i < 256; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file",
+			 i);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) &&
+		    !strncmp(buf, image, strlen(image)) &&
+		    buf[strlen(image)] == '\n')
+			n++;
+		fclose(f);
+	}
+	return n;
+}
+
+START_TEST(library_with_the_block_script_attaches_and_detaches_a_loop)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = TEST_SRCDIR "/hotplug" };
+	char image[300], lockdir[300];
+	xdev_device_id id;
+	int fd;
+
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	snprintf(lockdir, sizeof(lockdir), "%s/hotplug-lock", fx_host.dir);
+	setenv("XDEV_HOTPLUG_LOCK_DIR", lockdir, 1);
+	snprintf(image, sizeof(image), "%s/file.img", fx_host.dir);
+	fd = open(image, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 2 << 20), 0);
+	close(fd);
+	ck_assert_msg(add_with_script(g, "block", image, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	ck_assert_int_eq(loops_backing(image), 1);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	ck_assert_int_eq(loops_backing(image), 0);
+	assert_clean(&id);
+	unsetenv("XDEV_HOTPLUG_LOCK_DIR");
+}
+END_TEST
+
 /* ---- many at once -------------------------------------------------------- */
 
 START_TEST(fifty_concurrent_adds_and_removes)
@@ -1113,6 +1166,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		library_reports_a_failing_script_and_undoes_it,
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
+		library_with_the_block_script_attaches_and_detaches_a_loop,
 		fifty_concurrent_adds_and_removes,
 		application_hooks_drive_an_add,
 		application_libev_loop_drives_an_add,
