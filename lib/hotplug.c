@@ -33,6 +33,11 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 	const char *s = op->desc ? dev__desc_get(op->desc, "script") : NULL;
 	char *node = NULL;
 
+	/* known since the add: no read of the node at removal */
+	if (!s && op->track->script[0]) {
+		snprintf(buf, n, "%s", op->track->script);
+		return;
+	}
 	if (!s) {
 		node = store__read(op->ctx, op->track->be, "script");
 		s = node;
@@ -44,6 +49,7 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%s/%s", op->ctx->opts.hotplug_dir, s);
 	free(node);
+	snprintf(op->track->script, sizeof(op->track->script), "%s", buf);
 }
 
 /* The environment: ours, without the names we set, plus those. */
@@ -106,7 +112,7 @@ bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id)
 
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 {
-	char path[PATH_LEN + 256];
+	char path[SCRIPT_LEN];
 	char *argv[4] = { path, NULL, NULL, NULL };
 	char **env;
 	int r, i;

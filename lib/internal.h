@@ -44,6 +44,7 @@
 #define XB_CLOSED 6
 
 #define PATH_LEN 160
+#define SCRIPT_LEN (PATH_LEN + 256)
 
 struct xdev_op;
 
@@ -55,6 +56,7 @@ struct track {
 	char fe[PATH_LEN];        /* frontend directory */
 	char rec[PATH_LEN];       /* the toolstack's record */
 	struct xdev_op *op;       /* the operation on it, if any */
+	char script[SCRIPT_LEN];  /* its hotplug script, once resolved */
 	int be_state;             /* last backend state seen (0: none) */
 	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
 	bool dirty;               /* an event concerned it: look once more */

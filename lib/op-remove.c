@@ -70,12 +70,12 @@ static void delete_nodes(struct xdev_op *op)
  * remove script runs first, and the nodes go only once it has ended (the
  * race of seed 003) - on the forced paths too, so that what the add script
  * acquired is released. */
-static void delete_all(struct xdev_op *op)
+static void delete_all(struct xdev_op *op, bool be_exists)
 {
 	struct xdev_ctx *ctx = op->ctx;
 
 	if (hotplug__in_library(ctx, &op->id) &&
-	    store__exists(ctx, op->track->be) &&
+	    (be_exists || store__exists(ctx, op->track->be)) &&
 	    hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
 		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
 		return;
@@ -170,7 +170,7 @@ static void step_start(struct xdev_op *op)
 	}
 	track__state_seen(ctx, t, XB_CLOSING);
 	if (op->mode == XDEV_REMOVE_FORCE) {
-		delete_all(op);
+		delete_all(op, true);
 		return;
 	}
 	set_state(op, RM_WAIT_CLOSED, ctx->opts.timeout_remove_ms);
@@ -213,7 +213,7 @@ static void on_timeout(struct xdev_op *op)
 	bool refused = frontend_refused(op);
 
 	if (op->state == RM_FORCE_WAIT) {
-		delete_all(op);
+		delete_all(op, false);
 		return;
 	}
 	if (op->mode == XDEV_REMOVE_SAFE) {
@@ -260,7 +260,7 @@ void remove__step(struct xdev_op *op)
 	}
 	track__state_seen(ctx, t, st);
 	if (st == XB_CLOSED || !store__domain_alive(ctx, op->id.frontend_domid))
-		delete_all(op);
+		delete_all(op, true); /* st was just read: it exists */
 	else if (ctx__now_ms() >= op->deadline)
 		on_timeout(op);
 }
