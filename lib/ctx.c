@@ -253,12 +253,7 @@ static int poll_once(struct xdev_ctx *ctx, long max_ms)
 		ms = max_ms;
 	if (poll(&p, 1, (int)ms) < 0 && errno != EINTR)
 		return -errno;
-	ctx->processing = true;
-	drain_epoll(ctx);
-	watch__dispatch(ctx);
-	step_expired(ctx);
-	ctx->processing = false;
-	op__run_completions(ctx);
+	ctx__process(ctx); /* and the loop's timer is re-armed as ever */
 	return 0;
 }
 

@@ -37,30 +37,6 @@ static int loop_fd = -1;
 
 /* ---- fixture ------------------------------------------------------------- */
 
-/* Attach IMAGE to a free loop device with autoclear, and keep it open:
- * the kernel detaches it when the last fd closes, so even a test that
- * crashes leaves no loop device behind. */
-static void loop_attach(const char *img)
-{
-	struct loop_info64 info = { .lo_flags = LO_FLAGS_AUTOCLEAR };
-	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), n, ifd;
-
-	ck_assert_int_ge(ctl, 0);
-	n = ioctl(ctl, LOOP_CTL_GET_FREE);
-	close(ctl);
-	ck_assert_int_ge(n, 0);
-	snprintf(loopdev, sizeof(loopdev), "/dev/loop%d", n);
-	loop_fd = open(loopdev, O_RDWR | O_CLOEXEC);
-	ifd = open(img, O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(loop_fd, 0);
-	ck_assert_int_ge(ifd, 0);
-	ck_assert_msg(ioctl(loop_fd, LOOP_SET_FD, ifd) == 0, "LOOP_SET_FD: %s",
-		      strerror(errno));
-	close(ifd);
-	ck_assert_msg(ioctl(loop_fd, LOOP_SET_STATUS64, &info) == 0,
-		      "LOOP_SET_STATUS64: %s", strerror(errno));
-}
-
 static void setup(enum simhost_daemon daemon)
 {
 	int fd;
@@ -72,7 +48,7 @@ static void setup(enum simhost_daemon daemon)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, 8 << 20), 0);
 	close(fd);
-	loop_attach(image);
+	loop_fd = fx_loop_attach(image, loopdev, sizeof(loopdev));
 }
 
 static void setup_c(void) { setup(SIMHOST_CXENSTORED); }
