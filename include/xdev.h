@@ -127,6 +127,9 @@ enum xdev_hotplug_mode {
 				      driver domain's xdevd for the others */
 	XDEV_HOTPLUG_EXTERNAL,     /* an outside agent writes hotplug-status */
 	XDEV_HOTPLUG_NONE,         /* no script: nothing to wait for */
+	XDEV_HOTPLUG_DAEMON,       /* xdevd, in every backend domain (dom0
+				      too): it writes hotplug-status and
+				      deletes a removed backend's nodes */
 };
 
 typedef struct xdev_ctx_opts {

@@ -62,7 +62,8 @@ static int check_opts(const xdev_ctx_opts *o)
 		return -EINVAL;
 	if (o->hotplug != XDEV_HOTPLUG_LIBRARY &&
 	    o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
-	    o->hotplug != XDEV_HOTPLUG_NONE)
+	    o->hotplug != XDEV_HOTPLUG_NONE &&
+	    o->hotplug != XDEV_HOTPLUG_DAEMON)
 		return -EINVAL;
 	if (o->hooks && (!o->hooks->fd_register || !o->hooks->fd_deregister ||
 			 !o->hooks->timer_set))

@@ -110,6 +110,16 @@ bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id)
 	       id->backend_domid == 0;
 }
 
+/* The backend's domain runs xdevd, which deletes a removed backend's
+ * directory after its remove script: the library waits for that instead of
+ * deleting it (libxl's rule too: a driver domain cleans its backend path). */
+bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id)
+{
+	return ctx->opts.hotplug == XDEV_HOTPLUG_DAEMON ||
+	       (ctx->opts.hotplug == XDEV_HOTPLUG_LIBRARY &&
+		id->backend_domid != 0);
+}
+
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 {
 	char path[SCRIPT_LEN];

@@ -152,6 +152,8 @@ char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key);
 int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
 		    int dflt);
 bool store__exists(struct xdev_ctx *ctx, const char *path);
+int store__write_online_state(struct xdev_ctx *ctx, const char *be,
+			      const char *online, int state);
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
  * fine.  Retried on conflict. */
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);
@@ -256,6 +258,7 @@ void op__free(struct xdev_op *op);
 /* Does the library run the scripts of this device (library mode, a
  * backend in dom0)? */
 bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id);
+bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id);
 /* Start the add (online) or remove (offline) script; its end steps OP. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
 /* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */

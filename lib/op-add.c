@@ -11,7 +11,10 @@
  * result, when the backend directory vanishes or either domain dies.  Any
  * failure after WRITE removes what WRITE wrote; once the add script has
  * run, its remove script runs first (UNDO_SCRIPT), so that what it
- * acquired (a loop device) is released.
+ * acquired (a loop device) is released.  With a daemon in the backend's
+ * domain (xdevd) whose add script has reported, the backend is declared
+ * Closed with online=0 and the library waits for the daemon's remove
+ * script to end and delete the backend (UNDO_DAEMON), as a removal does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +37,7 @@ enum add_state {
 	ADD_WAIT_CONNECTED,
 	ADD_RUN_SCRIPT,
 	ADD_UNDO_SCRIPT,
+	ADD_UNDO_DAEMON,
 };
 
 static const char *const add_state_names[] = {
@@ -42,6 +46,7 @@ static const char *const add_state_names[] = {
 	[ADD_WAIT_HOTPLUG] = "wait-hotplug",
 	[ADD_WAIT_CONNECTED] = "wait-connected",
 	[ADD_RUN_SCRIPT] = "run-script", [ADD_UNDO_SCRIPT] = "undo-script",
+	[ADD_UNDO_DAEMON] = "undo-daemon",
 };
 
 static void set_state(struct xdev_op *op, enum add_state s, int timeout_ms)
@@ -53,6 +58,32 @@ static void set_state(struct xdev_op *op, enum add_state s, int timeout_ms)
 /* Fail, removing whatever the transaction wrote. */
 static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The daemon's add script has reported (xdevd is there, and what it
+ * acquired must be released by its remove script): hand the device back
+ * to it as a removal does; true if the undo now waits for it. */
+static bool daemon_undo_start(struct xdev_op *op, int result)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	const char *fe[] = { t->fe, NULL };
+	char *hs;
+	bool reported;
+
+	if (!hotplug__daemon_cleans_up(ctx, &op->id) ||
+	    !store__domain_alive(ctx, op->id.backend_domid))
+		return false;
+	hs = store__read(ctx, t->be, "hotplug-status");
+	reported = hs && *hs;
+	free(hs);
+	if (!reported ||
+	    store__write_online_state(ctx, t->be, "0", XB_CLOSED))
+		return false;
+	store__rm_each(ctx, fe);
+	op->undo_result = result;
+	set_state(op, ADD_UNDO_DAEMON, ctx->opts.timeout_hotplug_ms);
+	return true;
+}
 
 static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 {
@@ -80,6 +111,9 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 			return; /* the nodes go once it has ended */
 		}
 	}
+	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF &&
+	    op->state != ADD_UNDO_DAEMON && daemon_undo_start(op, result))
+		return; /* the nodes go once the daemon has deleted its own */
 	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF) {
 		const char *paths[] = { t->fe, t->be, t->rec, NULL };
 
@@ -368,11 +402,32 @@ static void step_script(struct xdev_op *op)
 	fail(op, op->undo_result, NULL);
 }
 
+/* UNDO_DAEMON: the backend directory deleted by the daemon, its domain
+ * dead, or the deadline (then the library deletes it, and the daemon
+ * still releases what its add acquired when it sees it vanish). */
+static void step_undo_daemon(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (store__exists(ctx, op->track->be) &&
+	    store__domain_alive(ctx, op->id.backend_domid)) {
+		if (ctx__now_ms() < op->deadline)
+			return;
+		ctx__log(ctx, XDEV_LOG_WARNING, "undoing %s: not removed by the "
+			 "backend domain's xdevd within %d ms; deleting it",
+			 op->track->be, ctx->opts.timeout_hotplug_ms);
+	}
+	fail(op, op->undo_result, NULL);
+}
+
 void add__step(struct xdev_op *op)
 {
 	int st;
 
 	switch (op->state) {
+	case ADD_UNDO_DAEMON:
+		step_undo_daemon(op);
+		return;
 	case ADD_RUN_SCRIPT:
 	case ADD_UNDO_SCRIPT:
 		step_script(op);

@@ -13,6 +13,16 @@
  *   FORCE_WAIT: frontend deleted (a vanished frontend reads as Closed to
  *               every backend); Closed again, or the timeout: delete all
  *
+ * "Delete all" is, with a daemon in the backend's domain (xdevd: a driver
+ * domain, or hotplug mode DAEMON), WAIT_DAEMON: the daemon runs the remove
+ * script and deletes the backend directory; the library waits for that,
+ * then deletes the frontend.  On the forced paths the library first
+ * declares the backend Closed (state=6 with online=0, what the daemon acts
+ * on) and deletes the frontend.  Past the hotplug timeout the library
+ * deletes the nodes itself and warns: the device is gone from the guest
+ * either way, and the daemon still releases what the add acquired when it
+ * sees the directory vanish.
+ *
  * Nothing a removal starts is left behind: every path ends with the nodes
  * deleted, or with the device restored as it was (SAFE, cancel).
  */
@@ -29,11 +39,13 @@ enum remove_state {
 	RM_WAIT_CLOSED,
 	RM_FORCE_WAIT,
 	RM_RUN_SCRIPT,
+	RM_WAIT_DAEMON,
 };
 
 static const char *const rm_state_names[] = {
 	[RM_START] = "start", [RM_WAIT_CLOSED] = "wait-closed",
 	[RM_FORCE_WAIT] = "force-wait", [RM_RUN_SCRIPT] = "run-script",
+	[RM_WAIT_DAEMON] = "wait-daemon",
 };
 
 static void set_state(struct xdev_op *op, enum remove_state s, int ms)
@@ -66,14 +78,52 @@ static void delete_nodes(struct xdev_op *op)
 	finish(op, r);
 }
 
+/* Hand the backend to its domain's daemon: Closed with online=0 is its
+ * signal (written by us when the backend did not get there itself). */
+static void daemon_wait_start(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	const char *fe[] = { op->track->fe, NULL };
+
+	if (store__read_int(ctx, op->track->be, "state", 0) != XB_CLOSED) {
+		ctx__log(ctx, XDEV_LOG_WARNING, "%s: declaring it Closed for "
+			 "the backend domain's xdevd", op->track->be);
+		if (store__write_online_state(op->ctx, op->track->be, "0", XB_CLOSED) == 0)
+			store__rm_each(ctx, fe);
+	}
+	set_state(op, RM_WAIT_DAEMON, ctx->opts.timeout_hotplug_ms);
+}
+
+static void step_daemon(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (!store__exists(ctx, op->track->be)) {
+		delete_nodes(op);
+		return;
+	}
+	if (ctx__now_ms() < op->deadline)
+		return;
+	ctx__log(ctx, XDEV_LOG_WARNING, "%s: not removed by the backend "
+		 "domain's xdevd within %d ms; deleting it (is xdevd running "
+		 "there?)", op->track->be, ctx->opts.timeout_hotplug_ms);
+	delete_nodes(op);
+}
+
 /* The end of every removal that finds the backend: in library mode the
  * remove script runs first, and the nodes go only once it has ended (the
  * race of seed 003) - on the forced paths too, so that what the add script
- * acquired is released. */
+ * acquired is released.  With a daemon in the backend's domain, it does
+ * both, and the library waits for it. */
 static void delete_all(struct xdev_op *op, bool be_exists)
 {
 	struct xdev_ctx *ctx = op->ctx;
 
+	if (hotplug__daemon_cleans_up(ctx, &op->id) &&
+	    (be_exists || store__exists(ctx, op->track->be))) {
+		daemon_wait_start(op);
+		return;
+	}
 	if (hotplug__in_library(ctx, &op->id) &&
 	    (be_exists || store__exists(ctx, op->track->be)) &&
 	    hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
@@ -109,35 +159,6 @@ static void backend_gone(struct xdev_op *op)
 	finish(op, 0);
 }
 
-static int write_closing(struct xdev_op *op, const char *online,
-			 int state)
-{
-	struct xdev_ctx *ctx = op->ctx;
-	char path[PATH_LEN + 16], v[4];
-	int tries;
-
-	snprintf(v, sizeof(v), "%d", state);
-	for (tries = 0; tries < 20; tries++) {
-		xs_transaction_t tx = xs_transaction_start(ctx->xs);
-		bool ok;
-
-		if (tx == XBT_NULL)
-			return XDEV_E_XENSTORE;
-		snprintf(path, sizeof(path), "%s/online", op->track->be);
-		ok = xs_write(ctx->xs, tx, path, online, strlen(online));
-		snprintf(path, sizeof(path), "%s/state", op->track->be);
-		ok = ok && xs_write(ctx->xs, tx, path, v, strlen(v));
-		if (!ok) {
-			xs_transaction_end(ctx->xs, tx, true);
-			return XDEV_E_XENSTORE;
-		}
-		if (xs_transaction_end(ctx->xs, tx, false))
-			return 0;
-		if (errno != EAGAIN)
-			return XDEV_E_XENSTORE;
-	}
-	return XDEV_E_XENSTORE;
-}
 
 static void step_start(struct xdev_op *op)
 {
@@ -164,7 +185,7 @@ static void step_start(struct xdev_op *op)
 	 * per removal) */
 	op->prev_state = st;
 	op->prev_online = 1;
-	if ((r = write_closing(op, "0", XB_CLOSING))) {
+	if ((r = store__write_online_state(op->ctx, op->track->be, "0", XB_CLOSING))) {
 		finish(op, r);
 		return;
 	}
@@ -184,7 +205,7 @@ static void restore(struct xdev_op *op, int result)
 	int r;
 
 	snprintf(online, sizeof(online), "%d", op->prev_online);
-	r = write_closing(op, online, op->prev_state);
+	r = store__write_online_state(op->ctx, op->track->be, online, op->prev_state);
 	finish(op, r ? r : result);
 }
 
@@ -247,6 +268,10 @@ void remove__step(struct xdev_op *op)
 	}
 	if (!store__domain_alive(ctx, op->id.backend_domid)) {
 		backend_gone(op);
+		return;
+	}
+	if (op->state == RM_WAIT_DAEMON) {
+		step_daemon(op);
 		return;
 	}
 	if (op->cancelled && op->state == RM_WAIT_CLOSED) {

@@ -134,3 +134,33 @@ void store__paths(const xdev_device_id *id, struct track *t)
 	snprintf(t->rec, sizeof(t->rec), "/xdev/%u/%s/%u", id->frontend_domid,
 		 type, id->devid);
 }
+
+/* ONLINE and STATE of backend BE in one transaction. */
+int store__write_online_state(struct xdev_ctx *ctx, const char *be,
+			      const char *online, int state)
+{
+	char path[PATH_LEN + 16], v[4];
+	int tries;
+
+	snprintf(v, sizeof(v), "%d", state);
+	for (tries = 0; tries < 20; tries++) {
+		xs_transaction_t tx = xs_transaction_start(ctx->xs);
+		bool ok;
+
+		if (tx == XBT_NULL)
+			return XDEV_E_XENSTORE;
+		snprintf(path, sizeof(path), "%s/online", be);
+		ok = xs_write(ctx->xs, tx, path, online, strlen(online));
+		snprintf(path, sizeof(path), "%s/state", be);
+		ok = ok && xs_write(ctx->xs, tx, path, v, strlen(v));
+		if (!ok) {
+			xs_transaction_end(ctx->xs, tx, true);
+			return XDEV_E_XENSTORE;
+		}
+		if (xs_transaction_end(ctx->xs, tx, false))
+			return 0;
+		if (errno != EAGAIN)
+			return XDEV_E_XENSTORE;
+	}
+	return XDEV_E_XENSTORE;
+}

@@ -60,6 +60,8 @@ def run_check(builddir, prog, results, valgrind=None):
     cmd = [os.path.join(builddir, prog)]
     if valgrind:
         cmd = valgrind + cmd
+        # programs the tests start (xdevd) run under valgrind too
+        env["XDEV_TEST_VALGRIND"] = valgrind[2]
     print(f"== {name}", flush=True)
     proc = subprocess.run(cmd, env=env)
     if proc.returncode == SKIP_EXIT and not os.path.exists(xml):

@@ -271,3 +271,152 @@ def test_stop_ends_every_driver_process(host):
     assert len(children) >= 5  # daemon, dom0 drivers, 2 x (xenbus + drivers)
     host.stop()
     assert not any(pid_alive(int(p)) for p in children)
+
+
+# ---- inside a domain: exec --domain ----------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="network namespaces need root")
+
+
+def write_vif_nodes(host, be, fe):
+    """A vif from backend domain BE to frontend FE, written as a toolstack
+    would (directories first with their permissions, state and online
+    last); returns the backend's directory."""
+    fp = f"/local/domain/{fe}/device/vif/0"
+    bp = f"/local/domain/{be}/backend/vif/{fe}/0"
+    host.xs("xenstore-write", fp, "", bp, "")
+    host.xs("xenstore-chmod", fp, f"n{fe}", f"r{be}")
+    host.xs("xenstore-chmod", bp, f"n{be}", f"r{fe}")
+    host.xs("xenstore-write", f"{fp}/backend", bp, f"{fp}/backend-id", be,
+            f"{fp}/handle", "0", f"{fp}/state", "1")
+    host.xs("xenstore-write", f"{bp}/frontend", fp, f"{bp}/frontend-id", fe,
+            f"{bp}/handle", "0", f"{bp}/online", "1", f"{bp}/state", "1")
+    return bp
+
+
+def links(host, *where):
+    """{name: flags} of `ip -o link` run by exec (WHERE: --domain D)."""
+    out = host.sim("exec", *where, "--", "ip", "-o", "link").stdout
+    return {line.split(":")[1].strip(): line.split("<")[1].split(">")[0]
+            for line in out.splitlines()}
+
+
+def kernel_record(host, domid):
+    """pid and start time of the domain's driver process."""
+    with open(os.path.join(host.dir, "kernels", str(domid))) as f:
+        pid, start = f.read().split()[:2]
+    return int(pid), int(start)
+
+
+@needs_root
+def test_driver_domain_taps_are_in_its_own_namespace(host):
+    d = host.sim("domain-create", "--driver-domain", "netdom").stdout.strip()
+    g = host.sim("domain-create", "--bare", "fe").stdout.strip()
+    bp = write_vif_nodes(host, d, g)
+    host.sim("wait", f"{bp}/state", "2")  # InitWait: netback made the tap
+    inside = links(host, "--domain", "netdom")
+    assert sorted(inside) == ["lo", f"vif{g}.0"]
+    assert "UP" in inside["lo"].split(",")
+    assert list(links(host)) == ["lo"]  # not in the host's namespace
+    assert list(links(host, "--domain", "0")) == ["lo"]
+
+
+def test_exec_in_a_driver_domain_uses_its_own_store_connection(host):
+    d = host.sim("domain-create", "--driver-domain", "netdom").stdout.strip()
+    host.xs("xenstore-write", "/local/domain/0/backend/probe", "1")
+    assert host.sim("exec", "--domain", "netdom", "--",
+                    "xenstore-read", "domid").stdout == f"{d}\n"
+    denied = host.sim("exec", "--domain", d, "--", "xenstore-ls",
+                      "/local/domain/0/backend", check=False)
+    assert denied.returncode == 1 and "Permission denied" in denied.stderr
+    env = host.sim("exec", "--domain", d, "--", "env").stdout.splitlines()
+    assert f"XDEV_DOMID={d}" in env
+    assert f"XENSTORED_PATH={host.dir}/xenbus/{d}" in env
+    assert not any(v.startswith("LD_PRELOAD=") for v in env)
+    assert host.sim("exec", "--domain", d, "--", "sh", "-c", "exit 3",
+                    check=False).returncode == 3
+
+
+def test_exec_in_a_domain_becomes_the_command(host):
+    """As `ip netns exec`: signals and exit status are the command's."""
+    host.sim("domain-create", "--driver-domain", "netdom")
+    proc = subprocess.Popen([XDEV_SIM, "exec", "--domain", "netdom", "--",
+                             "sh", "-c", "echo $$"], env=host.env,
+                            stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=30)
+    assert int(out) == proc.pid and proc.returncode == 0
+
+
+def test_exec_in_domain_0_is_the_host(host):
+    env = host.sim("exec", "--domain", "0", "--", "env").stdout.splitlines()
+    assert "XDEV_DOMID=0" in env
+    assert f"XENSTORED_PATH={host.dir}/socket" in env
+    assert any(v.startswith("LD_PRELOAD=") for v in env)
+
+
+def test_exec_refuses_domains_that_run_nothing(host):
+    host.sim("domain-create", "gina")
+    host.sim("domain-create", "--bare", "rock")
+    host.sim("domain-create", "--driver-domain", "napper")
+    host.sim("domain-shutdown", "napper")
+    before = store_dump(host)
+    for domain, message in [("gina", "is a guest"), ("rock", "is bare"),
+                            ("nobody", "no domain 'nobody'"),
+                            ("4242", "no domain '4242'"),
+                            ("napper", "is not running: shut down")]:
+        proc = host.sim("exec", "--domain", domain, "--", "true", check=False)
+        assert proc.returncode == 1, (domain, proc.stderr)
+        assert message in proc.stderr, (domain, proc.stderr)
+        assert proc.stderr.startswith("xdev-sim exec: ")
+    assert host.sim("exec", "--domain", "rock", "--no-preload", "--", "true",
+                    check=False).returncode == 2
+    assert store_dump(host) == before
+
+
+@needs_root
+def test_destroyed_driver_domain_leaves_no_namespace(host):
+    d = host.sim("domain-create", "--driver-domain", "netdom").stdout.strip()
+    pid, _ = kernel_record(host, d)
+    ns = netns_inode(pid)
+    assert ns != netns_inode(host.pid("supervisor.pid"))
+    # a program living in the domain: cat waits on its stdin
+    inside = subprocess.Popen([XDEV_SIM, "exec", "--domain", "netdom", "--",
+                               "sh", "-c", "echo in; exec cat"],
+                              env=host.env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert inside.stdout.readline() == "in\n"
+        host.sim("domain-destroy", "netdom")
+        assert inside.wait(timeout=10) == -9  # SIGKILL: the domain died
+    finally:
+        if inside.poll() is None:
+            inside.kill()
+            inside.wait()
+    assert not pid_alive(pid)
+    assert not netns_in_use(ns), "the namespace outlived the domain"
+    assert not os.path.exists(os.path.join(host.dir, "kernels", d))
+    proc = host.sim("exec", "--domain", d, "--", "true", check=False)
+    assert proc.returncode == 1 and f"no domain '{d}'" in proc.stderr
+
+
+@needs_root
+def test_stop_leaves_no_driver_domain_namespace(host):
+    d = host.sim("domain-create", "--driver-domain", "netdom").stdout.strip()
+    ns = netns_inode(kernel_record(host, d)[0])
+    host.stop()
+    assert not netns_in_use(ns)
+
+
+def test_without_a_host_namespace_driver_domains_share_ours():
+    h = Host("c", netns=False)
+    try:
+        d = h.sim("domain-create", "--driver-domain", "netdom").stdout.strip()
+        assert netns_inode(kernel_record(h, d)[0]) == netns_inode(os.getpid())
+        out = h.sim("exec", "--domain", "netdom", "--", "sh", "-c",
+                    "readlink /proc/self/ns/net; xenstore-read domid")
+        ns, domid = out.stdout.split()
+        assert ns == os.readlink(f"/proc/{os.getpid()}/ns/net")
+        assert domid == d
+    finally:
+        h.stop()

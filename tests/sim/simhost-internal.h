@@ -4,6 +4,8 @@
 #ifndef XDEV_SIMHOST_INTERNAL_H
 #define XDEV_SIMHOST_INTERNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <xenstore.h>
 #include "simhost.h"
@@ -11,6 +13,8 @@
 /* simhost.c */
 int sim__pidfd_open(pid_t pid);
 void sim__rm_tree(const char *dir);
+/* Bring up lo in this process's network namespace. */
+void sim__loopback_up(void);
 
 /* simhost-daemon.c */
 const char *sim__daemon_name(enum simhost_daemon d);
@@ -30,8 +34,20 @@ void sim__control_serve(const char *dir, int lfd);
 int sim__kernel_start_dom0(const char *dir);
 void sim__kernel_reap(void);
 void sim__kernel_stop_all(void);
+/* Driver domains get their own network namespace (the host has one). */
+void sim__kernel_use_netns(void);
 /* A client's side: send one control request line; 0 if answered OK. */
 int sim__control(const char *dir, const char *request);
+
+/* simhost-enter.c.  In a domain's new driver process: its own network
+ * namespace with NETNS, and the record $dir/kernels/<domid>. */
+int sim__kernel_record(const char *dir, uint32_t domid, bool backend,
+		       bool netns);
+void sim__kernel_unrecord(const char *dir, uint32_t domid);
+/* The supervisor's side: hold PID's network namespace open (-1 if PID
+ * shares ours), then, once PID is dead, kill whatever still runs in it. */
+int sim__netns_hold(pid_t pid);
+void sim__netns_sweep(int nsfd);
 
 /* simhost-domain.c */
 struct xs_handle *sim__xs_open(struct simhost *h);

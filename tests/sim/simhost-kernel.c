@@ -9,7 +9,9 @@
  * programs use xenstored's socket.  All are children of the supervisor, so
  * stopping the host ends them and nothing outlives it; a destroyed domain's
  * kernel is killed first, as a real domain stops running before the
- * toolstack notices.
+ * toolstack notices.  A driver domain's driver process has the domain's
+ * network namespace (simhost-enter.c) when the host has one; killing the
+ * kernel also kills what else runs in it.
  *
  * Control requests, one line per connection to $dir/control, answered by
  * "OK" or "E <message>":
@@ -51,13 +53,20 @@ static struct kproc {
 	pid_t pid;
 	uint32_t domid;
 	enum proc_kind kind;
+	int nsfd;       /* its network namespace while it is being killed */
 } procs[MAX_PROCS];
 static int nprocs;
+static bool domain_netns;
+
+void sim__kernel_use_netns(void)
+{
+	domain_netns = true;
+}
 
 static void track(pid_t pid, uint32_t domid, enum proc_kind kind)
 {
 	if (nprocs < MAX_PROCS)
-		procs[nprocs++] = (struct kproc){ pid, domid, kind };
+		procs[nprocs++] = (struct kproc){ pid, domid, kind, -1 };
 }
 
 /* Reap whatever of ours has exited; never waits for others' children. */
@@ -72,6 +81,24 @@ void sim__kernel_reap(void)
 			i++;
 }
 
+/* A driver's namespace is held open from before the kill until what else
+ * ran in it is killed too: its inode number cannot be reused meanwhile. */
+static void kill_proc(struct kproc *p)
+{
+	if (p->kind == PROC_DRIVER)
+		p->nsfd = sim__netns_hold(p->pid);
+	kill(p->pid, SIGKILL);
+}
+
+static void forget_proc(int i)
+{
+	if (procs[i].nsfd >= 0) {
+		sim__netns_sweep(procs[i].nsfd);
+		close(procs[i].nsfd);
+	}
+	procs[i] = procs[--nprocs];
+}
+
 static void kill_matching(uint32_t domid, bool all)
 {
 	int i;
@@ -79,12 +106,12 @@ static void kill_matching(uint32_t domid, bool all)
 	for (i = 0; i < nprocs; i++)
 		if (all || (procs[i].domid == domid &&
 			    procs[i].kind != PROC_HELPER))
-			kill(procs[i].pid, SIGKILL);
+			kill_proc(&procs[i]);
 	for (i = 0; i < nprocs;) {
 		if ((all || (procs[i].domid == domid &&
 			     procs[i].kind != PROC_HELPER)) &&
 		    waitpid(procs[i].pid, NULL, 0) >= 0) {
-			procs[i] = procs[--nprocs];
+			forget_proc(i);
 			continue;
 		}
 		i++;
@@ -148,6 +175,14 @@ static int spawn(const char *dir, uint32_t domid, enum proc_kind kind,
 			snprintf(sock, sizeof(sock), "%s/xenbus/%u", dir, domid);
 			_exit(sim_xenbus_run(domid, sock, ready[1]) ? 1 : 0);
 		}
+		if (domid != 0 &&
+		    (r = sim__kernel_record(dir, domid, role == DRV_BACKEND,
+					    domain_netns &&
+					    role == DRV_BACKEND))) {
+			fprintf(stderr, "domain %u: kernel: %s\n", domid,
+				strerror(-r));
+			_exit(1);
+		}
 		_exit(sim_driver_run(domid, role, ready[1]));
 	}
 	close(ready[1]);
@@ -175,6 +210,7 @@ static int kernel_start(const char *dir, uint32_t domid, enum drv_role role,
 	return 0;
 fail:
 	kill_matching(domid, false);
+	sim__kernel_unrecord(dir, domid);
 	return r;
 }
 
@@ -229,6 +265,7 @@ static int handle_request(const char *dir, char *line, int lfd)
 				    ? DRV_FRONTEND : DRV_BACKEND, lfd);
 	if (!strcmp(what, "gone")) {
 		kill_matching(domid, false);
+		sim__kernel_unrecord(dir, domid);
 		return 0;
 	}
 	if (!strcmp(what, "destroy"))

@@ -130,7 +130,7 @@ void sim__rm_tree(const char *dir)
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void bring_up_loopback(void)
+void sim__loopback_up(void)
 {
 	struct ifreq ifr = { .ifr_name = "lo" };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -316,7 +316,8 @@ static void supervise(struct simhost *h, const struct simhost_opts *o,
 			       strerror(errno));
 			goto out;
 		}
-		bring_up_loopback();
+		sim__loopback_up();
+		sim__kernel_use_netns();
 	}
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		report(report_fd, "E pipe: %s", strerror(errno));

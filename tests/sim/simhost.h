@@ -3,7 +3,8 @@
  *
  * A host is a private directory holding fakexen's state, a supervisor
  * process, the real xenstored (C or OCaml) running under libfakexen.so, and,
- * when run as root, a private network namespace owned by the supervisor.
+ * when run as root, a private network namespace owned by the supervisor
+ * (and one per driver domain, owned by its driver process).
  * Stopping the host ends the supervisor, which ends the daemon and removes
  * the directory; the namespace dies with the last process in it.
  *
@@ -91,6 +92,16 @@ int simhost_domain_destroy(struct simhost *h, uint32_t domid, int keep_store);
  * the domain stays. */
 int simhost_domain_shutdown(struct simhost *h, uint32_t domid, int crash,
 			    unsigned reason);
+/* Become a program inside domain DOMID, in this process (meant for a forked
+ * child before exec): XENSTORED_PATH is the domain's own unprivileged
+ * xenstore connection ($dir/xenbus/<domid>), XDEV_DOMID its id, LD_PRELOAD
+ * is unset (a domU has no hypervisor access), and, for a driver domain on a
+ * host with its own network namespace, the process joins the domain's
+ * namespace.  Domain 0 is the host: simhost_setenv(h, 1, 1) and
+ * XDEV_DOMID=0.  Refused, changing nothing: -ESRCH for an unknown domain or
+ * one not running (dying, shut down, crashed, its kernel gone);
+ * -EOPNOTSUPP for a bare domain or a guest. */
+int simhost_domain_enter(struct simhost *h, uint32_t domid);
 /* Look a domain up by id or by name. */
 int simhost_domain_find(struct simhost *h, const char *id_or_name,
 			uint32_t *ret_domid);

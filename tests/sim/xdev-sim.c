@@ -11,7 +11,7 @@
  *   xdev-sim domain-destroy [--keep-store] DOMAIN
  *   xdev-sim domain-shutdown [--reason poweroff|reboot|suspend] DOMAIN
  *   xdev-sim domain-crash DOMAIN
- *   xdev-sim exec [--no-preload] -- COMMAND...
+ *   xdev-sim exec [--no-preload | --domain DOMAIN] -- COMMAND...
  *   xdev-sim run [start options] -- COMMAND...
  *   xdev-sim guest DOMAIN COMMAND...
  *   xdev-sim bench-store [--writes N] [--daemon c|o]
@@ -68,6 +68,9 @@ static int usage(void)
 	      "  domain-crash DOMAIN\n"
 	      "  domain-list\n"
 	      "  exec [--no-preload] -- COMMAND...   run inside the host\n"
+	      "  exec --domain DOMAIN -- COMMAND...  run inside dom0 or a driver\n"
+	      "                      domain: its xenstore connection and network\n"
+	      "                      namespace, no hypervisor access\n"
 	      "  run [start options] -- COMMAND...   start, run, stop\n"
 	      "  guest DOMAIN COMMAND...   act as the domain's kernel "
 	      "(xdev-sim guest 1 help)\n"
@@ -200,22 +203,43 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/* CMD inside domain DOMID, as `ip netns exec` does: this process enters
+ * the domain and becomes CMD, so signals and the exit status are CMD's. */
+static int exec_in_domain(struct simhost *h, uint32_t domid, char **cmd)
+{
+	if (simhost_domain_enter(h, domid))
+		return die("exec", h->err);
+	execvp(cmd[0], cmd);
+	fprintf(stderr, "xdev-sim: %s: %s\n", cmd[0], strerror(errno));
+	return 127;
+}
+
 static int cmd_exec(int argc, char **argv)
 {
+	const char *domain = NULL;
 	struct simhost h;
 	int preload = 1, i = 1;
+	uint32_t id;
 
-	if (i < argc && !strcmp(argv[i], "--no-preload")) {
-		preload = 0;
-		i++;
+	for (; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--no-preload"))
+			preload = 0;
+		else if (!strcmp(argv[i], "--domain") && i + 1 < argc)
+			domain = argv[++i];
+		else
+			break;
 	}
 	if (i < argc && !strcmp(argv[i], "--"))
 		i++;
-	if (i >= argc)
+	if (i >= argc || (domain && !preload))
 		return usage();
 	if (open_host("exec", &h))
 		return 1;
-	return run_child(&h, argv + i, preload);
+	if (!domain)
+		return run_child(&h, argv + i, preload);
+	if (simhost_domain_find(&h, domain, &id))
+		return die("exec", h.err);
+	return exec_in_domain(&h, id, argv + i);
 }
 
 static int cmd_simple(const char *cmd, int argc)

@@ -898,29 +898,6 @@ START_TEST(library_forced_removal_still_runs_the_remove_script)
 }
 END_TEST
 
-/* How many loop devices have IMAGE as their backing file (sysfs). */
-static int loops_backing(const char *image)
-{
-	char path[300], buf[400];
-	int n = 0, i;
-
-	for (i = 0; i < 256; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file",
-			 i);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) &&
-		    !strncmp(buf, image, strlen(image)) &&
-		    buf[strlen(image)] == '\n')
-			n++;
-		fclose(f);
-	}
-	return n;
-}
-
 START_TEST(library_with_the_block_script_attaches_and_detaches_a_loop)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -942,12 +919,65 @@ START_TEST(library_with_the_block_script_attaches_and_detaches_a_loop)
 	close(fd);
 	ck_assert_msg(add_with_script(g, "block", image, &id) == 0, "%s",
 		      xdev_ctx_last_message(ctx));
-	ck_assert_int_eq(loops_backing(image), 1);
+	ck_assert_int_eq(fx_loops_backing(image), 1);
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
 					    NULL), 0);
-	ck_assert_int_eq(loops_backing(image), 0);
+	ck_assert_int_eq(fx_loops_backing(image), 0);
 	assert_clean(&id);
 	unsetenv("XDEV_HOTPLUG_LOCK_DIR");
+}
+END_TEST
+
+/* The output of CMD (run by the shell: fixed strings only). */
+static const char *output_of(const char *cmd)
+{
+	static char buf[8192];
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = 0;
+	pclose(p);
+	return buf;
+}
+
+START_TEST(library_with_vif_bridge_enslaves_and_releases_the_interface)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = TEST_SRCDIR "/hotplug" };
+	xdev_desc *d = NULL;
+	xdev_device_id id;
+	char cmd[100];
+	const char *out;
+	int r;
+
+	/* into the host's namespace (its taps are there), as an application
+	 * in dom0 is; the bridge dies with the namespace */
+	ck_assert_int_eq(simhost_setenv(&fx_host, 0, 1), 0);
+	ck_assert_int_eq(system("ip link add xdbr1 type bridge && "
+				"ip link set xdbr1 up"), 0);
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	ck_assert_int_eq(xdev_desc_new(XDEV_VIF, &d), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "bridge", "xdbr1"), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "mac", "00:16:3e:01:02:03"), 0);
+	r = xdev_vif_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, NULL, &id, NULL);
+	xdev_desc_free(d);
+	ck_assert_msg(r == 0, "%s", xdev_ctx_last_message(ctx));
+	snprintf(cmd, sizeof(cmd), "ip -o link show vif%u.%u", g, id.devid);
+	out = output_of(cmd);
+	/* enslaved and up, with Xen's host-side MAC, not the guest's */
+	ck_assert_msg(strstr(out, "master xdbr1") && strstr(out, "UP") &&
+		      strstr(out, "fe:ff:ff:ff:ff:ff"), "%s", out);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	out = output_of("ip -o link show master xdbr1");
+	ck_assert_msg(out[0] == 0, "still on the bridge: %s", out);
+	ck_assert_int_eq(system("ip link del xdbr1"), 0);
 }
 END_TEST
 
@@ -1167,6 +1197,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
 		library_with_the_block_script_attaches_and_detaches_a_loop,
+		library_with_vif_bridge_enslaves_and_releases_the_interface,
 		fifty_concurrent_adds_and_removes,
 		application_hooks_drive_an_add,
 		application_libev_loop_drives_an_add,
@@ -1184,23 +1215,6 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 	return tc;
 }
 
-/* Run with libfakexen.so preloaded, as an application on the simulated
- * host runs (xdev-sim exec does the same). */
-static void ensure_preloaded(char **argv)
-{
-	const char *pre = getenv("LD_PRELOAD");
-	Dl_info info;
-
-	/* already preloaded; or under valgrind, which preloads its own (the
-	 * link order then puts libfakexen.so before libxenctrl anyway) */
-	if (pre && (strstr(pre, "libfakexen") || strstr(pre, "vgpreload")))
-		return;
-	if (!dladdr((void *)fakexen_attach, &info) || !info.dli_fname)
-		return;
-	setenv("LD_PRELOAD", info.dli_fname, 1);
-	execv("/proc/self/exe", argv);
-}
-
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("lib");
@@ -1212,7 +1226,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "check_lib: needs root (loop devices, taps)\n");
 		return 77;
 	}
-	ensure_preloaded(argv);
+	fx_ensure_preloaded(argv);
 	suite_add_tcase(s, daemon_case("xenstored", setup_c));
 	suite_add_tcase(s, daemon_case("oxenstored", setup_o));
 	sr = srunner_create(s);

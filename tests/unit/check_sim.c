@@ -2,7 +2,8 @@
  * The simulated host, seen through the real xenstored: the store basics
  * through libxenstore, an unprivileged guest's ring connection and its
  * permissions, domain destruction and shutdown, the oxenstored ring
- * reconnect, and a stop that leaves nothing behind.
+ * reconnect, a stop that leaves nothing behind, and programs inside a
+ * driver domain (its xenstore connection, its own network namespace).
  *
  * Every test but the lifecycle ones runs once against C xenstored and once
  * against oxenstored (two TCases over the same test list).
@@ -11,11 +12,18 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xen/io/xs_wire.h>
 
@@ -475,6 +483,365 @@ START_TEST(start_reports_missing_daemon)
 END_TEST
 
 
+/* ---- inside a domain (simhost_domain_enter) --------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Wait, through a watch, until PATH reads WANT. */
+static void wait_value(struct xs_handle *xs, const char *path, const char *want)
+{
+	long long deadline = now_ms() + WAIT_MS;
+	char *v;
+
+	fx_watch(xs, path, "wait");
+	while (!((v = xread(xs, path)) && !strcmp(v, want))) {
+		free(v);
+		ck_assert_msg(fx_next_event(xs, (int)(deadline - now_ms()),
+					    NULL) == 0,
+			      "%s did not become %s", path, want);
+	}
+	free(v);
+	xs_unwatch(xs, path, "wait");
+}
+
+static bool write_dir(struct xs_handle *xs, xs_transaction_t t,
+		      const char *dir, struct xs_permissions *perms,
+		      const char *const *kv)
+{
+	char path[200];
+
+	if (!xs_mkdir(xs, t, dir) || !xs_set_permissions(xs, t, dir, perms, 2))
+		return false;
+	for (; kv[0]; kv += 2) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kv[0]);
+		if (!xs_write(xs, t, path, kv[1], strlen(kv[1])))
+			return false;
+	}
+	return true;
+}
+
+/* A vif 0 as libxl writes it (one transaction), and its backend at
+ * InitWait, where netback has made the tap. */
+static void vif_at_initwait(uint32_t be, uint32_t fe)
+{
+	struct xs_permissions bperm[2] = { { be, XS_PERM_NONE },
+					   { fe, XS_PERM_READ } };
+	struct xs_permissions fperm[2] = { { fe, XS_PERM_NONE },
+					   { be, XS_PERM_READ } };
+	struct xs_handle *xs = fx_xs();
+	char bp[96], fp[96], bes[16], fes[16], state[128];
+	int tries;
+
+	snprintf(bp, sizeof(bp), "/local/domain/%u/backend/vif/%u/0", be, fe);
+	snprintf(fp, sizeof(fp), "/local/domain/%u/device/vif/0", fe);
+	snprintf(bes, sizeof(bes), "%u", be);
+	snprintf(fes, sizeof(fes), "%u", fe);
+	{
+		const char *const fkv[] = { "backend", bp, "backend-id", bes,
+			"handle", "0", "mac", "00:16:3e:00:00:01", "state", "1",
+			NULL };
+		const char *const bkv[] = { "frontend", fp, "frontend-id", fes,
+			"handle", "0", "online", "1", "state", "1", NULL };
+
+		for (tries = 0; tries < 20; tries++) {
+			xs_transaction_t t = xs_transaction_start(xs);
+
+			ck_assert(t != XBT_NULL);
+			ck_assert(write_dir(xs, t, fp, fperm, fkv) &&
+				  write_dir(xs, t, bp, bperm, bkv));
+			if (xs_transaction_end(xs, t, false))
+				break;
+			ck_assert_int_eq(errno, EAGAIN);
+		}
+	}
+	snprintf(state, sizeof(state), "%s/state", bp);
+	wait_value(xs, state, "2");
+	xs_close(xs);
+}
+
+static uint32_t driver_domain(const char *name)
+{
+	uint32_t id = 0;
+	int r = simhost_domain_create_kind(&fx_host, name, 0,
+					   SIMHOST_DOM_DRIVER, &id);
+
+	ck_assert_msg(r == 0, "driver domain %s: %s", name, fx_host.err);
+	return id;
+}
+
+static unsigned long long in_domain_arg; /* for in_domain()'s checks */
+
+/* Run CHECK in a child that entered DOMID (0 < CHECK's result: the step
+ * that failed, told on stderr).  Returns the child's exit status. */
+static int in_domain(uint32_t domid, int (*check)(uint32_t domid))
+{
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL); /* not Check's group handler */
+		if (simhost_domain_enter(&fx_host, domid)) {
+			fprintf(stderr, "enter %u: %s\n", domid, fx_host.err);
+			_exit(100);
+		}
+		_exit(check(domid));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status)
+				 : 128 + WTERMSIG(status);
+}
+
+static int link_is_up(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), up;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
+	     (ifr.ifr_flags & IFF_UP);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+static int step(int n, const char *what)
+{
+	fprintf(stderr, "inside: step %d failed: %s (%s)\n", n, what,
+		strerror(errno));
+	return n;
+}
+
+/* Inside the driver domain: its identity, its store connection, its
+ * namespace with lo and the tap of in_domain_arg's vif. */
+static int check_inside_driver(uint32_t domid)
+{
+	char num[16], vif[IFNAMSIZ], *v;
+	struct xs_handle *xs;
+
+	snprintf(num, sizeof(num), "%u", domid);
+	snprintf(vif, sizeof(vif), "vif%llu.0", in_domain_arg);
+	if (!getenv("XDEV_DOMID") || strcmp(getenv("XDEV_DOMID"), num))
+		return step(1, "XDEV_DOMID");
+	if (getenv("LD_PRELOAD"))
+		return step(2, "LD_PRELOAD is set");
+	if (!link_is_up("lo") || !if_nametoindex(vif))
+		return step(3, "lo up and the tap");
+	if (!(xs = xs_open(0)))
+		return step(4, "xs_open");
+	v = xs_read(xs, XBT_NULL, "domid", NULL); /* relative: our home */
+	if (!v || strcmp(v, num))
+		return step(5, "domid");
+	free(v);
+	v = xs_read(xs, XBT_NULL, "/local/domain/0/backend/probe", NULL);
+	if (v || errno != EACCES)
+		return step(6, "dom0's backend directory is readable");
+	xs_close(xs);
+	return 0;
+}
+
+static int check_no_tap(uint32_t domid)
+{
+	char vif[IFNAMSIZ];
+
+	(void)domid;
+	snprintf(vif, sizeof(vif), "vif%llu.0", in_domain_arg);
+	return if_nametoindex(vif) ? step(1, "the tap is in dom0") : 0;
+}
+
+START_TEST(driver_domain_tap_is_in_its_own_namespace)
+{
+	struct xs_handle *xs = fx_xs();
+	uint32_t b = driver_domain("netdom"), g = fx_domain("fe");
+	char vif[IFNAMSIZ];
+
+	vif_at_initwait(b, g);
+	xwrite(xs, "/local/domain/0/backend/probe", "1");
+	in_domain_arg = g;
+	ck_assert_int_eq(in_domain(b, check_inside_driver), 0);
+	ck_assert_int_eq(in_domain(0, check_no_tap), 0); /* the host's */
+	snprintf(vif, sizeof(vif), "vif%u.0", g);
+	ck_assert_uint_eq(if_nametoindex(vif), 0); /* nor the machine's */
+	xs_close(xs);
+}
+END_TEST
+
+static ino_t netns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return st.st_ino;
+}
+
+/* The driver process recorded in $dir/kernels/<domid>. */
+static pid_t kernel_pid(uint32_t domid)
+{
+	char name[32];
+	int pid;
+
+	snprintf(name, sizeof(name), "kernels/%u", domid);
+	pid = read_pid(fx_host.dir, name);
+	ck_assert_int_gt(pid, 0);
+	return pid;
+}
+
+/* A child living in domain DOMID until killed; returns once it is in. */
+static pid_t resident(uint32_t domid)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves none */
+		close(p[0]);
+		if (simhost_domain_enter(&fx_host, domid) ||
+		    write(p[1], "R", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+static void expect_killed(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		      "status %#x", status);
+}
+
+START_TEST(driver_domain_namespace_dies_with_the_domain)
+{
+	uint32_t b = driver_domain("netdom");
+	pid_t kpid = kernel_pid(b), inside;
+	ino_t ns = netns_of(kpid);
+
+	ck_assert(ns != netns_of(fx_host.supervisor));
+	inside = resident(b);
+	ck_assert(netns_of(inside) == ns);
+	ck_assert_msg(simhost_domain_destroy(&fx_host, b, 0) == 0, "%s",
+		      fx_host.err);
+	/* nothing of a destroyed domain keeps running */
+	expect_killed(inside);
+	ck_assert_msg(!pid_alive(kpid), "kernel %d still alive", kpid);
+	ck_assert_msg(!netns_in_use(ns), "the namespace outlived the domain");
+	ck_assert_int_eq(simhost_domain_enter(&fx_host, b), -ESRCH);
+	ck_assert_msg(strstr(fx_host.err, "no domain") != NULL, "%s",
+		      fx_host.err);
+}
+END_TEST
+
+START_TEST(host_stop_ends_programs_in_driver_domains)
+{
+	uint32_t b = driver_domain("netdom");
+	ino_t ns = netns_of(kernel_pid(b));
+	pid_t inside = resident(b);
+
+	ck_assert_msg(simhost_stop(&fx_host) == 0, "%s", fx_host.err);
+	expect_killed(inside);
+	ck_assert_msg(!netns_in_use(ns), "the namespace outlived the host");
+}
+END_TEST
+
+static void expect_refused(uint32_t domid, int err, const char *msg)
+{
+	const char *path = getenv("XENSTORED_PATH");
+	char before[300];
+
+	snprintf(before, sizeof(before), "%s", path ? path : "");
+	ck_assert_int_eq(simhost_domain_enter(&fx_host, domid), err);
+	ck_assert_msg(strstr(fx_host.err, msg) != NULL, "'%s' lacks '%s'",
+		      fx_host.err, msg);
+	/* refused, it changed nothing */
+	ck_assert_str_eq(getenv("XENSTORED_PATH"), before);
+	ck_assert_ptr_null(getenv("XDEV_DOMID"));
+}
+
+START_TEST(enter_refuses_domains_that_run_nothing)
+{
+	uint32_t g, bare, b = driver_domain("netdom");
+	int r = simhost_domain_create_kind(&fx_host, "guest", 0,
+					   SIMHOST_DOM_GUEST, &g);
+
+	ck_assert_msg(r == 0, "%s", fx_host.err);
+	bare = fx_domain("bare");
+	expect_refused(4242, -ESRCH, "no domain 4242");
+	expect_refused(g, -EOPNOTSUPP, "is a guest");
+	expect_refused(bare, -EOPNOTSUPP, "is bare");
+	ck_assert_msg(simhost_domain_shutdown(&fx_host, b, 0, 0) == 0, "%s",
+		      fx_host.err);
+	expect_refused(b, -ESRCH, "not running: shut down");
+}
+END_TEST
+
+static int check_shares_namespace(uint32_t domid)
+{
+	char num[16], *v;
+	struct xs_handle *xs = xs_open(0);
+
+	snprintf(num, sizeof(num), "%u", domid);
+	if (netns_of(getpid()) != in_domain_arg)
+		return step(1, "not in the caller's namespace");
+	v = xs ? xs_read(xs, XBT_NULL, "domid", NULL) : NULL;
+	if (!v || strcmp(v, num))
+		return step(2, "domid");
+	free(v);
+	xs_close(xs);
+	return 0;
+}
+
+/* A host without its own namespace gives none to its driver domains
+ * either: entering changes the store connection only. */
+START_TEST(enter_without_host_netns_keeps_the_namespace)
+{
+	uint32_t b = driver_domain("netdom");
+
+	ck_assert(!fx_host.has_netns);
+	ck_assert(netns_of(kernel_pid(b)) == netns_of(getpid()));
+	in_domain_arg = netns_of(getpid());
+	ck_assert_int_eq(in_domain(b, check_shares_namespace), 0);
+}
+END_TEST
+
+static void fx_start_netns_c(void) { fx_start(SIMHOST_CXENSTORED, 1); }
+static void fx_start_netns_o(void) { fx_start(SIMHOST_OXENSTORED, 1); }
+
+/* Driver domains with their own namespace: root only. */
+static TCase *netns_case(const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, fx_stop);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, driver_domain_tap_is_in_its_own_namespace);
+	tcase_add_test(tc, driver_domain_namespace_dies_with_the_domain);
+	tcase_add_test(tc, host_stop_ends_programs_in_driver_domains);
+	return tc;
+}
+
+
 static TCase *daemon_case(const char *name, void (*setup)(void),
 			  const TTest *extra)
 {
@@ -493,6 +860,8 @@ static TCase *daemon_case(const char *name, void (*setup)(void),
 		destroy_removes_toolstack_nodes,
 		shutdown_fires_release_and_keeps_domain,
 		crash_fires_release_and_keeps_domain,
+		enter_refuses_domains_that_run_nothing,
+		enter_without_host_netns_keeps_the_namespace,
 	};
 	size_t i;
 
@@ -515,6 +884,12 @@ int main(void)
 				       reconnect_unsupported_on_c_xenstored));
 	suite_add_tcase(s, daemon_case("oxenstored", fx_start_o,
 				       reconnect_resets_ring_on_oxenstored));
+	if (geteuid() == 0) {
+		suite_add_tcase(s, netns_case("netns-xenstored",
+					      fx_start_netns_c));
+		suite_add_tcase(s, netns_case("netns-oxenstored",
+					      fx_start_netns_o));
+	}
 	tcase_set_timeout(life, 60);
 	tcase_add_test(life, stop_leaves_nothing_c);
 	tcase_add_test(life, stop_leaves_nothing_o);

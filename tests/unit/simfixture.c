@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
+#include "fakexen.h"
 #include "simfixture.h"
 
 struct simhost fx_host;
@@ -213,4 +216,41 @@ void fx_hotplug_agent_start(void)
 		agent_run();
 	}
 	agent = pid;
+}
+
+int fx_loops_backing(const char *image)
+{
+	char path[300], buf[400];
+	int n = 0, i;
+
+	for (i = 0; i < 256; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file",
+			 i);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) &&
+		    !strncmp(buf, image, strlen(image)) &&
+		    buf[strlen(image)] == '\n')
+			n++;
+		fclose(f);
+	}
+	return n;
+}
+
+void fx_ensure_preloaded(char **argv)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	Dl_info info;
+
+	/* already preloaded; or under valgrind, which preloads its own (the
+	 * link order then puts libfakexen.so before libxenctrl anyway) */
+	if (pre && (strstr(pre, "libfakexen") || strstr(pre, "vgpreload")))
+		return;
+	if (!dladdr((void *)fakexen_attach, &info) || !info.dli_fname)
+		return;
+	setenv("LD_PRELOAD", info.dli_fname, 1);
+	execv("/proc/self/exe", argv);
 }

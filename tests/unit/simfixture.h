@@ -41,4 +41,12 @@ int fx_loop_attach(const char *image, char *dev, size_t devlen);
  * hotplug-error); vif: hotplug-status=connected.  Stopped by fx_stop(). */
 void fx_hotplug_agent_start(void);
 
+/* How many loop devices have IMAGE as their backing file (sysfs). */
+int fx_loops_backing(const char *image);
+
+/* Re-execute the test program with libfakexen.so preloaded, as an
+ * application on the simulated host runs (xdev-sim exec does the same),
+ * so the library's libxenctrl calls reach the simulated hypervisor. */
+void fx_ensure_preloaded(char **argv);
+
 #endif

@@ -1,0 +1,464 @@
+/*
+ * xdevd-device: what the daemon does for one backend device.
+ *
+ * Every decision is taken from the store as it is now (state, online,
+ * hotplug-status), never from remembered events, so a burst of events, a
+ * missed one or a restart all end the same way:
+ *
+ *   IDLE ──InitWait, online=1, no hotplug-status──> ADDING (add script)
+ *     ^                                               │ exit: if it wrote no
+ *     │                                               │ hotplug-status, write
+ *     │<──────────────────────────────────────────────┘ error + hotplug-error
+ *     │
+ *     ├──Closed, online=0──> REMOVING (remove script) ──exit──> rm backend
+ *     │                                                         directory
+ *     └──directory deleted by someone else, add ran──> REMOVING ──> forget
+ *
+ * At most one script runs per device; an event that arrives meanwhile is
+ * looked at when it ends.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
+
+#include "xdevd.h"
+
+#define XB_INITWAIT 2
+#define XB_CLOSED 6
+
+extern char **environ;
+
+static const char *const type_names[] = { [XDEVD_VBD] = "vbd",
+					  [XDEVD_VIF] = "vif" };
+
+static void device_step(struct xdevd *d, struct device *dev);
+
+/* ---- the store ------------------------------------------------------------ */
+
+static char *node_read(struct xdevd *d, const struct device *dev,
+		       const char *node)
+{
+	char path[XDEVD_PATH_LEN + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", dev->path, node);
+	return xs_read(d->xs, XBT_NULL, path, NULL);
+}
+
+static int node_int(struct xdevd *d, const struct device *dev,
+		    const char *node, int dflt)
+{
+	char *v = node_read(d, dev, node), *end;
+	long n;
+
+	if (!v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (end == v || *end)
+		n = dflt;
+	free(v);
+	return (int)n;
+}
+
+static bool node_write(struct xdevd *d, const struct device *dev,
+		       const char *node, const char *value)
+{
+	char path[XDEVD_PATH_LEN + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", dev->path, node);
+	return xs_write(d->xs, XBT_NULL, path, value, strlen(value));
+}
+
+static bool dir_exists(struct xdevd *d, const struct device *dev)
+{
+	unsigned n;
+	char **e = xs_directory(d->xs, XBT_NULL, dev->path, &n);
+
+	free(e);
+	return e != NULL;
+}
+
+/* ---- the device table ----------------------------------------------------- */
+
+/* "<backend>/<type>/<fe>/<devid>[/...]" -> the device's key; false for
+ * paths above the device level (or not ours). */
+static bool parse_path(struct xdevd *d, const char *path,
+		       enum xdevd_type *type, uint32_t *fe, uint32_t *devid)
+{
+	size_t bl = strlen(d->backend);
+	char tname[8];
+	unsigned long a, b;
+	int n = 0;
+
+	if (strncmp(path, d->backend, bl) || path[bl] != '/')
+		return false;
+	if (sscanf(path + bl + 1, "%7[a-z]/%lu/%lu%n", tname, &a, &b, &n) != 3 ||
+	    (path[bl + 1 + n] && path[bl + 1 + n] != '/') ||
+	    a >= 0x7ff0 || b > UINT32_MAX)
+		return false;
+	if (!strcmp(tname, "vbd"))
+		*type = XDEVD_VBD;
+	else if (!strcmp(tname, "vif"))
+		*type = XDEVD_VIF;
+	else
+		return false;
+	*fe = (uint32_t)a;
+	*devid = (uint32_t)b;
+	return true;
+}
+
+static struct device *device_find(struct xdevd *d, enum xdevd_type type,
+				  uint32_t fe, uint32_t devid, bool create)
+{
+	struct device *dev;
+
+	for (dev = d->devices; dev; dev = dev->next)
+		if (dev->type == type && dev->frontend == fe &&
+		    dev->devid == devid)
+			return dev;
+	if (!create || !(dev = calloc(1, sizeof(*dev))))
+		return NULL;
+	dev->type = type;
+	dev->frontend = fe;
+	dev->devid = devid;
+	snprintf(dev->path, sizeof(dev->path), "%s/%s/%" PRIu32 "/%" PRIu32,
+		 d->backend, type_names[type], fe, devid);
+	dev->script.d = d;
+	dev->script.out_fd = -1;
+	dev->next = d->devices;
+	d->devices = dev;
+	return dev;
+}
+
+static void device_forget(struct xdevd *d, struct device *dev)
+{
+	struct device **p;
+
+	for (p = &d->devices; *p; p = &(*p)->next)
+		if (*p == dev) {
+			*p = dev->next;
+			free(dev);
+			return;
+		}
+}
+
+/* ---- scripts -------------------------------------------------------------- */
+
+/* The script the toolstack chose (absolute, or a plain name in the hotplug
+ * directory), else the type's default.  Anything else is refused. */
+static int script_path(struct xdevd *d, struct device *dev, char *buf,
+		       size_t n)
+{
+	char *s = node_read(d, dev, "script");
+	const char *name = s ? s : dev->type == XDEVD_VBD ? "block"
+							  : "vif-bridge";
+	int r = 0;
+
+	if (name[0] == '/' && !strstr(name, "/../") && !strstr(name, "/./"))
+		snprintf(buf, n, "%s", name);
+	else if (name[0] && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+				       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789_.-") == strlen(name) &&
+		 strcmp(name, ".") && strcmp(name, ".."))
+		snprintf(buf, n, "%s/%s", d->hotplug_dir, name);
+	else
+		r = -EINVAL;
+	free(s);
+	return r;
+}
+
+static void free_env(char **env)
+{
+	size_t i;
+
+	for (i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Xen's convention, plus XDEV_DOMID for xdev's scripts; the daemon's own
+ * environment (PATH, XENSTORED_PATH) is kept. */
+static char **script_env(struct xdevd *d, struct device *dev,
+			 const char *script)
+{
+	static const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
+					    "XENBUS_BASE_PATH=", "script=",
+					    "vif=", "XDEV_DOMID=", NULL };
+	size_t n = 0, i, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	if (!(env = calloc(n + 7, sizeof(*env))))
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const char *const *o;
+
+		for (o = ours; *o && strncmp(environ[i], *o, strlen(*o)); o++)
+			;
+		if (!*o && !(env[k++] = strdup(environ[i])))
+			goto fail;
+	}
+	if (asprintf(&env[k++], "XENBUS_PATH=%s", dev->path) < 0 ||
+	    asprintf(&env[k++], "XENBUS_TYPE=%s", type_names[dev->type]) < 0 ||
+	    asprintf(&env[k++], "XENBUS_BASE_PATH=%s", d->backend) < 0 ||
+	    asprintf(&env[k++], "script=%s", script) < 0 ||
+	    asprintf(&env[k++], "XDEV_DOMID=%" PRIu32, d->self) < 0 ||
+	    (dev->type == XDEVD_VIF &&
+	     asprintf(&env[k++], "vif=vif%" PRIu32 ".%" PRIu32, dev->frontend,
+		      dev->devid) < 0))
+		goto fail;
+	return env;
+fail:
+	free_env(env);
+	return NULL;
+}
+
+static void script_done(struct script *s, int status);
+static void add_failed(struct xdevd *d, struct device *dev, const char *why);
+
+/* Run the add or remove script; false (logged, reported) if it cannot. */
+static bool run_script(struct xdevd *d, struct device *dev, bool adding)
+{
+	char path[XDEVD_PATH_LEN + 64], **env;
+	char *argv[4] = { path, NULL, NULL, NULL };
+	const char *action;
+	int r;
+
+	if (script_path(d, dev, path, sizeof(path))) {
+		xdevd_log(d, LOG_ERR, "%s: refusing its script node", dev->path);
+		if (adding)
+			add_failed(d, dev, "xdevd: the script node is not a "
+				   "plain name or an absolute path");
+		return false;
+	}
+	action = dev->type == XDEVD_VBD ? (adding ? "add" : "remove")
+					: (adding ? "online" : "offline");
+	argv[1] = (char *)action;
+	if (dev->type == XDEVD_VIF)
+		argv[2] = "type_if=vif";
+	if (!(env = script_env(d, dev, path)))
+		return false;
+	snprintf(dev->script.name, sizeof(dev->script.name), "%s %s %s/%u/%u",
+		 strrchr(path, '/') + 1, action, type_names[dev->type],
+		 dev->frontend, dev->devid);
+	dev->script.done = script_done;
+	r = script_start(&dev->script, path, argv, env);
+	free_env(env);
+	if (r) {
+		xdevd_log(d, LOG_ERR, "%s: cannot run %s: %s", dev->path, path,
+			  strerror(-r));
+		return false;
+	}
+	xdevd_log(d, LOG_INFO, "%s: started", dev->script.name);
+	dev->phase = adding ? DEV_ADDING : DEV_REMOVING;
+	return true;
+}
+
+static void describe_failure(const struct script *s, int status, char *buf,
+			     size_t n)
+{
+	if (s->timed_out)
+		snprintf(buf, n, "%s timed out after %.0f s", s->name,
+			 s->d->timeout_s);
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "%s killed by %s", s->name,
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, n, "%s exited with status %d", s->name,
+			 WEXITSTATUS(status));
+}
+
+/* An add that failed without saying so still ends the toolstack's wait. */
+static void add_failed(struct xdevd *d, struct device *dev, const char *why)
+{
+	char *st = node_read(d, dev, "hotplug-status");
+
+	if ((!st || !*st) && dir_exists(d, dev)) {
+		node_write(d, dev, "hotplug-error", why);
+		node_write(d, dev, "hotplug-status", "error");
+	}
+	free(st);
+}
+
+static void remove_backend_dir(struct xdevd *d, struct device *dev)
+{
+	if (!xs_rm(d->xs, XBT_NULL, dev->path) && errno != ENOENT)
+		xdevd_log(d, LOG_ERR, "%s: cannot delete: %s", dev->path,
+			  strerror(errno));
+	else
+		xdevd_log(d, LOG_INFO, "%s: removed", dev->path);
+}
+
+static void script_done(struct script *s, int status)
+{
+	struct device *dev = (struct device *)((char *)s -
+					       offsetof(struct device, script));
+	struct xdevd *d = s->d;
+	bool ok = !s->timed_out && WIFEXITED(status) && !WEXITSTATUS(status);
+	enum device_phase was = dev->phase;
+	char why[200];
+
+	dev->phase = DEV_IDLE;
+	if (!ok)
+		describe_failure(s, status, why, sizeof(why));
+	if (d->stopping) {
+		/* our own SIGTERM: the next start-up runs it again */
+		xdevd_log(d, LOG_INFO, "%s: interrupted by shutdown", s->name);
+		return;
+	}
+	xdevd_log(d, ok ? LOG_INFO : LOG_WARNING, "%s: %s", s->name,
+		  ok ? "done" : why);
+	if (was == DEV_ADDING) {
+		dev->added = true;
+		if (ok)
+			snprintf(why, sizeof(why), "%s wrote no hotplug-status",
+				 s->name);
+		add_failed(d, dev, why); /* only if no hotplug-status */
+		device_step(d, dev);
+		return;
+	}
+	/* removal: the directory goes only now, after the script */
+	dev->added = false;
+	if (dir_exists(d, dev))
+		remove_backend_dir(d, dev);
+	device_forget(d, dev);
+}
+
+/* ---- decisions ------------------------------------------------------------ */
+
+static void device_step(struct xdevd *d, struct device *dev)
+{
+	char *status;
+	int state, online;
+
+	if (dev->phase != DEV_IDLE) {
+		dev->recheck = true;
+		return;
+	}
+	dev->recheck = false;
+	if (d->stopping)
+		return;
+	if (!dir_exists(d, dev)) {
+		/* deleted under us (a forced removal): release what add
+		 * acquired; the scripts find their own records */
+		if (!dev->added || !run_script(d, dev, false))
+			device_forget(d, dev);
+		return;
+	}
+	state = node_int(d, dev, "state", 0);
+	online = node_int(d, dev, "online", 0);
+	status = node_read(d, dev, "hotplug-status");
+	if (status && !*status) {
+		/* written empty with the vif (netback holds Connected until
+		 * the script fills it): not yet run */
+		free(status);
+		status = NULL;
+	}
+	if (status)
+		dev->added = true;
+	xdevd_log(d, LOG_DEBUG, "%s: state %d, online %d, hotplug-status %s%s",
+		  dev->path, state, online, status ? status : "(none)",
+		  dev->added ? ", added" : "");
+	if (state == XB_CLOSED && online == 0)
+		run_script(d, dev, false);
+	else if (state == XB_INITWAIT && online == 1 && !status &&
+		 !dev->added) /* a script that wrote nothing runs once */
+		run_script(d, dev, true);
+	free(status);
+}
+
+void device_changed(struct xdevd *d, const char *path)
+{
+	enum xdevd_type type;
+	uint32_t fe, devid;
+	struct device *dev;
+
+	if (!parse_path(d, path, &type, &fe, &devid)) {
+		/* the backend directory or a type/frontend level: a whole
+		 * subtree may have gone */
+		device_scan_all(d);
+		return;
+	}
+	if ((dev = device_find(d, type, fe, devid, true)))
+		device_step(d, dev);
+	else
+		xdevd_log(d, LOG_ERR, "out of memory for %s", path);
+}
+
+static void scan_frontend(struct xdevd *d, const char *tdir,
+			  const char *fe)
+{
+	char path[XDEVD_PATH_LEN + 64];
+	unsigned n, i;
+	char **ids;
+
+	snprintf(path, sizeof(path), "%s/%s", tdir, fe);
+	if (!(ids = xs_directory(d->xs, XBT_NULL, path, &n)))
+		return;
+	for (i = 0; i < n; i++) {
+		char dpath[XDEVD_PATH_LEN + 128];
+
+		snprintf(dpath, sizeof(dpath), "%s/%s", path, ids[i]);
+		if (strlen(dpath) < XDEVD_PATH_LEN)
+			device_changed(d, dpath);
+	}
+	free(ids);
+}
+
+/* Look at every device in the store, and at every known one that is gone
+ * from it: the start-up replay, and the answer to any event above the
+ * device level. */
+void device_scan_all(struct xdevd *d)
+{
+	static const char *const types[] = { "vbd", "vif" };
+	struct device *dev, *next;
+	char path[XDEVD_PATH_LEN];
+	unsigned n, i, t;
+	char **fes;
+
+	for (t = 0; t < 2; t++) {
+		snprintf(path, sizeof(path), "%s/%s", d->backend, types[t]);
+		if (!(fes = xs_directory(d->xs, XBT_NULL, path, &n)))
+			continue;
+		for (i = 0; i < n; i++)
+			scan_frontend(d, path, fes[i]);
+		free(fes);
+	}
+	for (dev = d->devices; dev; dev = next) {
+		next = dev->next;
+		if (dev->phase == DEV_IDLE && !dir_exists(d, dev))
+			device_step(d, dev);
+	}
+}
+
+/* ---- shutdown ------------------------------------------------------------- */
+
+int device_running_scripts(struct xdevd *d)
+{
+	struct device *dev;
+	int n = 0;
+
+	for (dev = d->devices; dev; dev = dev->next)
+		n += dev->script.pid != 0;
+	return n;
+}
+
+void device_stop_all(struct xdevd *d)
+{
+	struct device *dev;
+
+	for (dev = d->devices; dev; dev = dev->next)
+		script_terminate(&dev->script);
+}
+
+void device_free_all(struct xdevd *d)
+{
+	while (d->devices)
+		device_forget(d, d->devices);
+}
