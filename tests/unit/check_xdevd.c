@@ -667,6 +667,43 @@ START_TEST(driver_domain_dying_ends_a_removal_at_once)
 }
 END_TEST
 
+START_TEST(daemon_mode_in_dom0_round_trip)
+{
+	xdev_ctx_opts o = { .timeout_remove_ms = 3000,
+			    .timeout_hotplug_ms = 10000,
+			    .hotplug = XDEV_HOTPLUG_DAEMON };
+	xdev_device_id id;
+	xdev_desc *d;
+	char want[200];
+	int r;
+
+	xdev_ctx_free(ctx);
+	ck_assert_int_eq(xdev_ctx_new_libev(&o, loop, &ctx), 0);
+	drv_id = 0; /* xdevd in dom0, for dom0's backends */
+	setenv("REMOVE_DELAY", "0.3", 1);
+	xdevd_start(TEST_SCRIPTS, NULL);
+	d = vbd_desc("ok", loopdev, "r");
+	ck_assert_int_eq(xdev_desc_set(d, "backend", "0"), 0);
+	r = xdev_vbd_add(ctx, guest_id, d, XDEV_ADD_WAIT_CONNECTED, NULL, &id,
+			 NULL);
+	xdev_desc_free(d);
+	ck_assert_msg(r == 0, "add: %s; xdevd: %s", xdev_ctx_last_message(ctx),
+		      xdevd_said());
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	/* the daemon's scripts, once each, and the nodes went after the
+	 * remove script (the library did not delete them under it) */
+	snprintf(want, sizeof(want),
+		 "add /local/domain/0/backend/vbd/%u/51728\n"
+		 "remove /local/domain/0/backend/vbd/%u/51728 backend-present\n",
+		 guest_id, guest_id);
+	ck_assert_str_eq(recorded(), want);
+	assert_clean(&id);
+	xdevd_stop();
+	unsetenv("REMOVE_DELAY");
+}
+END_TEST
+
 static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -681,6 +718,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		restart_in_the_middle_of_an_add_completes_it,
 		restart_in_the_middle_of_a_remove_completes_it,
 		driver_domain_dying_ends_a_removal_at_once,
+		daemon_mode_in_dom0_round_trip,
 	};
 	size_t i;
 
