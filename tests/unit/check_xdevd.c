@@ -35,7 +35,9 @@
 #define XDEVD TEST_BUILDDIR "/bin/xdevd"
 #define TEST_SCRIPTS TEST_SRCDIR "/tests/hotplug"
 #define REAL_SCRIPTS TEST_SRCDIR "/hotplug"
-#define WAIT_MS 15000   /* for what must happen: generous, never reached */
+#define WAIT_MS 60000   /* for what must happen: generous, never reached */
+#define HOTPLUG_MS 60000 /* the library's wait for xdevd: a restart under
+			    valgrind on a busy machine takes seconds */
 
 static struct xs_handle *xs;
 static xdev_ctx *ctx;
@@ -228,7 +230,7 @@ static const char *image(const char *name);
 static void setup(enum simhost_daemon daemon)
 {
 	xdev_ctx_opts o = { .timeout_remove_ms = 3000,
-			    .timeout_hotplug_ms = 10000 };
+			    .timeout_hotplug_ms = HOTPLUG_MS };
 	char lockdir[300];
 	int r;
 
@@ -521,9 +523,10 @@ START_TEST(hanging_script_is_killed_at_the_daemons_timeout)
 	ck_assert_int_eq(add_vbd("hang", loopdev, "r", &id),
 			 XDEV_E_HOTPLUG_FAILED);
 	took = now_ms() - t0;
-	/* SIGTERM at 3 s is ignored by the script; SIGKILL 2 s later */
+	/* SIGTERM at 3 s is ignored by the script; SIGKILL 2 s later; far
+	 * below the library's own timeout */
 	ck_assert_int_ge(took, 5000);
-	ck_assert_int_lt(took, 10000);
+	ck_assert_int_lt(took, HOTPLUG_MS / 2);
 	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "timed out after 3 s"),
 		      "%s", xdev_ctx_last_message(ctx));
 	assert_clean(&id);
@@ -670,7 +673,7 @@ END_TEST
 START_TEST(daemon_mode_in_dom0_round_trip)
 {
 	xdev_ctx_opts o = { .timeout_remove_ms = 3000,
-			    .timeout_hotplug_ms = 10000,
+			    .timeout_hotplug_ms = HOTPLUG_MS,
 			    .hotplug = XDEV_HOTPLUG_DAEMON };
 	xdev_device_id id;
 	xdev_desc *d;
