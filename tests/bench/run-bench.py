@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""Run xdev's benchmarks (tests/bench/xdev-bench) and report.
+
+`make bench` runs this; `make bench BENCH_QUICK=1` uses N = 100 and 250
+only.  Each measurement is a separate xdev-bench process with its own
+simulated host (the real C xenstored); this script collects their JSON,
+prints one table and writes bench-results.json in the build directory.
+It reports and never fails on a timing: the exit status is non-zero only
+if a measurement could not be made at all.  docs/performance.md explains
+every figure.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, exe, srcdir):
+        self.exe = exe
+        self.srcdir = srcdir
+
+    def run(self, *args):
+        cmd = [self.exe, "--srcdir", self.srcdir] + [str(a) for a in args]
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        log("  %s: %.1f s" % (" ".join(str(a) for a in args),
+                              time.monotonic() - t0))
+        if p.returncode != 0:
+            raise RuntimeError("%s failed (status %d)" % (" ".join(cmd),
+                                                           p.returncode))
+        return json.loads(p.stdout)
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpus": os.cpu_count(), "cpu": model, "mem_mb": mem,
+            "kernel": platform.release(),
+            "date": datetime.date.today().isoformat()}
+
+
+def growth(scaling, key):
+    """t(N)/t(previous N), with N/previous N: xenstored's cost per request
+    grows with the number of domains, so nobody scales perfectly."""
+    out = {}
+    ns = sorted(int(n) for n in scaling if "error" not in scaling[n])
+    for a, b in zip(ns, ns[1:]):
+        ta, tb = scaling[str(a)][key], scaling[str(b)][key]
+        out["%d/%d" % (b, a)] = round(tb / ta, 2) if ta else None
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--builddir", default=".")
+    ap.add_argument("--srcdir", default=os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    ap.add_argument("--valgrind", default="valgrind")
+    ap.add_argument("--quick", action="store_true",
+                    default=os.environ.get("BENCH_QUICK", "") not in
+                    ("", "0", "no"))
+    ap.add_argument("--trace-max", type=int, default=2000,
+                    help="traced scaling runs (watches, retries, requests"
+                    " per device) only for N up to this")
+    ap.add_argument("--ns", help="comma-separated N for the scaling runs")
+    ap.add_argument("--out", help="default: BUILDDIR/bench-results.json")
+    a = ap.parse_args()
+
+    exe = os.path.join(a.builddir, "tests", "bench", "xdev-bench")
+    if os.geteuid() != 0:
+        log("bench: needs root (loop devices, taps); skipped")
+        return 77
+    b = Bench(exe, a.srcdir)
+    ns = ([int(n) for n in a.ns.split(",")] if a.ns
+          else [100, 250] if a.quick else [100, 250, 500, 1000, 2000])
+    t_start = time.monotonic()
+    res = {"machine": machine(), "quick": a.quick,
+           "daemon": "C xenstored (Xen 4.17), simulated host"}
+
+    log("bench: requests per operation (xenstored -T trace)")
+    rq = b.run("requests")
+    res["requests"] = {k: rq["steady"][k]["median"] for k in
+                       ("vbd_add", "vbd_remove", "vif_add", "vif_remove",
+                        "vbd_connected_add")}
+    res["requests"]["alone"] = {k: rq["alone"][k]["median"] for k in
+                                ("vbd_add", "vbd_remove", "vif_add",
+                                 "vif_remove")}
+    res["requests"]["after"] = {k: rq["steady"][k + "_after"]["max"] for k in
+                                ("vbd_add", "vbd_remove", "vif_add",
+                                 "vif_remove")}
+    res["requests"]["by_type"] = {k: rq["steady"][k]["by_type"] for k in
+                                  ("vbd_add", "vbd_remove")}
+
+    log("bench: latency, sequential operations")
+    lat = {}
+    for name, args in (("vbd", ("--script", "ok")),
+                       ("vif", ("--script", "ok", "--type", "vif")),
+                       ("block_vbd", ("--script", "block"))):
+        r = b.run("latency", "--count", 50, *args)
+        lat[name + "_add"] = r["add"]
+        lat[name + "_remove"] = r["remove"]
+        if r.get("failed"):
+            lat[name + "_failed"] = r["failed"]
+        if "loops_left" in r:
+            lat["block_loops_left"] = r["loops_left"]
+    res["latency_ms"] = lat
+
+    log("bench: scaling, N devices over N/10 guests, all at once")
+    sc, fr = {}, {}
+    for n in ns:
+        try:
+            r = b.run("scale", "--n", n)
+        except (RuntimeError, ValueError) as e:
+            # e.g. the simulated host refusing more guests: reported
+            log("bench: N=%d not measured: %s" % (n, e))
+            sc[str(n)] = {"error": str(e)}
+            fr[str(n)] = None
+            continue
+        t = (b.run("scale", "--n", n, "--trace", "--no-floor")
+             if n <= a.trace_max else None)
+        h = b.run("scale", "--n", n, "--hotplug", "none", "--no-floor")
+        sc[str(n)] = {
+            "wall_s": r["wall_s"],
+            "add_wall_s": r["add"]["wall_s"],
+            "remove_wall_s": r["remove"]["wall_s"],
+            "latency_p50_s": r["add"]["latency_p50_s"],
+            "latency_p99_s": r["add"]["latency_p99_s"],
+            "remove_latency_p50_s": r["remove"]["latency_p50_s"],
+            "remove_latency_p99_s": r["remove"]["latency_p99_s"],
+            "failed": r["add"]["failed"] + r["remove"]["failed"],
+            "forced": r["forced"],
+            "peak_rss_kb": r["peak_rss_kb"],
+            "lib_cpu_s": round(r["add"]["lib_cpu_s"] +
+                               r["remove"]["lib_cpu_s"], 3),
+            "xenstored_cpu_s": round(r["add"]["xenstored_cpu_s"] +
+                                     r["remove"]["xenstored_cpu_s"], 3),
+            "errors": "; ".join(e for e in (r["add"]["errors"],
+                                            r["remove"]["errors"]) if e),
+            "floor_wall_s": r["floor"]["wall_s"],
+            "floor_add_s": r["floor"]["add_s"],
+            "floor_remove_s": r["floor"]["remove_s"],
+            "floor_xenstored_cpu_s": r["floor"]["xenstored_cpu_s"],
+            "domain_create_s": r["domain_create_s"],
+            "no_script_wall_s": h["wall_s"],
+            "no_script_latency_p50_s": h["add"]["latency_p50_s"],
+        }
+        if t:
+            sc[str(n)].update({
+                "watches": t["watches"],
+                "watches_all_clients": t["watches_all_clients"],
+                "retries": t["eagain"],
+                "requests_per_device": round(
+                    t["add"]["requests_per_device"] +
+                    t["remove"]["requests_per_device"], 1),
+                "traced_wall_s": t["wall_s"],
+                "traced_failed": t["add"]["failed"] + t["remove"]["failed"],
+            })
+        fw = r["floor"]["wall_s"]
+        fr[str(n)] = round(r["wall_s"] / fw, 2) if fw else None
+    res["scaling"] = sc
+    res["floor_ratio"] = fr
+    res["floor_ratio_no_script"] = {
+        n: (round(s["no_script_wall_s"] / s["floor_wall_s"], 2)
+            if s.get("floor_wall_s") else None) for n, s in sc.items()}
+    res["growth"] = {"xdev": growth(sc, "wall_s"),
+                     "xdev_no_script": growth(sc, "no_script_wall_s"),
+                     "floor": growth(sc, "floor_wall_s")}
+
+    log("bench: failure paths")
+    f = b.run("failure", "--count", 10)
+    res["backend_death_to_done_ms"] = f["backend_death_to_done_ms"]["p50"]
+    res["failure"] = f
+
+    log("bench: instructions (callgrind)")
+    if a.valgrind and os.path.exists(a.valgrind) or a.valgrind == "valgrind":
+        try:
+            cg = b.run("callgrind", "--valgrind", a.valgrind)
+            res["instructions"] = cg
+        except (RuntimeError, ValueError) as e:
+            log("bench: callgrind: %s" % e)
+            res["instructions"] = {"vbd_add": None, "vbd_remove": None}
+    else:
+        log("bench: valgrind not found: no instruction counts")
+        res["instructions"] = {"vbd_add": None, "vbd_remove": None}
+    res["total_s"] = round(time.monotonic() - t_start, 1)
+
+    out = a.out or os.path.join(a.builddir, "bench-results.json")
+    with open(out, "w") as fo:
+        json.dump(res, fo, indent=2, sort_keys=True)
+        fo.write("\n")
+    table(res)
+    log("bench: %s written (%.0f s in all)" % (out, res["total_s"]))
+    return 0
+
+
+def table(r):
+    m = r["machine"]
+    p = print
+    p("\nxdev benchmarks: %s; %d CPUs (%s), %d MiB, Linux %s, %s%s" % (
+        r["daemon"], m["cpus"], m["cpu"], m["mem_mb"], m["kernel"],
+        m["date"], ", quick" if r["quick"] else ""))
+    q = r["requests"]
+    p("\n1. xenstore requests per operation, the library's own connection"
+      " (xenstored -T trace, between marker reads; library hotplug mode,"
+      " trivial script; target <= 28 per add, <= 12 per remove)")
+    p("   %-12s %8s %8s %16s" % ("", "steady", "alone", "after the op"))
+    for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
+        p("   %-12s %8d %8d %16d" % (k, q[k], q["alone"][k], q["after"][k]))
+    p("   steady: the context already watches the backend domain; alone: the"
+      " op sets up/takes down that watch; after: reads of a monitored"
+      " device until it settles")
+    p("   vbd add waiting for Connected: %d" % q["vbd_connected_add"])
+
+    p("\n2. latency per sequential operation, ms (50 runs after a warm-up;"
+      " wall = own CPU + waiting for the other ends)")
+    p("   %-17s %8s %8s %9s %9s" % ("", "p50", "p95", "cpu p50",
+                                    "wait p50"))
+    for k, v in r["latency_ms"].items():
+        if isinstance(v, dict):
+            p("   %-17s %8.1f %8.1f %9.2f %9.1f" % (
+                k, v["p50"], v["p95"], v["cpu_p50"], v["wait_p50"]))
+
+    p("\n3./4. N vbds over N/10 guests, all N adds issued at once from one"
+      " context, then all N removes (trivial script, default timeouts)")
+    p("   %5s %7s %7s %8s %8s %8s %8s %7s %7s %6s %8s %7s %7s %7s" % (
+        "N", "add s", "rm s", "add p50", "add p99", "rm p50", "rm p99",
+        "RSS MB", "watch", "retry", "xsd CPU", "req/dev", "floor", "ratio"))
+    for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0])):
+        if "error" in s:
+            p("   %5s not measured: %s" % (n, s["error"]))
+            continue
+        p("   %5s %7.2f %7.2f %8.2f %8.2f %8.2f %8.2f %7.1f %7d %6d %8.2f "
+          "%7.1f %7.2f %7.2f" % (
+              n, s["add_wall_s"], s["remove_wall_s"], s["latency_p50_s"],
+              s["latency_p99_s"], s["remove_latency_p50_s"],
+              s["remove_latency_p99_s"], s["peak_rss_kb"] / 1024.0,
+              s.get("watches", -1), s.get("retries", -1),
+              s["xenstored_cpu_s"], s.get("requests_per_device", -1),
+              s["floor_wall_s"],
+              r["floor_ratio"][n] or 0))
+    p("   without scripts (hotplug mode none), wall s and ratio to the"
+      " floor: %s" % ", ".join(
+          "N=%s %.2f (%.2fx)" % (n, s["no_script_wall_s"],
+                                 r["floor_ratio_no_script"][n] or 0)
+          for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
+          if "error" not in s))
+    for k in ("xdev", "xdev_no_script", "floor"):
+        p("   growth t(N)/t(previous N), %-14s %s" % (
+            k + ":", "  ".join("%s: %s" % x for x in r["growth"][k].items())))
+    p("   (ratio: xdev's add+remove wall time / the floor's, the same"
+      " writes through libxenstore with no waiting; target <= 1.5)")
+
+    f = r["failure"]
+    d = f["backend_death_to_done_ms"]
+    p("\n5. failure paths")
+    p("   backend domain dying -> pending remove done: p50 %.1f ms, max %.1f"
+      " ms (from the destroy call: p50 %.1f ms); target < 50 ms" % (
+          d["p50"], d["max"], d["from_destroy_call_p50"]))
+    for k, v in f["unresponsive_backend"].items():
+        p("   unresponsive backend, %-5s: %6.2f s, %s" % (k, v["s"],
+                                                         v["result"]))
+    i = r["instructions"]
+    p("\n6. instructions (callgrind, the calls only, median of 3 after the"
+      " first)")
+    if i.get("vbd_add"):
+        p("   vbd add %d, vbd remove %d, vif add %d, vif remove %d"
+          " (first: vbd add %d, remove %d)" % (
+              i["vbd_add"], i["vbd_remove"], i["vif_add"], i["vif_remove"],
+              i["vbd_add_first"], i["vbd_remove_first"]))
+    else:
+        p("   not measured (no valgrind)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
