@@ -1,0 +1,271 @@
+#!/bin/bash
+# The real-Xen lane's checks, run by dom0's /init on a real Xen 4.17 with
+# the real blkback/netback in dom0 and blkfront/netfront in one PV guest
+# (created once with xl, reused).  xdev does every device operation; xl
+# does the same operations once for the timing comparison.  Each check
+# prints "RESULT PASS|FAIL|SKIP name[: why]"; timings "TIME tool op seconds".
+#
+# Every wait is a xenstore watch (wait_node) or the end of a command; the
+# guest answers through its agent (guest-init.sh).
+set -u
+export XDEV_HOTPLUG_DIR=/usr/local/libexec/xdev
+IMG=/tmp/disk.img IMG2=/tmp/disk2.img
+SIG="XDEV-REAL-XEN-SIGNATURE-0123456"
+failed=0
+gid=
+seq=0
+
+pass() { echo "RESULT PASS $1"; }
+fail() {
+	echo "RESULT FAIL $1: $2"
+	failed=1
+}
+skip() { echo "RESULT SKIP $1: $2"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# timed TOOL OP CMD...: run CMD, print its time; CMD's status.
+timed() {
+	local tool=$1 op=$2 t0 rc
+	shift 2
+	t0=$(now)
+	"$@" >/tmp/out 2>&1
+	rc=$?
+	echo "TIME $tool $op $(since "$t0")"
+	[ $rc = 0 ] || sed 's/^/  | /' /tmp/out
+	return $rc
+}
+
+# wait_node PATH PATTERN [SECONDS]: until PATH's value matches the glob
+# PATTERN ("<gone>" matches a missing node), through a watch.
+wait_node() {
+	local path=$1 want=$2 t=${3:-60} v line
+	coproc WATCH { exec timeout "$t" xenstore-watch "$path" 2>/dev/null; }
+	local fd=${WATCH[0]} pid=$WATCH_PID
+	while read -r line <&"$fd"; do
+		v=$(xenstore-read "$path" 2>/dev/null) || v="<gone>"
+		# shellcheck disable=SC2053
+		if [[ $v == $want ]]; then
+			kill "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return 0
+		fi
+	done
+	wait "$pid" 2>/dev/null
+	return 1
+}
+
+# gcmd COMMAND ARGS: run it in the guest (guest-init.sh); output in $gout.
+gcmd() {
+	local r
+	seq=$((seq + 1))
+	gout=
+	xenstore-write "/local/domain/$gid/data/cmd" "$seq $*" || return 1
+	wait_node "/local/domain/$gid/data/result" "$seq *" 30 ||
+		{ gout="no answer from the guest"; return 1; }
+	r=$(xenstore-read "/local/domain/$gid/data/result")
+	r=${r#"$seq "}
+	gout=${r#* }
+	[ "${r%% *}" = 0 ]
+}
+
+loops_free() { [ -z "$(losetup -a)" ]; }
+be_gone() { ! xenstore-exists "/local/domain/0/backend/$1/$gid/$2" 2>/dev/null; }
+fe_gone() { ! xenstore-exists "/local/domain/$gid/device/$1/$2" 2>/dev/null; }
+
+# ---- the guest --------------------------------------------------------------
+
+make_guest() {
+	cat >/tmp/guest.cfg <<-EOF
+		name = "guest"
+		type = "pv"
+		kernel = "/guest/vmlinuz"
+		ramdisk = "/guest/initrd.gz"
+		extra = "console=hvc0 rdinit=/init quiet"
+		memory = 192
+		vcpus = 1
+	EOF
+	if ! timed xl create-guest xl create /tmp/guest.cfg; then
+		fail guest-create "xl create failed"
+		return 1
+	fi
+	gid=$(xl domid guest)
+	if ! wait_node "/local/domain/$gid/data/agent" ready 180; then
+		fail guest-create "the guest's agent did not start"
+		return 1
+	fi
+	pass guest-create
+}
+
+# ---- vbd and vif with each removal mode ----------------------------------------
+
+vbd_cycle() {
+	local mode=$1 name="vbd-$1" opt=
+	[ "$mode" = auto ] || opt=--$mode
+	if ! timed xdev block-attach xdev -w block-attach guest \
+		"format=raw, vdev=xvdb, access=rw, target=$IMG"; then
+		fail "$name-attach" "xdev block-attach failed"
+		return
+	fi
+	if gcmd sig xvdb && [ "$gout" = "$SIG" ]; then
+		pass "$name-attach"
+	else
+		fail "$name-attach" "the guest read '$gout', not the signature"
+	fi
+	if ! timed xdev "block-detach-$mode" xdev block-detach $opt guest xvdb; then
+		fail "$name-detach" "xdev block-detach $opt failed"
+		return
+	fi
+	gcmd has xvdb
+	if [ "$gout" != no ]; then
+		fail "$name-detach" "the guest still has xvdb ($gout)"
+	elif ! loops_free; then
+		fail "$name-detach" "loop device left: $(losetup -a)"
+	elif ! be_gone vbd 51728 || ! fe_gone vbd 51728; then
+		fail "$name-detach" "nodes left in the store"
+	else
+		pass "$name-detach"
+	fi
+}
+
+vif_cycle() {
+	local mode=$1 name="vif-$1" opt=
+	[ "$mode" = auto ] || opt=--$mode
+	if ! timed xdev network-attach xdev -w network-attach guest bridge=xenbr0; then
+		fail "$name-attach" "xdev network-attach failed"
+		return
+	fi
+	if ! gcmd net-up eth0 10.99.0.2/24; then
+		fail "$name-attach" "the guest has no eth0: $gout"
+	elif ! ping -c 2 -W 5 10.99.0.2 >/tmp/ping 2>&1; then
+		fail "$name-attach" "no answer to ping: $(tail -n 2 /tmp/ping)"
+	else
+		pass "$name-attach"
+	fi
+	if ! timed xdev "network-detach-$mode" xdev network-detach $opt guest 0; then
+		fail "$name-detach" "xdev network-detach $opt failed"
+		return
+	fi
+	gcmd has-if eth0
+	if [ "$gout" != no ]; then
+		fail "$name-detach" "the guest still has eth0"
+	elif ip link show "vif$gid.0" >/dev/null 2>&1; then
+		fail "$name-detach" "vif$gid.0 left in dom0"
+	elif ! be_gone vif 0 || ! fe_gone vif 0; then
+		fail "$name-detach" "nodes left in the store"
+	else
+		pass "$name-detach"
+	fi
+}
+
+# ---- xl, for the timings ------------------------------------------------------
+
+xl_cycle() {
+	if timed xl block-attach xl block-attach guest \
+		"format=raw, vdev=xvdc, access=rw, target=$IMG2" &&
+		wait_node "/local/domain/$gid/device/vbd/51744/state" 4 60 &&
+		gcmd sig xvdc && [ "$gout" = "$SIG" ] &&
+		timed xl block-detach xl block-detach guest xvdc &&
+		timed xl network-attach xl network-attach guest bridge=xenbr0 &&
+		wait_node "/local/domain/$gid/device/vif/0/state" 4 60 &&
+		timed xl network-detach xl network-detach guest 0; then
+		pass xl-comparison
+	else
+		fail xl-comparison "an xl operation failed (see above)"
+	fi
+}
+
+# ---- a frontend that will not answer ------------------------------------------
+# Linux 6.1's blkfront no longer refuses to close a disk that is open (it
+# marks it dead instead), so the stuck frontend is a paused guest: its
+# vCPUs do not run, its frontends answer nothing, as a hung guest's.
+
+stuck_frontend() {
+	local rc
+	xdev -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" >/dev/null &&
+		xl pause guest || { fail stuck-safe "setup failed"; return; }
+	timed xdev block-detach-stuck-safe xdev block-detach --safe --timeout 5 guest xvdb
+	rc=$?
+	if [ $rc != 4 ]; then
+		fail stuck-safe "safe detach of a paused guest's disk: exit $rc, not 4 (timed out)"
+	elif [ "$(xenstore-read "/local/domain/0/backend/vbd/$gid/51728/online")" != 1 ] ||
+		[ "$(losetup -a | wc -l)" != 1 ]; then
+		fail stuck-safe "the device was not restored (online, loop device)"
+	else
+		pass stuck-safe
+	fi
+	if timed xdev block-detach-stuck-force xdev block-detach --force guest xvdb &&
+		loops_free && be_gone vbd 51728 && fe_gone vbd 51728; then
+		pass stuck-force
+	else
+		fail stuck-force "forced detach: loop '$(losetup -a)', or nodes left"
+	fi
+	xl unpause guest
+	if gcmd has xvdb && [ "$gout" = no ]; then
+		pass stuck-guest-recovers
+	else
+		fail stuck-guest-recovers "after unpause the guest has xvdb: $gout"
+	fi
+}
+
+# ---- the guest destroyed under a removal, and DEVICE_GONE ------------------------
+
+destroy_under_removal() {
+	local dpid rc t0 line got=
+	xdev -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" >/dev/null &&
+		xdev -w network-attach guest bridge=xenbr0 >/dev/null ||
+		{ fail destroy-during-remove "setup failed"; return; }
+	coproc MON { exec xdev -j monitor guest 2>&1; }
+	local mfd=${MON[0]} mpid=$MON_PID
+	read -r -t 30 line <&"$mfd"
+	[[ $line == *'"monitoring"'* ]] || fail monitor-gone "monitor did not start: $line"
+	xl pause guest # the removal now waits for a frontend that cannot answer
+	xdev block-detach --safe --timeout 120 guest xvdb >/tmp/detach 2>&1 &
+	dpid=$!
+	wait_node "/local/domain/0/backend/vbd/$gid/51728/state" 5 30
+	t0=$(now)
+	xl destroy guest
+	wait "$dpid"
+	rc=$?
+	echo "TIME xdev remove-after-destroy $(since "$t0")"
+	if [ $rc = 0 ] && awk -v t="$(since "$t0")" 'BEGIN { exit !(t < 15) }'; then
+		pass destroy-during-remove
+	else
+		fail destroy-during-remove "exit $rc after $(since "$t0") s: $(cat /tmp/detach)"
+	fi
+	while read -r -t 30 line <&"$mfd"; do
+		if [[ $line =~ \"event\":\ ?\"(gone|removed)\" ]]; then
+			got=$line
+			break
+		fi
+	done
+	kill "$mpid" 2>/dev/null
+	wait "$mpid" 2>/dev/null
+	if [ -n "$got" ]; then
+		pass monitor-gone
+	else
+		fail monitor-gone "no DEVICE_GONE event for the destroyed guest's devices"
+	fi
+	if loops_free && ! ip link show "vif$gid.0" >/dev/null 2>&1 &&
+		be_gone vbd 51728 && be_gone vif 0; then
+		pass destroy-cleanup
+	else
+		fail destroy-cleanup "left: loops '$(losetup -a)', $(ip -o link show | grep -c vif) vif(s), backends: $(xenstore-ls -f /local/domain/0/backend 2>&1 | head -5)"
+	fi
+}
+
+# ---- run ----------------------------------------------------------------------
+
+truncate -s 64M "$IMG" && printf '%s' "$SIG" | dd of="$IMG" conv=notrunc 2>/dev/null
+cp "$IMG" "$IMG2"
+if make_guest; then
+	for mode in safe auto force; do
+		vbd_cycle "$mode"
+		vif_cycle "$mode"
+	done
+	xl_cycle
+	stuck_frontend
+	destroy_under_removal
+	skip kexec-reconnect "the guest image has no kexec (kexec-tools is not in it)"
+fi
+exit $failed

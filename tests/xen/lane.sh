@@ -1,0 +1,63 @@
+#!/bin/bash
+# The real-Xen lane (`make check-xen`): fetch Debian's hypervisor, kernel
+# and Xen tools into a cache, build the dom0 and guest images with xdev's
+# build in them, boot Xen under qemu (software emulation), and collect the
+# checks' results from the serial console.  An outer watchdog ends qemu if
+# the run hangs.  Ends with "N passed, N failed, N skipped"; exit 0 only if
+# every check passed.
+#
+#   tests/xen/lane.sh BUILDDIR SRCDIR [--shell]
+# Environment: XDEV_XEN_CACHE (default BUILDDIR/xen-cache),
+#              XDEV_XEN_TIMEOUT (seconds, default 1200).
+set -uo pipefail
+builddir=$(cd "${1:?usage: lane.sh BUILDDIR SRCDIR [--shell]}" && pwd)
+srcdir=$(cd "${2:?usage: lane.sh BUILDDIR SRCDIR [--shell]}" && pwd)
+shell=${3:-}
+cache=${XDEV_XEN_CACHE:-$builddir/xen-cache}
+limit=${XDEV_XEN_TIMEOUT:-1200}
+work=$builddir/xen-lane
+log=$work/console.log
+
+summary() {
+	echo "$1 passed, $2 failed, $3 skipped"
+}
+
+command -v qemu-system-x86_64 >/dev/null ||
+	{ echo "check-xen: qemu-system-x86_64 missing: apt-get install --no-install-recommends qemu-system-x86"; summary 0 1 0; exit 1; }
+start=$(date +%s)
+"$srcdir/tests/xen/fetch.sh" "$cache" || { echo "check-xen: fetching the packages failed"; summary 0 1 0; exit 1; }
+"$srcdir/tests/xen/mkimages.sh" "$cache" "$builddir" "$srcdir" "$work" 2>"$work.mkimages.log" ||
+	{ cat "$work.mkimages.log"; echo "check-xen: building the images failed"; summary 0 1 0; exit 1; }
+echo "check-xen: images built in $(($(date +%s) - start)) s; booting Xen under qemu (TCG)"
+
+dom0_args="console=hvc0 rdinit=/init"
+[ "$shell" = --shell ] && dom0_args="$dom0_args xdev.shell"
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu qemu64 -m 2048 -smp 2
+	-nographic -no-reboot -monitor none -display none -net none
+	-kernel "$work/xen.elf"
+	-append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2"
+	-initrd "$work/vmlinuz $dom0_args,$work/dom0.cpio.gz")
+if [ "$shell" = --shell ]; then
+	exec "${qemu[@]}" -serial mon:stdio
+fi
+# the watchdog: qemu gets SIGTERM at the limit, SIGKILL 10 s later
+timeout -k 10 "$limit" "${qemu[@]}" -serial stdio </dev/null 2>&1 |
+	sed -u 's/\r$//' | tee "$log" | grep --line-buffered -E '^(RESULT|TIME|dom0:|check:|XEN-LANE-DONE)'
+qrc=${PIPESTATUS[0]}
+total=$(($(date +%s) - start))
+
+pass=$(grep -c '^RESULT PASS ' "$log")
+fail=$(grep -c '^RESULT FAIL ' "$log")
+skip=$(grep -c '^RESULT SKIP ' "$log")
+if ! grep -q '^XEN-LANE-DONE' "$log"; then
+	[ "$qrc" = 124 ] && why="timed out after $limit s" || why="qemu exited $qrc"
+	echo "check-xen: the run did not finish ($why); the console is in $log"
+	tail -n 30 "$log"
+	fail=$((fail + 1))
+fi
+echo
+echo "check-xen: timings on the real host (seconds), xdev next to xl in the same boot:"
+grep '^TIME ' "$log" | awk '{ printf "  %-28s %-6s %s\n", $3, $2, $4 }' | sort
+echo "check-xen: total $total s (console: $log)"
+summary "$pass" "$fail" "$skip"
+[ "$fail" = 0 ] && [ "$pass" -gt 0 ]

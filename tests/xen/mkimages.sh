@@ -1,0 +1,126 @@
+#!/bin/bash
+# Build the real-Xen lane's initramfs images from the fetched packages
+# (fetch.sh), this machine's userland tools, and xdev's build:
+#
+#   OUT/xen.elf        the hypervisor, gunzipped (qemu loads ELF multiboot)
+#   OUT/vmlinuz        the kernel (dom0 and the guest)
+#   OUT/dom0.cpio.gz   dom0: busybox, bash and friends, the Xen tools,
+#                      xenstored, the backend modules, xdev installed under
+#                      /usr/local, the checks, and the guest's kernel and
+#                      initramfs under /guest
+#   OUT/guest.cpio.gz  the guest: busybox, the frontend modules, the
+#                      xenstore tools, and an agent that runs the checks'
+#                      commands (guest-init.sh)
+#
+#   tests/xen/mkimages.sh CACHE BUILDDIR SRCDIR OUT
+set -euo pipefail
+cache=$(cd "${1:?usage: mkimages.sh CACHE BUILDDIR SRCDIR OUT}" && pwd)
+builddir=$(cd "$2" && pwd)
+srcdir=$(cd "$3" && pwd)
+out=$4
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+kver=$(cat "$cache/kernel-version")
+croot=$cache/root
+libpath=$croot/usr/lib/x86_64-linux-gnu:$croot/lib/x86_64-linux-gnu:$croot/usr/lib/xen-4.17/lib
+
+# copy_bin ROOT FILE [DEST]: FILE and every library it needs (the fetched
+# packages' first, then this machine's: both are Debian 12).
+copy_bin() {
+	local root=$1 f=$2 dest=${3:-$2} lib
+	mkdir -p "$root$(dirname "$dest")"
+	if ! [ "$f" -ef "$root$dest" ]; then
+		rm -f "$root$dest" # a busybox applet link: the real tool wins
+		cp -L "$f" "$root$dest"
+	fi
+	LD_LIBRARY_PATH=$libpath ldd "$f" 2>/dev/null |
+		sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' |
+		while read -r lib; do
+			local to=${lib#"$croot"} # a fetched library: its own path
+			[ -e "$root$to" ] && continue
+			mkdir -p "$root$(dirname "$to")"
+			cp -L "$lib" "$root$to"
+		done
+}
+
+base_root() {
+	local root=$1 a
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,etc,proc,sys,dev,run,tmp,mnt,root,var/log,var/lib}
+	ln -s ../run "$root/var/run"
+	cp "$croot/bin/busybox" "$root/bin/busybox"
+	for a in $("$root/bin/busybox" --list-full); do
+		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
+	done
+	# glibc loads libgcc_s at run time (pthread_cancel); ldd does not show it
+	copy_bin "$root" /lib/x86_64-linux-gnu/libgcc_s.so.1
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+	echo 'root:x:0:' >"$root/etc/group"
+}
+
+add_modules() {
+	local root=$1 m f
+	shift
+	mkdir -p "$root/lib/modules"
+	for m in "$@"; do
+		f=$(find "$croot/lib/modules/$kver" -name "$m.ko" | head -n 1)
+		[ -n "$f" ] || { echo "mkimages: no module $m" >&2; exit 1; }
+		cp "$f" "$root/lib/modules/"
+	done
+	printf '%s\n' "$@" >"$root/lib/modules/order"
+}
+
+pack() {
+	(cd "$1" && find . | cpio -o -H newc --quiet) | gzip -1 >"$2"
+}
+
+# ---- the guest ------------------------------------------------------------
+groot=$out/guest-root
+base_root "$groot"
+add_modules "$groot" xen-blkfront xen-netfront
+for t in xenstore-read xenstore-write xenstore-watch xenstore-rm xenstore-exists; do
+	copy_bin "$groot" "$croot/usr/bin/$t" "/usr/bin/$t"
+done
+cp "$srcdir/tests/xen/guest-init.sh" "$groot/init"
+chmod +x "$groot/init"
+pack "$groot" "$out/guest.cpio.gz"
+
+# ---- dom0 -------------------------------------------------------------------
+droot=$out/dom0-root
+base_root "$droot"
+add_modules "$droot" xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xenfs \
+	xen-blkback xen-netback llc stp bridge loop
+# the real tools where busybox's lack options the scripts use (readlink -e)
+for t in bash ip losetup flock stat timeout truncate dd readlink find mv rm mkdir; do
+	f=$(command -v "$t" || true)
+	[ -n "$f" ] && copy_bin "$droot" "$f" "/usr/bin/$t"
+done
+ln -sf /usr/bin/bash "$droot/bin/bash"
+for t in xenstored xl xenconsoled xen-init-dom0; do
+	copy_bin "$droot" "$croot/usr/lib/xen-4.17/bin/$t" "/usr/sbin/$t"
+done
+for t in xenstore-read xenstore-write xenstore-watch xenstore-rm xenstore-exists xenstore-ls xenstore-list xenstore-chmod; do
+	copy_bin "$droot" "$croot/usr/bin/$t" "/usr/bin/$t"
+done
+mkdir -p "$droot/etc/xen" "$droot/var/lib/xen" "$droot/var/log/xen" "$droot/var/lib/xenstored"
+cp -a "$croot/etc/xen/scripts" "$droot/etc/xen/"
+# xdev, installed as `make install` would, then its libraries
+make -s -C "$builddir" install DESTDIR="$droot" >/dev/null
+for f in "$droot"/usr/local/bin/* "$droot"/usr/local/sbin/* "$droot"/usr/local/lib/libxdev.so; do
+	[ -f "$f" ] || continue
+	LD_LIBRARY_PATH=$droot/usr/local/lib copy_bin "$droot" "$f" "${f#"$droot"}"
+done
+mkdir -p "$droot/xdev"
+cp "$srcdir/tests/xen/dom0-init.sh" "$droot/init"
+cp "$srcdir/tests/xen/checks.sh" "$droot/xdev/checks.sh"
+[ -d "$srcdir/python" ] && cp -a "$srcdir/python" "$droot/xdev/python"
+chmod +x "$droot/init" "$droot/xdev/checks.sh"
+mkdir -p "$droot/guest"
+cp "$croot/boot/vmlinuz-$kver" "$droot/guest/vmlinuz"
+cp "$out/guest.cpio.gz" "$droot/guest/initrd.gz"
+pack "$droot" "$out/dom0.cpio.gz"
+
+gunzip -c "$croot/boot/xen-4.17-amd64.gz" >"$out/xen.elf"
+cp "$croot/boot/vmlinuz-$kver" "$out/vmlinuz"
+rm -rf "$groot" "$droot"
+ls -la "$out" >&2
