@@ -62,6 +62,19 @@ xenstore-write "$be/online" 0 "$be/state" 5 # remove: Closing
 echo "after Closing: backend state $(xenstore-read "$be/state"), frontend state $(xenstore-read "$fe/state"): Closed"
 xenstore-rm "$be" "$fe"
 
+step "the same with the xdev CLI, as an operator types it"
+xdev() { "$sim" exec -- "$build/bin/xdev" "$@"; }
+# tests/hotplug/ok stands in for vif-bridge: it writes hotplug-status
+export XDEV_HOTPLUG_DIR="$(cd "$(dirname "$0")" && pwd)/hotplug"
+xdev network-attach alice mac=00:16:3e:00:00:02 script=ok --wait-connected
+xdev network-list alice
+xdev -j network-list alice | grep -E '"(mac|backend_state_name)"'
+xdev block-attach --dry-run alice phy:/dev/vg/alice,xvdb,w
+xdev network-detach alice 00:16:3e:00:00:02
+if ! xdev block-attach alice /dev/vg/x,,xvdb,w,extra 2>&1; then
+	echo "a bad spec is refused (exit 2) before anything is written"
+fi
+
 step "destroy bob while watching @releaseDomain"
 mkfifo "$tmp/events"
 xenstore-watch -n 2 @releaseDomain >"$tmp/events" &

@@ -1,0 +1,183 @@
+/*
+ * xdev, the command line: what its files share.
+ *
+ *   xdev.c          main: options, dispatch, help, exit codes
+ *   xdev-spec.c     xl's disk spec (xl-disk-configuration(5)) -> keys
+ *   xdev-nicspec.c  xl's network spec (key=value ...) -> keys
+ *   xdev-desc.c     keys -> xdev_desc (the library checks every value)
+ *   xdev-store.c    our own store connection: domains, devices, nodes
+ *   xdev-out.c      JSON and table output, error messages with hints
+ *   xdev-progress.c the live status line on a terminal
+ *   xdev-run.c      the event loop of one command: libev, signals
+ *   xdev-attach.c   block/network-attach and -detach
+ *   xdev-list.c     block-list, network-list
+ *   xdev-monitor.c  monitor
+ *
+ * Nothing is written to the store before every argument has been parsed
+ * and checked: a bad spec exits 2 with the store untouched.
+ */
+#ifndef XDEV_CLI_H
+#define XDEV_CLI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xdev.h"
+
+/* Exit codes (documented in xdev(1) and docs/cli.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,      /* the operation failed */
+	EXIT_USAGE = 2,       /* invalid usage: bad option, bad spec */
+	EXIT_NOT_FOUND = 3,   /* no such domain or device */
+	EXIT_TIMEOUT = 4,     /* a wait ran out */
+	EXIT_INTERRUPTED = 130, /* SIGINT/SIGTERM cancelled the operation */
+};
+
+/* The options of every command; each command accepts a subset. */
+struct cli {
+	const char *cmd;           /* the command's name, for messages */
+	bool json, quiet, dry_run, wait_connected;
+	int verbose;
+	enum xdev_remove_mode remove_mode;
+	xdev_ctx_opts ctx;         /* timeouts, hotplug, store path */
+	bool tty;                  /* stderr is a terminal: status line */
+};
+
+/* ---- specs: the keys of a description, as parsed ------------------------ */
+
+#define SPEC_MAX 12
+#define SPEC_ERR_LEN 768
+
+/* One description's keys in canonical order, values malloc'd. */
+struct spec {
+	enum xdev_device_type type;
+	int n;
+	struct {
+		const char *key;
+		char *value;
+	} kv[SPEC_MAX];
+	char err[SPEC_ERR_LEN];    /* why a parse failed: what and what to do */
+};
+
+/* xl's disk spec, one or several components (as xl block-attach takes
+ * them).  0, or -EINVAL with the message in SPEC->err. */
+int spec_parse_disk(struct spec *spec, int argc, char **argv);
+/* xl's network spec: key=value words, or comma-separated lists. */
+int spec_parse_nic(struct spec *spec, int argc, char **argv);
+/* Append KEY=VALUE (copied). */
+int spec_add(struct spec *spec, const char *key, const char *value);
+void spec_free(struct spec *spec);
+/* A description of SPEC; every value checked by the library, whose
+ * message (xdev_desc_error) ends up in SPEC->err on failure. */
+int spec_to_desc(struct spec *spec, xdev_desc **ret);
+
+/* ---- the store ------------------------------------------------------------ */
+
+struct xs_handle;
+
+/* A domain as the user named it, resolved. */
+struct dom {
+	uint32_t domid;
+	char name[72];
+};
+
+/* Our own connection (the library keeps its own); honours
+ * ctx.xenstore_path, else libxenstore's XENSTORED_PATH.  NULL and a
+ * message on failure. */
+struct xs_handle *store_open(const struct cli *cli);
+void store_close(struct xs_handle *xs);
+/* Resolve a domid or a name: 0, or EXIT_NOT_FOUND / EXIT_USAGE with the
+ * message printed. */
+int store_domain(struct xs_handle *xs, const char *arg, struct dom *ret);
+/* DOM->name from DOM->domid ("" if it has none). */
+void store_domain_name(struct xs_handle *xs, struct dom *dom);
+/* Is DOMID still there (its /local/domain directory)? */
+bool store_domain_exists(struct xs_handle *xs, uint32_t domid);
+/* A node's value (malloc'd), or NULL. */
+char *store_read(struct xs_handle *xs, const char *dir, const char *key);
+/* The devices of TYPE of a domain: malloc'd array of devids. */
+int store_devids(struct xs_handle *xs, uint32_t domid,
+		 enum xdev_device_type type, uint32_t **ret, unsigned *ret_n);
+/* A device of DOM named by devid, vdev (vbd) or MAC (vif): 0 and *RET,
+ * or EXIT_NOT_FOUND with the message printed. */
+int store_find_device(struct xs_handle *xs, const struct dom *dom,
+		      enum xdev_device_type type, const char *which,
+		      xdev_device_id *ret);
+
+/* ---- output --------------------------------------------------------------- */
+
+extern const char *cli_prog; /* "xdev" */
+
+__attribute__((format(printf, 1, 2)))
+void cli_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2)))
+void cli_warn(const char *fmt, ...);
+/* The exit code for a library result, with a message saying what went
+ * wrong and what to do, naming the device and domain. */
+int cli_fail(const struct cli *cli, int r, const char *what,
+	     const char *detail);
+const char *xenbus_state_name(int state);
+/* "vbd", "vif" */
+const char *dev_type_name(enum xdev_device_type type);
+/* A device as its store nodes describe it (the JSON schema of
+ * docs/cli.md): the caller owns the object. */
+json_object *out_device(struct xs_handle *xs, const struct dom *dom,
+			const xdev_device_id *id);
+/* Print OBJ on stdout (pretty unless PLAIN), then a newline. */
+void out_json(json_object *obj, bool plain);
+/* The tables of block-list and network-list, as xl prints them. */
+void out_table_header(enum xdev_device_type type);
+void out_table_row(enum xdev_device_type type, json_object *dev);
+
+/* ---- running operations ---------------------------------------------------- */
+
+struct ev_loop;
+
+/* One command's loop: the context on it, SIGINT/SIGTERM watched, and the
+ * live status line.  run_open() prints its own errors. */
+struct run {
+	struct ev_loop *loop;
+	xdev_ctx *ctx;
+	const struct cli *cli;
+	bool interrupted;          /* a signal arrived */
+	void (*on_signal)(struct run *run);
+	void (*on_event)(struct run *run, const xdev_event *ev);
+	void *user;
+	void *priv;                /* xdev-run.c's */
+	struct progress *progress; /* xdev-progress.c's; NULL: none shown */
+};
+
+int run_open(struct run *run, const struct cli *cli);
+void run_close(struct run *run);
+/* Run the loop until run_stop(). */
+void run_loop(struct run *run);
+void run_stop(struct run *run);
+
+/* The status line: shown only on a terminal and without -q. */
+void progress_start(struct run *run, const char *what);
+/* What is awaited now, and that wait's timeout (ms; 0: none). */
+void progress_step(struct run *run, const char *awaited, int timeout_ms);
+/* Remove the line (before any other output on stderr). */
+void progress_clear(struct run *run);
+/* Remove it for good (before the result is printed). */
+void progress_end(struct run *run);
+/* Redraw: the loop's timer calls it. */
+void progress_tick(struct run *run);
+/* For xdev-run.c: the loop's timer for the redraws. */
+void run_tick_start(struct run *run, double interval);
+void run_tick_stop(struct run *run);
+
+/* ---- commands ------------------------------------------------------------- */
+
+int cmd_block_attach(struct cli *cli, int argc, char **argv);
+int cmd_block_detach(struct cli *cli, int argc, char **argv);
+int cmd_network_attach(struct cli *cli, int argc, char **argv);
+int cmd_network_detach(struct cli *cli, int argc, char **argv);
+int cmd_block_list(struct cli *cli, int argc, char **argv);
+int cmd_network_list(struct cli *cli, int argc, char **argv);
+int cmd_monitor(struct cli *cli, int argc, char **argv);
+
+#endif

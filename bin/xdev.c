@@ -1,0 +1,325 @@
+/*
+ * xdev: xl's device commands on libxdev, plus what xl lacks (JSON output,
+ * timeouts, forced and safe removal, a monitor, a live status line).
+ *
+ *   xdev [OPTION...] COMMAND [OPTION...] ARG...
+ *
+ * Options may come before or after the command; each command accepts
+ * those that mean something to it, and refuses the others (a --force
+ * given to an attach is a mistake worth saying so).  Exit codes: xdev.h.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xdev-cli.h"
+
+/* The library's defaults (docs/library.md), made explicit so that the
+ * status line can show them. */
+#define DEFAULT_INIT_MS 10000
+#define DEFAULT_HOTPLUG_MS 40000
+#define DEFAULT_CONNECT_MS 10000
+#define DEFAULT_REMOVE_MS 10000
+
+/* Which options a command takes (-v, -q, -h, --xenstore: all). */
+#define O_JSON 1u
+#define O_DRY_RUN 2u
+#define O_WAIT 4u           /* --wait-connected */
+#define O_MODE 8u           /* --force, --safe */
+#define O_TIMEOUTS 16u      /* timeouts, hotplug mode and directory */
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	unsigned opts;
+	const char *args, *help;
+};
+
+static const struct command commands[] = {
+	{ "block-attach", cmd_block_attach,
+	  O_JSON | O_DRY_RUN | O_WAIT | O_TIMEOUTS,
+	  "<domain> <disk-spec>...", "attach a disk (xl's disk spec)" },
+	{ "block-detach", cmd_block_detach, O_JSON | O_MODE | O_TIMEOUTS,
+	  "<domain> <vdev|devid>", "detach a disk" },
+	{ "block-list", cmd_block_list, O_JSON, "<domain>...",
+	  "list the disks of domains" },
+	{ "network-attach", cmd_network_attach,
+	  O_JSON | O_DRY_RUN | O_WAIT | O_TIMEOUTS,
+	  "<domain> [mac=..] [bridge=..] [mtu=..] [backend=..] [script=..] "
+	  "[devid=..]", "attach a network device" },
+	{ "network-detach", cmd_network_detach, O_JSON | O_MODE | O_TIMEOUTS,
+	  "<domain> <devid|mac>", "detach a network device" },
+	{ "network-list", cmd_network_list, O_JSON, "<domain>...",
+	  "list the network devices of domains" },
+	{ "monitor", cmd_monitor, O_JSON, "[<domain>...]",
+	  "print device events until interrupted" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+enum {
+	OPT_INIT = 256, OPT_HOTPLUG_T, OPT_CONNECT, OPT_REMOVE, OPT_HOTPLUG,
+	OPT_HOTPLUG_DIR, OPT_XENSTORE,
+};
+
+static const struct option long_opts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "wait-connected", no_argument, NULL, 'w' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "safe", no_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "init-timeout", required_argument, NULL, OPT_INIT },
+	{ "hotplug-timeout", required_argument, NULL, OPT_HOTPLUG_T },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
+	{ "remove-timeout", required_argument, NULL, OPT_REMOVE },
+	{ "hotplug", required_argument, NULL, OPT_HOTPLUG },
+	{ "hotplug-dir", required_argument, NULL, OPT_HOTPLUG_DIR },
+	{ "xenstore", required_argument, NULL, OPT_XENSTORE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define SHORT_OPTS "jvqnwfst:hV"
+
+/* What the options said, before they are checked against the command. */
+struct parsed {
+	unsigned used;             /* O_* of the options given */
+	const char *used_name;     /* one of them, for the message */
+	int timeout_ms, step_ms[4];
+	bool force, safe, help, version;
+	const char *hotplug;
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: %s [OPTION...] COMMAND [OPTION...] ARG...\n\n"
+		"commands:\n", cli_prog);
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-15s %s\n  %-15s   %s\n", commands[i].name,
+			commands[i].args, "", commands[i].help);
+	fprintf(f, "\noptions:\n"
+		"  -j, --json             JSON output (docs/cli.md)\n"
+		"  -n, --dry-run          attach: print the parsed spec, write "
+		"nothing\n"
+		"  -w, --wait-connected   attach: also wait for Connected\n"
+		"  -f, --force            detach without waiting\n"
+		"  -s, --safe             detach, but never force it\n"
+		"  -t, --timeout S        the longest any one wait may take\n"
+		"      --init-timeout S, --hotplug-timeout S, --connect-timeout S,"
+		" --remove-timeout S\n"
+		"                         one wait's timeout (10, 40, 10, 10)\n"
+		"      --hotplug MODE     library, external, daemon or none "
+		"($XDEV_HOTPLUG)\n"
+		"      --hotplug-dir DIR  the hotplug scripts "
+		"($XDEV_HOTPLUG_DIR)\n"
+		"      --xenstore PATH    the store's socket ($XENSTORED_PATH)\n"
+		"  -v, --verbose          the library's log (twice: debug)\n"
+		"  -q, --quiet            print only errors\n"
+		"  -h, --help, -V, --version\n\n"
+		"exit codes: 0 success, 1 failed, 2 invalid usage, 3 not found, "
+		"4 timed out, 130 interrupted.  See xdev(1).\n");
+}
+
+/* SECONDS as milliseconds: positive, at most a day. */
+static int seconds(const char *opt, const char *s, int *ret)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !isfinite(v) || v <= 0 || v > 86400) {
+		cli_error("%s '%s': not a number of seconds between 0 and 86400 "
+			  "(e.g. 30 or 0.5)", opt, s);
+		return -1;
+	}
+	*ret = v * 1000 < 1 ? 1 : (int)(v * 1000);
+	return 0;
+}
+
+static void mark(struct parsed *p, unsigned o, const char *name)
+{
+	p->used |= o;
+	p->used_name = name;
+}
+
+static int timeout_opt(struct parsed *p, int c, const char *arg)
+{
+	static const char *const names[] = { "--init-timeout",
+					     "--hotplug-timeout",
+					     "--connect-timeout",
+					     "--remove-timeout" };
+	int i = c == 't' ? -1 : c - OPT_INIT;
+
+	mark(p, O_TIMEOUTS, i < 0 ? "--timeout" : names[i]);
+	return seconds(i < 0 ? "--timeout" : names[i], arg,
+		       i < 0 ? &p->timeout_ms : &p->step_ms[i]);
+}
+
+/* One option: 0, or an exit code. */
+static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
+{
+	switch (c) {
+	case 'j': cli->json = true; mark(p, O_JSON, "--json"); break;
+	case 'v': cli->verbose++; break;
+	case 'q': cli->quiet = true; break;
+	case 'n': cli->dry_run = true; mark(p, O_DRY_RUN, "--dry-run"); break;
+	case 'w':
+		cli->wait_connected = true;
+		mark(p, O_WAIT, "--wait-connected");
+		break;
+	case 'f': p->force = true; mark(p, O_MODE, "--force"); break;
+	case 's': p->safe = true; mark(p, O_MODE, "--safe"); break;
+	case 't': case OPT_INIT: case OPT_HOTPLUG_T: case OPT_CONNECT:
+	case OPT_REMOVE:
+		return timeout_opt(p, c, arg) ? EXIT_USAGE : 0;
+	case OPT_HOTPLUG:
+		p->hotplug = arg;
+		mark(p, O_TIMEOUTS, "--hotplug");
+		break;
+	case OPT_HOTPLUG_DIR:
+		cli->ctx.hotplug_dir = arg;
+		mark(p, O_TIMEOUTS, "--hotplug-dir");
+		break;
+	case OPT_XENSTORE: cli->ctx.xenstore_path = arg; break;
+	case 'h': p->help = true; break;
+	case 'V': p->version = true; break;
+	default:
+		cli_error("invalid option (see `%s --help`)", cli_prog);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Options from ARGV until STOP_AT_COMMAND's first non-option (or all,
+ * permuting, after the command). */
+static int options(struct cli *cli, struct parsed *p, int argc, char **argv,
+		   bool stop_at_command)
+{
+	int c, r;
+
+	optind = 0; /* GNU getopt: start afresh */
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, stop_at_command ? "+" SHORT_OPTS
+							    : SHORT_OPTS,
+				long_opts, NULL)) != -1)
+		if ((r = option(cli, p, c, optarg)))
+			return -r;
+	return optind;
+}
+
+static int hotplug_mode(struct cli *cli, const char *mode)
+{
+	if (!mode || !strcmp(mode, "library"))
+		cli->ctx.hotplug = XDEV_HOTPLUG_LIBRARY;
+	else if (!strcmp(mode, "external"))
+		cli->ctx.hotplug = XDEV_HOTPLUG_EXTERNAL;
+	else if (!strcmp(mode, "none"))
+		cli->ctx.hotplug = XDEV_HOTPLUG_NONE;
+	else if (!strcmp(mode, "daemon"))
+		cli->ctx.hotplug = XDEV_HOTPLUG_DAEMON;
+	else {
+		cli_error("hotplug mode '%s': use library, external, daemon or "
+			  "none", mode);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The options as the command's context wants them; 0 or an exit code. */
+static int settle(struct cli *cli, struct parsed *p)
+{
+	int *t[4] = { &cli->ctx.timeout_init_ms, &cli->ctx.timeout_hotplug_ms,
+		      &cli->ctx.timeout_connect_ms,
+		      &cli->ctx.timeout_remove_ms };
+	const int dflt[4] = { DEFAULT_INIT_MS, DEFAULT_HOTPLUG_MS,
+			      DEFAULT_CONNECT_MS, DEFAULT_REMOVE_MS };
+	int i;
+
+	if (p->force && p->safe) {
+		cli_error("--force and --safe contradict each other: give one");
+		return EXIT_USAGE;
+	}
+	cli->remove_mode = p->force ? XDEV_REMOVE_FORCE
+			 : p->safe ? XDEV_REMOVE_SAFE : XDEV_REMOVE_AUTO;
+	for (i = 0; i < 4; i++)
+		*t[i] = p->step_ms[i] ? p->step_ms[i]
+			: p->timeout_ms ? p->timeout_ms : dflt[i];
+	if (!cli->ctx.hotplug_dir && getenv("XDEV_HOTPLUG_DIR") &&
+	    *getenv("XDEV_HOTPLUG_DIR"))
+		cli->ctx.hotplug_dir = getenv("XDEV_HOTPLUG_DIR");
+	return hotplug_mode(cli, p->hotplug ? p->hotplug
+					    : getenv("XDEV_HOTPLUG"));
+}
+
+static const struct command *find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int dispatch(struct cli *cli, struct parsed *p, int argc, char **argv)
+{
+	const struct command *cmd = find(argv[0]);
+	int n;
+
+	if (!cmd) {
+		cli_error("unknown command '%s': the commands are block-attach, "
+			  "block-detach, block-list, network-attach, "
+			  "network-detach, network-list, monitor (`%s --help`)",
+			  argv[0], cli_prog);
+		return EXIT_USAGE;
+	}
+	cli->cmd = cmd->name;
+	n = options(cli, p, argc, argv, false);
+	if (n < 0)
+		return -n;
+	if (p->help) {
+		printf("usage: %s %s %s\n  %s\n", cli_prog, cmd->name,
+		       cmd->args, cmd->help);
+		return EXIT_OK;
+	}
+	if (p->used & ~cmd->opts) {
+		cli_error("%s: %s does not apply to this command (see `%s %s "
+			  "--help`)", cmd->name, p->used_name, cli_prog,
+			  cmd->name);
+		return EXIT_USAGE;
+	}
+	n = settle(cli, p);
+	return n ? n : cmd->run(cli, argc - optind, argv + optind);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { .tty = isatty(STDERR_FILENO) };
+	struct parsed p = { 0 };
+	int n;
+
+	n = options(&cli, &p, argc, argv, true);
+	if (n < 0)
+		return -n;
+	if (p.version) {
+		printf("%s %s (libxdev %s)\n", cli_prog, PACKAGE_VERSION,
+		       xdev_version());
+		return EXIT_OK;
+	}
+	if (n >= argc || !strcmp(argv[n], "help")) {
+		usage(p.help || n < argc ? stdout : stderr);
+		return p.help || n < argc ? EXIT_OK : EXIT_USAGE;
+	}
+	return dispatch(&cli, &p, argc - n, argv + n);
+}
