@@ -1,7 +1,11 @@
 /*
  * drv-fault: the faults a domain's drivers act out, read from
- * $XDEV_SIM_DIR/faults/<domid> and re-read whenever it changes (inotify on
- * the directory, since `xdev-sim fault` replaces the file by rename).
+ * $XDEV_SIM_DIR/faults/<domid> and re-read whenever it changes: the writer
+ * (simhost_fault_set(), simhost-fault.c) replaces the file by rename, then
+ * asks the supervisor to send the domain's driver process SIGUSR2, taken
+ * here through a signalfd of its own.  Not inotify: each instance counts
+ * against fs.inotify.max_user_instances (128 per user by default), which
+ * capped a host at about 126 domains with kernels.
  *
  * The file has one rule per line: a scope, then fault words.
  *   *              every device of the domain
@@ -17,7 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "drv.h"
@@ -91,8 +96,8 @@ static bool faults_refresh(struct drv *d);
 
 /* The device's faults as of now.  Callers read the store first and the
  * faults second: a fault set before a store write is then always seen
- * with that write (the inotify event is queued by the rename, before the
- * write happens). */
+ * with that write (SIGUSR2 is pending here before simhost_fault_set()
+ * returns, so before the write happens). */
 void drv_faults_get(struct drv *d, const struct drv_dev *dev,
 		    struct drv_faults *ret)
 {
@@ -133,16 +138,16 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Re-read the fault file if it changed since the last look.  Called before
- * every watch event too: a fault set before a store write must be in force
- * when the write's event is handled, even in a burst of events. */
-/* Re-read the file if inotify says it may have changed; true if so. */
+/* Re-read the fault file if a SIGUSR2 says it may have changed since the
+ * last look; true if so.  Called before every watch event too: a fault set
+ * before a store write must be in force when the write's event is handled,
+ * even in a burst of events. */
 static bool faults_refresh(struct drv *d)
 {
-	char buf[4096] __attribute__((aligned(8)));
+	struct signalfd_siginfo si;
 	bool changed = false;
 
-	while (read(d->fault_fd, buf, sizeof(buf)) > 0)
+	while (read(d->fault_fd, &si, sizeof(si)) == sizeof(si))
 		changed = true;
 	if (!changed)
 		return false;
@@ -169,17 +174,20 @@ void drv_faults_reload(struct drv *d)
 	}
 }
 
+/* Before the driver reports ready: the supervisor serves no request while
+ * a kernel starts, so no SIGUSR2 can come before it is blocked here. */
 int drv_faults_init(struct drv *d)
 {
-	char dir[PATH_MAX];
+	sigset_t s;
 
-	snprintf(dir, sizeof(dir), "%s/faults", fakexen_dir());
-	snprintf(d->fault_file, sizeof(d->fault_file), "%s/%u", dir, d->domid);
-	d->fault_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d->fault_fd < 0)
+	snprintf(d->fault_file, sizeof(d->fault_file), "%s/faults/%u",
+		 fakexen_dir(), d->domid);
+	sigemptyset(&s);
+	sigaddset(&s, DRV_FAULT_SIGNAL);
+	if (sigprocmask(SIG_BLOCK, &s, NULL) < 0)
 		return -errno;
-	if (inotify_add_watch(d->fault_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-			      IN_DELETE) < 0)
+	d->fault_fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->fault_fd < 0)
 		return -errno;
 	d->fault_text = slurp(d->fault_file);
 	return 0;

@@ -2,9 +2,9 @@
  * drv: the process that plays a domain's xenbus drivers (drv.h).
  *
  * One poll loop over the xenstore connection, a timerfd for delayed
- * transitions (the "slow" fault and the frontend's kexec timeouts), an
- * inotify fd on the faults directory, and a signalfd (SIGTERM ends the
- * drivers; SIGUSR1 is a guest kexec).  Watch events are treated as
+ * transitions (the "slow" fault and the frontend's kexec timeouts), and
+ * two signalfds: one for SIGTERM (ends the drivers) and SIGUSR1 (a guest
+ * kexec), one for SIGUSR2 (the fault file changed, drv-fault.c).  Watch events are treated as
  * level-triggered: every event re-reads the device's nodes and computes the
  * next state, as the Linux drivers do ("we may miss the intermediate
  * value").

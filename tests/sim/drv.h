@@ -14,6 +14,8 @@
 #ifndef XDEV_DRV_H
 #define XDEV_DRV_H
 
+#include <signal.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <xenstore.h>
@@ -80,7 +82,7 @@ struct drv {
 	struct xs_handle *xs;
 	char base[48];           /* /local/domain/<domid> */
 	struct drv_dev *devs;
-	int fault_fd;            /* inotify on the faults directory */
+	int fault_fd;            /* signalfd of DRV_FAULT_SIGNAL */
 	char fault_file[4200];
 	char *fault_text;        /* content of fault_file, re-read on change */
 	bool dying;              /* asked to be destroyed: do nothing more */
@@ -108,6 +110,9 @@ bool drv_destroy_point(struct drv *d, struct drv_dev *dev, int state);
 
 void drv_faults_get(struct drv *d, const struct drv_dev *dev,
 		    struct drv_faults *ret);
+/* "The fault file changed": sent by the supervisor to a domain's driver
+ * process on behalf of simhost_fault_set(). */
+#define DRV_FAULT_SIGNAL SIGUSR2
 int drv_faults_init(struct drv *d);
 void drv_faults_reload(struct drv *d);
 void drv_faults_check(struct drv *d);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,6 +125,31 @@ enum simhost_daemon sim__daemon_of(const char *dir)
 						: SIMHOST_CXENSTORED;
 }
 
+/* What launch-xenstore does on a dom0 (prlimit --nofile=
+ * $XENSTORED_MAX_OPEN_FDS, "unlimited" by default: fs.nr_open): the daemon
+ * holds an fd per domain (here, the FIFO of each peer's event-channel
+ * handle), so an inherited soft limit of 1024 would cap the host at about a
+ * thousand domains, 64 at fifty.  Unprivileged, settle for the hard limit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	rl.rlim_cur = rl.rlim_max = nr_open;
+	if (nr_open && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void exec_daemon(struct simhost *h, const struct simhost_opts *o,
 			int ready_fd, const char *conf)
 {
@@ -131,6 +157,7 @@ static void exec_daemon(struct simhost *h, const struct simhost_opts *o,
 	const char *bin = daemon_path(o->daemon);
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	raise_nofile();
 	sim__redirect_stdio(h->dir, "daemon.log");
 	snprintf(fdbuf, sizeof(fdbuf), "%d", ready_fd);
 	fcntl(ready_fd, F_SETFD, 0);

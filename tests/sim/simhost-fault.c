@@ -2,7 +2,10 @@
  * simhost-fault: writing a domain's fault file ($dir/faults/<domid>, read
  * by its drivers, drv-fault.c).  The file is replaced by rename, under an
  * flock, so a driver never reads half a file and two writers never lose
- * each other's rules.
+ * each other's rules.  Then the supervisor signals the domain's driver
+ * process, which re-reads the file: the signal is pending there before
+ * the call returns, so a store write made after it is handled under the
+ * new rules.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -85,8 +88,12 @@ static int replace_rule(struct simhost *h, uint32_t domid, const char *scope,
 		rewrite(in, out, scope, words);
 	if (in)
 		fclose(in);
-	if (fclose(out) || rename(tmp, path) < 0)
+	if (fclose(out) || rename(tmp, path) < 0) {
 		r = -errno;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "faults %u\n", domid);
+	r = sim__control(h->dir, tmp);
 out:
 	if (r)
 		snprintf(h->err, sizeof(h->err), "faults/%u: %s", domid,

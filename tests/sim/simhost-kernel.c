@@ -21,6 +21,8 @@
  *                                     act out destroy-at; done by a helper
  *                                     child, answered at once)
  *   kexec <domid>                     signal a guest kexec to its drivers
+ *   faults <domid>                    its fault file changed: tell its
+ *                                     drivers (DRV_FAULT_SIGNAL), if any
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +46,8 @@
 #include "xenbus-mux.h"
 
 #define KERNEL_START_MS 5000
+/* Two per domain with a kernel: about 2000 such domains (docs/
+ * simulated-host.md, "Limits"). */
 #define MAX_PROCS 4096
 
 enum proc_kind { PROC_MUX, PROC_DRIVER, PROC_HELPER };
@@ -158,6 +162,11 @@ static int spawn(const char *dir, uint32_t domid, enum proc_kind kind,
 	int ready[2], r;
 	pid_t pid;
 
+	if (nprocs >= MAX_PROCS) {
+		fprintf(stderr, "domain %u: kernel: more than %d processes\n",
+			domid, MAX_PROCS);
+		return -EAGAIN;
+	}
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return -errno;
 	pid = fork();
@@ -237,8 +246,11 @@ static int signal_driver(uint32_t domid, int sig)
 static int destroy_async(const char *dir, uint32_t domid, int close_fd)
 {
 	struct simhost h;
-	pid_t pid = fork();
+	pid_t pid;
 
+	if (nprocs >= MAX_PROCS)
+		return -EAGAIN;
+	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
@@ -272,6 +284,12 @@ static int handle_request(const char *dir, char *line, int lfd)
 		return destroy_async(dir, domid, lfd);
 	if (!strcmp(what, "kexec"))
 		return signal_driver(domid, SIGUSR1);
+	if (!strcmp(what, "faults")) {
+		/* a bare domain, or dom0 with --no-drivers: no one to tell */
+		int r = signal_driver(domid, DRV_FAULT_SIGNAL);
+
+		return r == -ESRCH ? 0 : r;
+	}
 	return -EINVAL;
 }
 

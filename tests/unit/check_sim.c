@@ -825,6 +825,90 @@ START_TEST(enter_without_host_netns_keeps_the_namespace)
 }
 END_TEST
 
+/* ---- scale ---------------------------------------------------------- */
+
+/* How many inotify instances PID holds. */
+static int inotify_instances(pid_t pid)
+{
+	char path[64], fd[330], target[64];
+	struct dirent *e;
+	DIR *d;
+	ssize_t n;
+	int count = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		snprintf(fd, sizeof(fd), "%s/%s", path, e->d_name);
+		n = readlink(fd, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = 0;
+			count += !strcmp(target, "anon_inode:inotify");
+		}
+	}
+	if (d)
+		closedir(d);
+	return count;
+}
+
+/* The supervisor's children (the daemon and every domain's kernel
+ * processes) into PIDS; returns how many. */
+static int host_children(pid_t *pids, int max)
+{
+	char path[300], line[256];
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+	FILE *f;
+	int n = 0, ppid;
+
+	while (d && (e = readdir(d)) && n < max) {
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' ||
+		    !(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "PPid: %d", &ppid) == 1) {
+				if (ppid == fx_host.supervisor)
+					pids[n++] = atoi(e->d_name);
+				break;
+			}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A domain's kernel costs no inotify instance: those count against the
+ * per-user fs.inotify.max_user_instances (128 by default, shared with
+ * every other process of the user), which capped a host at about 126
+ * guests when each driver process watched the faults directory.  Faults
+ * now reach the drivers as a signal from the supervisor. */
+START_TEST(kernels_hold_no_inotify_instance)
+{
+	uint32_t g, b = driver_domain("netdom"), bare = fx_domain("bare");
+	pid_t pids[16];
+	int n, i;
+
+	ck_assert_msg(simhost_domain_create_kind(&fx_host, "guest", 0,
+						 SIMHOST_DOM_GUEST, &g) == 0,
+		      "%s", fx_host.err);
+	/* the signal path: a domain that runs nothing has no one to tell */
+	ck_assert_msg(simhost_fault_set(&fx_host, bare, "*", "slow=1") == 0,
+		      "%s", fx_host.err);
+	ck_assert_msg(simhost_fault_set(&fx_host, g, "*", "slow=1") == 0,
+		      "%s", fx_host.err);
+	ck_assert_msg(simhost_fault_clear(&fx_host, b) == 0, "%s",
+		      fx_host.err);
+	n = host_children(pids, 16);
+	/* the daemon, dom0's drivers, two kernels of two processes each */
+	ck_assert_int_ge(n, 6);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(inotify_instances(pids[i]) == 0,
+			      "process %d holds an inotify instance", pids[i]);
+}
+END_TEST
+
 static void fx_start_netns_c(void) { fx_start(SIMHOST_CXENSTORED, 1); }
 static void fx_start_netns_o(void) { fx_start(SIMHOST_OXENSTORED, 1); }
 
@@ -862,6 +946,7 @@ static TCase *daemon_case(const char *name, void (*setup)(void),
 		crash_fires_release_and_keeps_domain,
 		enter_refuses_domains_that_run_nothing,
 		enter_without_host_netns_keeps_the_namespace,
+		kernels_hold_no_inotify_instance,
 	};
 	size_t i;
 

@@ -57,7 +57,14 @@ if ! grep -q '^XEN-LANE-DONE' "$log"; then
 fi
 echo
 echo "check-xen: timings on the real host (seconds), xdev next to xl in the same boot:"
-grep '^TIME ' "$log" | awk '{ printf "  %-28s %-6s %s\n", $3, $2, $4 }' | sort
+grep '^TIME ' "$log" | awk '
+	{ k = $3; t[$2, k] = (t[$2, k] == "" ? "" : t[$2, k] ", ") $4; ops[k] = 1 }
+	END {
+		printf "  %-32s %-22s %s\n", "operation", "xdev", "xl"
+		for (k in ops)
+			printf "  %-32s %-22s %s\n", k, t["xdev", k] == "" ? "-" : t["xdev", k],
+				t["xl", k] == "" ? "-" : t["xl", k]
+	}' | { IFS= read -r h; echo "$h"; sort; }
 echo "check-xen: total $total s (console: $log)"
 summary "$pass" "$fail" "$skip"
 [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
