@@ -72,11 +72,12 @@ gcmd() {
 # A loop device goes when blkback lets go of it (autoclear), after the
 # removal has ended, and the kernel announces that to no one but udev,
 # which this dom0 lacks: so this one wait looks again every 0.1 s, for
-# at most 10 s.
+# at most 30 s.  The last `losetup -a` is kept in $loops.
 loops_free() {
 	local i
-	for i in $(seq 100); do
-		[ -z "$(losetup -a)" ] && return 0
+	for i in $(seq 300); do
+		loops=$(losetup -a)
+		[ -z "$loops" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -137,7 +138,7 @@ vbd_cycle() {
 	if [ "$gout" != no ]; then
 		fail "$name-detach" "the guest still has xvdb ($gout)"
 	elif ! loops_free; then
-		fail "$name-detach" "loop device left: $(losetup -a)"
+		fail "$name-detach" "loop device left: $loops"
 	elif ! be_gone vbd 51728 || ! fe_gone vbd 51728; then
 		fail "$name-detach" "nodes left in the store"
 	else
@@ -200,7 +201,7 @@ xl_cycle() {
 
 stuck_frontend() {
 	local rc
-	xdev -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" >/dev/null &&
+	xdev -q -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" &&
 		xl pause guest || { fail stuck-safe "setup failed"; return; }
 	timed xdev 'block-detach(stuck,safe)' xdev block-detach --safe --timeout 5 guest xvdb
 	rc=$?
@@ -230,12 +231,13 @@ stuck_frontend() {
 
 destroy_under_removal() {
 	local dpid rc t0 line got=
-	xdev -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" >/dev/null &&
-		xdev -w network-attach guest bridge=xenbr0 >/dev/null ||
+	xdev -q -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" &&
+		xdev -q -w network-attach guest bridge=xenbr0 ||
 		{ fail destroy-during-remove "setup failed"; return; }
 	coproc MON { exec xdev -j monitor guest 2>&1; }
 	local mfd=${MON[0]} mpid=$MON_PID
-	read -r -t 30 line <&"$mfd"
+	# the devices present come first, then "monitoring": it is watching
+	while read -r -t 30 line <&"$mfd" && [[ $line != *'"monitoring"'* ]]; do :; done
 	[[ $line == *'"monitoring"'* ]] || fail monitor-gone "monitor did not start: $line"
 	xl pause guest # the removal now waits for a frontend that cannot answer
 	xdev block-detach --safe --timeout 120 guest xvdb >/tmp/detach 2>&1 &
@@ -264,11 +266,14 @@ destroy_under_removal() {
 	else
 		fail monitor-gone "no DEVICE_GONE event for the destroyed guest's devices"
 	fi
-	if loops_free && ! ip link show "vif$gid.0" >/dev/null 2>&1 &&
-		be_gone vbd 51728 && be_gone vif 0; then
-		pass destroy-cleanup
+	if ! loops_free; then
+		fail destroy-cleanup "loop device left for 30 s: $loops"
+	elif ip link show "vif$gid.0" >/dev/null 2>&1; then
+		fail destroy-cleanup "vif$gid.0 left"
+	elif ! be_gone vbd 51728 || ! be_gone vif 0; then
+		fail destroy-cleanup "backend nodes left: $(xenstore-ls -fp /local/domain/0/backend 2>&1 | head -20)"
 	else
-		fail destroy-cleanup "left: loops '$(losetup -a)', $(ip -o link show | grep -c vif) vif(s), backends: $(xenstore-ls -f /local/domain/0/backend 2>&1 | head -5)"
+		pass destroy-cleanup
 	fi
 }
 
