@@ -270,7 +270,8 @@ destroy_under_removal() {
 		fail destroy-cleanup "loop device left for 30 s: $loops"
 	elif ip link show "vif$gid.0" >/dev/null 2>&1; then
 		fail destroy-cleanup "vif$gid.0 left"
-	elif ! be_gone vbd 51728 || ! be_gone vif 0; then
+	elif ! wait_node "/local/domain/0/backend/vbd/$gid/51728" "<gone>" 30 ||
+		! wait_node "/local/domain/0/backend/vif/$gid/0" "<gone>" 30; then
 		fail destroy-cleanup "backend nodes left: $(xenstore-ls -fp /local/domain/0/backend 2>&1 | head -20)"
 	else
 		pass destroy-cleanup
