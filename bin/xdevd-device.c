@@ -159,6 +159,11 @@ static int script_path(struct xdevd *d, struct device *dev, char *buf,
 							  : "vif-bridge";
 	int r = 0;
 
+	if (!s && dev->script_path[0]) {
+		/* the backend is gone: the script that added it removes it */
+		snprintf(buf, n, "%s", dev->script_path);
+		return 0;
+	}
 	if (name[0] == '/' && !strstr(name, "/../") && !strstr(name, "/./"))
 		snprintf(buf, n, "%s", name);
 	else if (name[0] && strspn(name, "abcdefghijklmnopqrstuvwxyz"
@@ -169,6 +174,8 @@ static int script_path(struct xdevd *d, struct device *dev, char *buf,
 	else
 		r = -EINVAL;
 	free(s);
+	if (!r)
+		snprintf(dev->script_path, sizeof(dev->script_path), "%s", buf);
 	return r;
 }
 
@@ -286,13 +293,37 @@ static void add_failed(struct xdevd *d, struct device *dev, const char *why)
 	free(st);
 }
 
+/* backend/<type>/<fe> once its last device has gone, as libxl's path
+ * cleanup does; a device added meanwhile makes the transaction fail and
+ * the directory stays. */
+static void remove_empty_parent(struct xdevd *d, const struct device *dev)
+{
+	char parent[XDEVD_PATH_LEN];
+	xs_transaction_t t;
+	unsigned n = 1;
+	char **e;
+
+	snprintf(parent, sizeof(parent), "%s", dev->path);
+	*strrchr(parent, '/') = 0;
+	if ((t = xs_transaction_start(d->xs)) == XBT_NULL)
+		return;
+	e = xs_directory(d->xs, t, parent, &n);
+	free(e);
+	if (e && n == 0 && xs_rm(d->xs, t, parent))
+		xs_transaction_end(d->xs, t, false);
+	else
+		xs_transaction_end(d->xs, t, true);
+}
+
 static void remove_backend_dir(struct xdevd *d, struct device *dev)
 {
-	if (!xs_rm(d->xs, XBT_NULL, dev->path) && errno != ENOENT)
+	if (!xs_rm(d->xs, XBT_NULL, dev->path) && errno != ENOENT) {
 		xdevd_log(d, LOG_ERR, "%s: cannot delete: %s", dev->path,
 			  strerror(errno));
-	else
-		xdevd_log(d, LOG_INFO, "%s: removed", dev->path);
+		return;
+	}
+	xdevd_log(d, LOG_INFO, "%s: removed", dev->path);
+	remove_empty_parent(d, dev);
 }
 
 static void script_done(struct script *s, int status)

@@ -65,6 +65,8 @@ struct device {
 	bool added;                 /* its add script ran (or it was found
 				       with a hotplug-status) */
 	bool recheck;               /* an event arrived while a script ran */
+	char script_path[XDEVD_PATH_LEN + 64]; /* the add script, for a removal
+				       that no longer finds the node */
 	struct script script;
 };
 

@@ -7,6 +7,7 @@ failing the test if the stop leaves anything behind.
 import os
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -15,6 +16,16 @@ SRCDIR = os.environ.get("XDEV_SRCDIR",
                         os.path.dirname(os.path.dirname(os.path.dirname(
                             os.path.abspath(__file__)))))
 XDEV_SIM = os.path.join(BUILDDIR, "tests", "sim", "xdev-sim")
+
+# The Python binding (python/xdev, docs/python.md) from the source tree,
+# with the build tree's libxdev, xdev-sim and xdevd.  Importing xdev here
+# creates no context: code using the library runs inside a host, through
+# xdev.testing.SimHost.call (xdev/pytest_plugin.py has its fixtures).
+sys.path.insert(0, os.path.join(SRCDIR, "python"))
+os.environ.setdefault("XDEV_LIBRARY", os.path.join(BUILDDIR, "lib", ".libs",
+                                                   "libxdev.so"))
+os.environ.setdefault("XDEV_SIM", XDEV_SIM)
+os.environ.setdefault("XDEVD", os.path.join(BUILDDIR, "bin", "xdevd"))
 
 
 def run(args, env=None, check=True, **kw):
@@ -82,3 +93,19 @@ def host(request):
     if os.path.isdir(h.dir):
         h.stop()
     assert not os.path.exists(h.dir), f"{h.dir} left behind"
+
+
+def pytest_collection_modifyitems(config, items):
+    """XDEV_PYTEST_SHARD=K/N keeps every N-th test starting at the K-th
+    (tests/run-tests.py runs N shards at once: the suites mostly wait on
+    timeouts and drivers, and every test has its own host)."""
+    shard = os.environ.get("XDEV_PYTEST_SHARD")
+    if not shard:
+        return
+    k, n = (int(x) for x in shard.split("/"))
+    keep, drop = [], []
+    for i, item in enumerate(items):
+        (keep if i % n == k else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep

@@ -1,0 +1,31 @@
+"""xdev: Xen paravirtual devices (vbd, vif), added and removed the way
+libxl does, with libxdev's fixes.  A ctypes binding of libxdev (no compiled
+extension); docs/python.md is the guide.
+
+    import xdev
+    with xdev.Context(timeout_remove=5) as ctx:
+        disk = ctx.add(3, xdev.Vbd(vdev="xvdb", target="/dev/vg/data"),
+                       wait_connected=True)
+        ctx.remove(disk, mode="safe")
+
+libxdev is $XDEV_LIBRARY if set, else the installed libxdev.so.0.
+"""
+from .context import Context, Operation, version
+from .errors import (BackendGone, Cancelled, DeviceExists, DomainNotFound,
+                     FrontendGone, FrontendRefused, HotplugFailed,
+                     InvalidArgument, NoDevice, XdevError, XdevTimeout,
+                     XenstoreError, code_name, error_for, strerror)
+from .types import (DeviceId, DeviceInfo, DeviceType, Event, EventType,
+                    Hotplug, LogLevel, RemoveMode, Vbd, Vif, XenbusState)
+
+__version__ = version()
+
+__all__ = [
+    "Context", "Operation", "version",
+    "XdevError", "InvalidArgument", "XdevTimeout", "Cancelled",
+    "BackendGone", "FrontendGone", "FrontendRefused", "HotplugFailed",
+    "DomainNotFound", "XenstoreError", "DeviceExists", "NoDevice",
+    "code_name", "error_for", "strerror",
+    "DeviceId", "DeviceInfo", "DeviceType", "Event", "EventType", "Hotplug",
+    "LogLevel", "RemoveMode", "Vbd", "Vif", "XenbusState",
+]
