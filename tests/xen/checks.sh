@@ -234,8 +234,11 @@ destroy_under_removal() {
 	xdev -q -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$IMG" &&
 		xdev -q -w network-attach guest bridge=xenbr0 ||
 		{ fail destroy-during-remove "setup failed"; return; }
-	coproc MON { exec xdev -j monitor guest 2>&1; }
-	local mfd=${MON[0]} mpid=$MON_PID
+	# through a FIFO, not a coproc: wait_node's coproc must stay free
+	rm -f /tmp/mon && mkfifo /tmp/mon
+	xdev -j monitor guest >/tmp/mon 2>&1 &
+	local mfd=7 mpid=$!
+	exec 7</tmp/mon
 	# the devices present come first, then "monitoring": it is watching
 	while read -r -t 30 line <&"$mfd" && [[ $line != *'"monitoring"'* ]]; do :; done
 	[[ $line == *'"monitoring"'* ]] || fail monitor-gone "monitor did not start: $line"
@@ -261,6 +264,7 @@ destroy_under_removal() {
 	done
 	kill "$mpid" 2>/dev/null
 	wait "$mpid" 2>/dev/null
+	exec 7<&-
 	if [ -n "$got" ]; then
 		pass monitor-gone
 	else
