@@ -120,6 +120,14 @@ bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id)
 		id->backend_domid != 0);
 }
 
+void hotplug__resolve_script(struct xdev_op *op)
+{
+	char path[SCRIPT_LEN];
+
+	if (!op->track->script[0])
+		script_path(op, path, sizeof(path));
+}
+
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 {
 	char path[SCRIPT_LEN];

@@ -152,6 +152,7 @@ char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key);
 int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
 		    int dflt);
 bool store__exists(struct xdev_ctx *ctx, const char *path);
+/* ONLINE and STATE of backend BE, unless it is gone (-ENOENT). */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state);
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
@@ -187,6 +188,11 @@ void track__changed(struct xdev_ctx *ctx, const char *path);
  * fires one per node) costs one read, not one per event. */
 void track__flush(struct xdev_ctx *ctx);
 void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state);
+
+/* ---- prune.c ------------------------------------------------------------ */
+/* Delete T's frontend, backend and record directories, and the directories
+ * above them left empty (one transaction, retried on conflict). */
+int prune__delete_device(struct xdev_ctx *ctx, const struct track *t);
 
 /* ---- child.c ------------------------------------------------------------ */
 /* Run PATH with ARGV and ENVP; C->done is called from the loop once it
@@ -232,6 +238,8 @@ struct xdev_op {
 	enum xdev_remove_mode mode;
 	int prev_state;
 	int prev_online;
+	bool backend_vanished;    /* its remove script runs for a backend
+				     that deleted its own directory */
 	/* hotplug (hotplug.c) */
 	struct child child;
 	enum script_state script_state;
@@ -259,6 +267,10 @@ void op__free(struct xdev_op *op);
  * backend in dom0)? */
 bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id);
 bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id);
+/* Learn OP's device's script now (from the backend's `script` node unless
+ * known since the add), for a remove script that may have to run after
+ * the backend directory has vanished. */
+void hotplug__resolve_script(struct xdev_op *op);
 /* Start the add (online) or remove (offline) script; its end steps OP. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
 /* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */

@@ -114,13 +114,10 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF &&
 	    op->state != ADD_UNDO_DAEMON && daemon_undo_start(op, result))
 		return; /* the nodes go once the daemon has deleted its own */
-	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF) {
-		const char *paths[] = { t->fe, t->be, t->rec, NULL };
-
-		if (store__rm_all(op->ctx, paths))
-			ctx__log(op->ctx, XDEV_LOG_WARNING,
-				 "%s: removing the nodes failed", t->fe);
-	}
+	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF &&
+	    prune__delete_device(op->ctx, t))
+		ctx__log(op->ctx, XDEV_LOG_WARNING,
+			 "%s: removing the nodes failed", t->fe);
 	op__complete(op, result);
 	op->track = NULL;
 	if (!t->monitored)
@@ -313,7 +310,43 @@ static void timed_out(struct xdev_op *op, const char *what, int ms)
 	     op->track->be, what, ms);
 }
 
-/* The backend's state, or false (and the op failed) if it is gone. */
+/* The backend closed during the add.  Its frontend gone: the guest died
+ * (the backend may see that before @releaseDomain reaches us).  The
+ * frontend closing or starting over: a guest kexec or driver reload
+ * (seed 000), after which both ends connect again, so the add keeps
+ * waiting, within its deadline.  Otherwise the backend gave up: -EIO with
+ * its error node, if it wrote one.  False if the op failed. */
+static bool backend_closed(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	const char *rel = strchr(t->be + strlen("/local/domain/"), '/');
+	char path[PATH_LEN + 48], *err;
+	int fst = store__read_int(ctx, t->fe, "state", 0);
+
+	if ((fst == 0 && !store__exists(ctx, t->fe)) ||
+	    !store__domain_alive(ctx, op->id.frontend_domid)) {
+		fail(op, XDEV_E_FRONTEND_GONE, "the frontend %s vanished",
+		     t->fe);
+		return false;
+	}
+	snprintf(path, sizeof(path), "/local/domain/%u/error%s/error",
+		 op->id.backend_domid, rel ? rel : "");
+	err = xs_read(ctx->xs, XBT_NULL, path, NULL);
+	if (!err && (fst == XB_INITIALISING || fst == XB_CLOSING ||
+		     fst == XB_CLOSED)) {
+		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: the frontend is starting "
+			 "over (state %d); waiting for it", t->be, fst);
+		return true;
+	}
+	fail(op, -EIO, "%s: the backend closed the device%s%s", t->be,
+	     err ? ": " : "", err ? err : "");
+	free(err);
+	return false;
+}
+
+/* The backend's state, or false (and the op failed) if it is gone or
+ * closed for good. */
 static bool backend_state(struct xdev_op *op, int *ret)
 {
 	int st = store__read_int(op->ctx, op->track->be, "state", 0);
@@ -323,11 +356,8 @@ static bool backend_state(struct xdev_op *op, int *ret)
 		return false;
 	}
 	track__state_seen(op->ctx, op->track, st);
-	if (st == XB_CLOSING || st == XB_CLOSED) {
-		fail(op, -EIO, "%s: the backend closed the device",
-		     op->track->be);
+	if ((st == XB_CLOSING || st == XB_CLOSED) && !backend_closed(op))
 		return false;
-	}
 	*ret = st;
 	return true;
 }
@@ -450,7 +480,8 @@ void add__step(struct xdev_op *op)
 	}
 	if (!backend_state(op, &st))
 		return;
-	if (op->state == ADD_WAIT_INITWAIT && st >= XB_INITWAIT)
+	if (op->state == ADD_WAIT_INITWAIT && st >= XB_INITWAIT &&
+	    st <= XB_CONNECTED)
 		advance(op);
 	else if (op->state == ADD_WAIT_CONNECTED && st == XB_CONNECTED)
 		succeed(op);

@@ -7,11 +7,16 @@
  *     │    Otherwise one transaction: online=0, state=Closing.
  *     v
  *   WAIT_CLOSED ──Closed──> delete everything, succeed
- *     │ backend vanishes / its domain dies: clean up, succeed, DEVICE_GONE
+ *     │ its domain dies: clean up, succeed, DEVICE_GONE
+ *     │ the directory vanishes (backend_vanished): with a daemon, its
+ *     │   normal end; else DEVICE_GONE, and the remove script still runs
  *     │ timeout: SAFE restores online and the previous state, fails;
  *     v          AUTO forces:
  *   FORCE_WAIT: frontend deleted (a vanished frontend reads as Closed to
  *               every backend); Closed again, or the timeout: delete all
+ *
+ * Every write to the backend checks in its transaction that the directory
+ * is still there, so a removal never brings back what its owner deleted.
  *
  * "Delete all" is, with a daemon in the backend's domain (xdevd: a driver
  * domain, or hotplug mode DAEMON), WAIT_DAEMON: the daemon runs the remove
@@ -69,8 +74,7 @@ static void finish(struct xdev_op *op, int result)
 static void delete_nodes(struct xdev_op *op)
 {
 	struct track *t = op->track;
-	const char *paths[] = { t->fe, t->be, t->rec, NULL };
-	int r = store__rm_each(op->ctx, paths);
+	int r = prune__delete_device(op->ctx, t);
 
 	if (r)
 		snprintf(op->message, sizeof(op->message),
@@ -84,11 +88,18 @@ static void daemon_wait_start(struct xdev_op *op)
 {
 	struct xdev_ctx *ctx = op->ctx;
 	const char *fe[] = { op->track->fe, NULL };
+	int r;
 
 	if (store__read_int(ctx, op->track->be, "state", 0) != XB_CLOSED) {
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: declaring it Closed for "
 			 "the backend domain's xdevd", op->track->be);
-		if (store__write_online_state(op->ctx, op->track->be, "0", XB_CLOSED) == 0)
+		r = store__write_online_state(ctx, op->track->be, "0",
+					      XB_CLOSED);
+		if (r == -ENOENT) { /* the daemon was quicker */
+			delete_nodes(op);
+			return;
+		}
+		if (r == 0)
 			store__rm_each(ctx, fe);
 	}
 	set_state(op, RM_WAIT_DAEMON, ctx->opts.timeout_hotplug_ms);
@@ -145,6 +156,11 @@ static void step_script(struct xdev_op *op)
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
 			 op->message);
 	op->message[0] = 0;
+	if (op->backend_vanished) { /* its nodes went with it */
+		snprintf(op->message, sizeof(op->message), "backend gone");
+		finish(op, 0);
+		return;
+	}
 	delete_nodes(op);
 }
 
@@ -156,6 +172,36 @@ static void backend_gone(struct xdev_op *op)
 
 	snprintf(op->message, sizeof(op->message), "backend gone");
 	track__gone(op->ctx, t);
+	finish(op, 0);
+}
+
+/* The backend directory vanished during the removal, its domain alive.
+ * With a daemon there, that is the daemon's normal end: it deletes the
+ * directory once Closed, and the library may see Closed only as the
+ * deletion; the removal just finishes.  Otherwise something else deleted
+ * it (a backend that deletes its own on close): the device is gone
+ * (DEVICE_GONE), and in library mode its remove script still runs, for
+ * what the add acquired (a loop device). */
+static void backend_vanished(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (hotplug__daemon_cleans_up(ctx, &op->id)) {
+		delete_nodes(op);
+		return;
+	}
+	if (!hotplug__in_library(ctx, &op->id)) {
+		backend_gone(op);
+		return;
+	}
+	track__gone(ctx, op->track);
+	op->backend_vanished = true;
+	if (hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
+		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
+		return;
+	}
+	ctx__log(ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be, op->message);
+	snprintf(op->message, sizeof(op->message), "backend gone");
 	finish(op, 0);
 }
 
@@ -185,7 +231,15 @@ static void step_start(struct xdev_op *op)
 	 * per removal) */
 	op->prev_state = st;
 	op->prev_online = 1;
-	if ((r = store__write_online_state(op->ctx, op->track->be, "0", XB_CLOSING))) {
+	/* the remove script is known before the backend can vanish */
+	if (hotplug__in_library(ctx, &op->id))
+		hotplug__resolve_script(op);
+	r = store__write_online_state(ctx, t->be, "0", XB_CLOSING);
+	if (r == -ENOENT) {
+		backend_vanished(op);
+		return;
+	}
+	if (r) {
 		finish(op, r);
 		return;
 	}
@@ -205,7 +259,12 @@ static void restore(struct xdev_op *op, int result)
 	int r;
 
 	snprintf(online, sizeof(online), "%d", op->prev_online);
-	r = store__write_online_state(op->ctx, op->track->be, online, op->prev_state);
+	r = store__write_online_state(op->ctx, op->track->be, online,
+				      op->prev_state);
+	if (r == -ENOENT) { /* vanished meanwhile: nothing to restore */
+		backend_vanished(op);
+		return;
+	}
 	finish(op, r ? r : result);
 }
 
@@ -280,7 +339,7 @@ void remove__step(struct xdev_op *op)
 	}
 	st = store__read_int(ctx, t->be, "state", 0);
 	if (st == 0 && !store__exists(ctx, t->be)) {
-		backend_gone(op);
+		backend_vanished(op);
 		return;
 	}
 	track__state_seen(ctx, t, st);

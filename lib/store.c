@@ -135,11 +135,15 @@ void store__paths(const xdev_device_id *id, struct track *t)
 		 type, id->devid);
 }
 
-/* ONLINE and STATE of backend BE in one transaction. */
+/* ONLINE and STATE of backend BE in one transaction, which reads `state`
+ * first and aborts if it is gone: a write must never bring back a
+ * directory its owner deleted meanwhile (a driver domain's xdevd, a
+ * backend that deletes its own on close, a dying domain's toolstack):
+ * nobody would delete it again.  -ENOENT then. */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state)
 {
-	char path[PATH_LEN + 16], v[4];
+	char path[PATH_LEN + 16], v[4], *cur;
 	int tries;
 
 	snprintf(v, sizeof(v), "%d", state);
@@ -149,10 +153,18 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 
 		if (tx == XBT_NULL)
 			return XDEV_E_XENSTORE;
-		snprintf(path, sizeof(path), "%s/online", be);
-		ok = xs_write(ctx->xs, tx, path, online, strlen(online));
 		snprintf(path, sizeof(path), "%s/state", be);
-		ok = ok && xs_write(ctx->xs, tx, path, v, strlen(v));
+		cur = xs_read(ctx->xs, tx, path, NULL);
+		if (!cur) {
+			int e = errno;
+
+			xs_transaction_end(ctx->xs, tx, true);
+			return e == ENOENT ? -ENOENT : XDEV_E_XENSTORE;
+		}
+		free(cur);
+		ok = xs_write(ctx->xs, tx, path, v, strlen(v));
+		snprintf(path, sizeof(path), "%s/online", be);
+		ok = ok && xs_write(ctx->xs, tx, path, online, strlen(online));
 		if (!ok) {
 			xs_transaction_end(ctx->xs, tx, true);
 			return XDEV_E_XENSTORE;

@@ -73,14 +73,13 @@ void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state)
 
 void track__gone(struct xdev_ctx *ctx, struct track *t)
 {
-	const char *paths[] = { t->fe, t->rec, t->be, NULL };
 	xdev_event ev = { .type = XDEV_EVENT_DEVICE_GONE };
 
 	ctx__log(ctx, XDEV_LOG_INFO, "%s: backend gone; removing the frontend",
 		 t->be);
 	/* The backend directory too: a dying domain's nodes may outlive it
 	 * (C xenstored -K keeps them). */
-	if (store__rm_all(ctx, paths))
+	if (prune__delete_device(ctx, t))
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: cleaning up failed", t->fe);
 	ev.device = t->id;
 	ctx__event(ctx, &ev);

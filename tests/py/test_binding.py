@@ -383,10 +383,6 @@ def empty_parents(host, guest, loopdev):
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="library gap: the empty parents of "
-                   "a removed device's nodes stay (/local/domain/0/backend/"
-                   "vbd/<fe>, /xdev/<fe>/vbd), for good once the guest is "
-                   "gone; libxl deletes them (libxl__xs_path_cleanup)")
 def test_removal_leaves_no_empty_parent_directories(xdev_sim_hosts,
                                                     tmp_loop):
     host = xdev_sim_hosts("c")

@@ -236,6 +236,20 @@ def test_fault_cli_holds_and_releases_the_backend(host):
     assert host.xs("xenstore-read", f"{fe}/ring-ref").returncode == 0
 
 
+def test_fault_rules_die_with_their_domain(host):
+    """A destroyed domain's fault rules do not carry over to a new domain
+    that reuses its id."""
+    domid = host.sim("domain-create", "gil").stdout.strip()
+    host.sim("fault", domid, "frontend-unresponsive")
+    host.sim("domain-destroy", "gil")
+    again = host.sim("domain-create", "--domid", domid, "gil2")
+    assert again.stdout.strip() == domid
+    fe, be = write_vbd_nodes(host, domid)
+    host.sim("wait", f"{be}/state", "2")
+    # the new guest's blkfront answers InitWait: no rule holds it
+    host.sim("wait", f"{fe}/state", "3")
+
+
 @pytest.mark.parametrize("args,code,message", [
     (["fault", "0", "sleepy"], 2, "unknown fault 'sleepy'"),
     (["fault", "0", "slow=-1"], 2, "unknown fault 'slow=-1'"),

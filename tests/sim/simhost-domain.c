@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <xen/sched.h>
 
@@ -342,7 +343,7 @@ out:
 int simhost_domain_destroy(struct simhost *h, uint32_t id, int keep_store)
 {
 	struct fakexen_dominfo d;
-	char path[64], uuid_s[37];
+	char path[64], uuid_s[37], *fault_path;
 	struct xs_handle *xs;
 	int r;
 
@@ -365,6 +366,11 @@ int simhost_domain_destroy(struct simhost *h, uint32_t id, int keep_store)
 		return r;
 	if ((r = fakexen_domain_remove(id)))
 		return r;
+	/* its fault rules die with it: a domain reusing the id starts clean */
+	fault_path = NULL;
+	if (asprintf(&fault_path, "%s/faults/%u", h->dir, id) >= 0)
+		unlink(fault_path);
+	free(fault_path);
 	if (keep_store)
 		return 0;
 	xs = sim__xs_open(h);

@@ -361,8 +361,10 @@ static void connected_vbd(uint32_t g, xdev_device_id *id)
 {
 	struct track t;
 
-	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, id),
-			 0);
+	int r = add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, id);
+
+	ck_assert_msg(r == 0, "add: %s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
 	paths_of(id, &t);
 	ck_assert_int_eq(wait_state(t.fe, 4, 5000), 0);
 }
