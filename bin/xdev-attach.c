@@ -245,8 +245,8 @@ static void print_detached(const struct cli *cli, const struct dom *dom,
 	if (cli->json) {
 		o = json_object_new_object();
 		json_object_object_add(o, "domid", json_object_new_int64(dom->domid));
-		json_object_object_add(o, "domain",
-				       json_object_new_string(dom->name));
+		json_object_object_add(o, "domain", dom->gone ? NULL
+				       : json_object_new_string(dom->name));
 		json_object_object_add(o, "type", json_object_new_string(
 			dev_type_name(id->type)));
 		json_object_object_add(o, "devid", json_object_new_int64(id->devid));
@@ -256,19 +256,22 @@ static void print_detached(const struct cli *cli, const struct dom *dom,
 		out_json(o, false);
 		json_object_put(o);
 	} else if (!cli->quiet) {
-		printf("detached %s %u from %s (%u)\n", dev_type_name(id->type),
-		       id->devid, dom->name, dom->domid);
+		char label[100];
+
+		printf("detached %s %u from %s\n", dev_type_name(id->type),
+		       id->devid, dom_label(dom, label, sizeof(label)));
 	}
 }
 
 static int do_remove(struct opstate *s, const struct dom *dom)
 {
 	xdev_op_how how = { op_done, s };
-	char what[200];
+	char what[200], label[100];
 	int r;
 
-	snprintf(what, sizeof(what), "%s %s %u from %s (%u)", s->cli->cmd,
-		 dev_type_name(s->id.type), s->id.devid, dom->name, dom->domid);
+	snprintf(what, sizeof(what), "%s %s %u from %s", s->cli->cmd,
+		 dev_type_name(s->id.type), s->id.devid,
+		 dom_label(dom, label, sizeof(label)));
 	r = xdev_device_remove(s->run.ctx, &s->id, s->cli->remove_mode, &how,
 			       &s->op);
 	if (r < 0)
@@ -301,7 +304,7 @@ static int detach(const struct cli *cli, enum xdev_device_type type,
 		return EXIT_USAGE;
 	}
 	xs = store_open(cli);
-	r = xs ? store_domain(xs, argv[0], &dom) : EXIT_FAILED;
+	r = xs ? store_domain_or_gone(xs, argv[0], &dom) : EXIT_FAILED;
 	if (!r)
 		r = store_find_device(xs, &dom, type, argv[1], &s.id);
 	s.run.user = &s;

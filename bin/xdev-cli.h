@@ -82,6 +82,7 @@ struct xs_handle;
 struct dom {
 	uint32_t domid;
 	char name[72];
+	bool gone;                 /* a domain id whose domain is gone */
 };
 
 /* Our own connection (the library keeps its own); honours
@@ -92,6 +93,13 @@ void store_close(struct xs_handle *xs);
 /* Resolve a domid or a name: 0, or EXIT_NOT_FOUND / EXIT_USAGE with the
  * message printed. */
 int store_domain(struct xs_handle *xs, const char *arg, struct dom *ret);
+/* The same for a detach: a domain id whose domain is gone (destroyed)
+ * is accepted, with DOM->gone set and DOM->name "": its devices are found
+ * from their backends. */
+int store_domain_or_gone(struct xs_handle *xs, const char *arg,
+			 struct dom *ret);
+/* "alice (3)", or "domain 3 (gone)", in BUF. */
+const char *dom_label(const struct dom *dom, char *buf, size_t len);
 /* DOM->name from DOM->domid ("" if it has none). */
 void store_domain_name(struct xs_handle *xs, struct dom *dom);
 /* Is DOMID still there (its /local/domain directory)? */
@@ -102,7 +110,10 @@ char *store_read(struct xs_handle *xs, const char *dir, const char *key);
 int store_devids(struct xs_handle *xs, uint32_t domid,
 		 enum xdev_device_type type, uint32_t **ret, unsigned *ret_n);
 /* A device of DOM named by devid, vdev (vbd) or MAC (vif): 0 and *RET,
- * or EXIT_NOT_FOUND with the message printed. */
+ * or EXIT_NOT_FOUND with the message printed.  Looked up under the
+ * frontend, then (its domain or its directory gone) from the backends'
+ * side: xdev's record, then /local/domain/<be>/backend/<type>/<domid>
+ * of every domain. */
 int store_find_device(struct xs_handle *xs, const struct dom *dom,
 		      enum xdev_device_type type, const char *which,
 		      xdev_device_id *ret);

@@ -113,25 +113,55 @@ static int by_name(struct xs_handle *xs, const char *arg, struct dom *ret)
 	return r;
 }
 
-int store_domain(struct xs_handle *xs, const char *arg, struct dom *ret)
+static int resolve(struct xs_handle *xs, const char *arg, struct dom *ret,
+		   bool gone_ok)
 {
 	long id = parse_domid(arg);
 	int r = 0;
 
+	ret->gone = false;
 	if (id >= 0) {
 		ret->domid = (uint32_t)id;
-		if (!store_domain_exists(xs, ret->domid))
+		if (!store_domain_exists(xs, ret->domid)) {
+			if (gone_ok) {
+				ret->gone = true;
+				ret->name[0] = 0;
+				return 0;
+			}
 			r = EXIT_NOT_FOUND;
+		}
 	} else {
 		r = by_name(xs, arg, ret);
 	}
 	if (r) {
 		cli_error("no domain '%s': give a domain id or name of a running "
-			  "domain (xl list shows them)", arg);
+			  "domain (xl list shows them)%s", arg, gone_ok
+			  ? "; a destroyed domain's devices are detached by "
+			    "its domain id" : "");
 		return r;
 	}
 	store_domain_name(xs, ret);
 	return 0;
+}
+
+int store_domain(struct xs_handle *xs, const char *arg, struct dom *ret)
+{
+	return resolve(xs, arg, ret, false);
+}
+
+int store_domain_or_gone(struct xs_handle *xs, const char *arg,
+			 struct dom *ret)
+{
+	return resolve(xs, arg, ret, true);
+}
+
+const char *dom_label(const struct dom *dom, char *buf, size_t len)
+{
+	if (dom->gone)
+		snprintf(buf, len, "domain %u (gone)", dom->domid);
+	else
+		snprintf(buf, len, "%s (%u)", dom->name, dom->domid);
+	return buf;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -206,20 +236,24 @@ static int fill_id(struct xs_handle *xs, const char *fe, uint32_t devid,
 	return 0;
 }
 
-int store_find_device(struct xs_handle *xs, const struct dom *dom,
-		      enum xdev_device_type type, const char *which,
-		      xdev_device_id *ret)
+/* A devid: decimal, at most 9 digits (a vbd's may be 268442112). */
+static long parse_devid(const char *s)
+{
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return -1;
+	return atol(s);
+}
+
+/* The frontend's side: /local/domain/<fe>/device/<type>/<devid>. */
+static int by_frontend(struct xs_handle *xs, const struct dom *dom,
+		       enum xdev_device_type type, const char *which,
+		       long want, xdev_device_id *ret)
 {
 	char fe[96];
 	uint32_t *ids;
 	unsigned n, i;
-	long want = -1;
 	int r = EXIT_NOT_FOUND;
 
-	/* a number is a devid (a vbd's may be 268442112), else a name */
-	if (*which && strspn(which, "0123456789") == strlen(which) &&
-	    strlen(which) <= 9)
-		want = atol(which);
 	if (store_devids(xs, dom->domid, type, &ids, &n) < 0) {
 		cli_error("out of memory");
 		return EXIT_FAILED;
@@ -233,10 +267,128 @@ int store_find_device(struct xs_handle *xs, const struct dom *dom,
 			r = 0;
 	}
 	free(ids);
-	if (r)
+	return r;
+}
+
+/* Does the backend directory BE name WHICH (its "dev" for a vbd, its
+ * "mac" for a vif, as xdev and libxl write them)? */
+static bool backend_matches(struct xs_handle *xs, const char *be,
+			    enum xdev_device_type type, const char *which)
+{
+	char *v = store_read(xs, be, type == XDEV_VBD ? "dev" : "mac");
+	bool m = v && (type == XDEV_VBD ? !strcmp(v, which)
+					: !strcasecmp(v, which));
+
+	free(v);
+	return m;
+}
+
+/* The backend domain of record REC (/xdev/<fe>/<type>/<devid>, whose value
+ * is the backend directory), or -1. */
+static long record_backend(struct xs_handle *xs, const char *rec,
+			   enum xdev_device_type type, uint32_t domid,
+			   uint32_t devid)
+{
+	char *be = store_read(xs, rec, NULL), want[96];
+	unsigned b;
+	long r = -1;
+	int end = 0;
+
+	if (be && sscanf(be, "/local/domain/%u/backend/%n", &b, &end) == 1 &&
+	    end > 0) {
+		snprintf(want, sizeof(want), "%s/%u/%u", dev_type_name(type),
+			 domid, devid);
+		if (!strcmp(be + end, want) && b < 0x7ff0)
+			r = b;
+	}
+	free(be);
+	return r;
+}
+
+/* The backends' side, for a frontend that is gone (its domain destroyed,
+ * or its directory deleted): xdev's records /xdev/<fe>/<type>/<devid>
+ * first, then every /local/domain/<be>/backend/<type>/<fe>/<devid>.  By
+ * name only where the backend directory is left. */
+static int by_backend(struct xs_handle *xs, const struct dom *dom,
+		      enum xdev_device_type type, const char *which,
+		      long want, xdev_device_id *ret)
+{
+	const char *tn = dev_type_name(type);
+	char dir[96], path[128], **doms, **ids;
+	unsigned nd = 0, n = 0, i, j;
+	long b, devid;
+	int r = EXIT_NOT_FOUND;
+
+	snprintf(dir, sizeof(dir), "/xdev/%u/%s", dom->domid, tn);
+	ids = xs_directory(xs, XBT_NULL, dir, &n);
+	for (i = 0; ids && i < n && r; i++) {
+		if ((devid = parse_devid(ids[i])) < 0 ||
+		    (want >= 0 && devid != want))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, ids[i]);
+		b = record_backend(xs, path, type, dom->domid, (uint32_t)devid);
+		if (b < 0)
+			continue;
+		snprintf(path, sizeof(path), "/local/domain/%ld/backend/%s/%u/%ld",
+			 b, tn, dom->domid, devid);
+		if (want >= 0 || backend_matches(xs, path, type, which)) {
+			*ret = (xdev_device_id){ type, (uint32_t)b, dom->domid,
+						 (uint32_t)devid };
+			r = 0;
+		}
+	}
+	free(ids);
+	doms = r ? xs_directory(xs, XBT_NULL, "/local/domain", &nd) : NULL;
+	for (i = 0; doms && i < nd && r; i++) {
+		if ((b = parse_domid(doms[i])) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/local/domain/%ld/backend/%s/%u", b,
+			 tn, dom->domid);
+		ids = xs_directory(xs, XBT_NULL, dir, &n);
+		for (j = 0; ids && j < n && r; j++) {
+			if ((devid = parse_devid(ids[j])) < 0 ||
+			    (want >= 0 && devid != want))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, ids[j]);
+			if (want >= 0 || backend_matches(xs, path, type, which)) {
+				*ret = (xdev_device_id){ type, (uint32_t)b,
+							 dom->domid,
+							 (uint32_t)devid };
+				r = 0;
+			}
+		}
+		free(ids);
+	}
+	free(doms);
+	return r;
+}
+
+int store_find_device(struct xs_handle *xs, const struct dom *dom,
+		      enum xdev_device_type type, const char *which,
+		      xdev_device_id *ret)
+{
+	const char *what = type == XDEV_VBD ? "disk" : "network device";
+	const char *tn = dev_type_name(type);
+	long want = parse_devid(which); /* a number is a devid, else a name */
+	int r = EXIT_NOT_FOUND;
+
+	if (!dom->gone)
+		r = by_frontend(xs, dom, type, which, want, ret);
+	if (r == EXIT_NOT_FOUND)
+		r = by_backend(xs, dom, type, which, want, ret);
+	if (r != EXIT_NOT_FOUND)
+		return r;
+	if (dom->gone)
+		cli_error("no %s '%s' of domain %u: the domain is gone, and "
+			  "neither a backend (/local/domain/*/backend/%s/%u/%s) "
+			  "nor an xdev record (/xdev/%u/%s/%s) of it is left",
+			  what, which, dom->domid, tn, dom->domid,
+			  want >= 0 ? which : "*", dom->domid, tn,
+			  want >= 0 ? which : "*");
+	else
 		cli_error("no %s '%s' on domain %s (%u): `%s %s-list %u` shows "
-			  "its devices", type == XDEV_VBD ? "disk" : "network "
-			  "device", which, dom->name, dom->domid, cli_prog,
-			  type == XDEV_VBD ? "block" : "network", dom->domid);
+			  "its devices", what, which, dom->name, dom->domid,
+			  cli_prog, type == XDEV_VBD ? "block" : "network",
+			  dom->domid);
 	return r;
 }

@@ -242,7 +242,11 @@ typedef struct xdev_op_how {
  *   XDEV_E_DEVICE_EXISTS     the device already exists
  *   -ETIMEDOUT               a wait ran out; the nodes are removed
  *   XDEV_E_BACKEND_GONE      the backend vanished while waiting
- *   XDEV_E_FRONTEND_GONE     the frontend domain died while waiting
+ *   XDEV_E_FRONTEND_GONE     the frontend domain died (or its directory
+ *                            vanished) while waiting
+ *   -EIO                     the backend closed the device on its own
+ *                            (message: its error node); a frontend that
+ *                            starts over (kexec) is waited for instead
  *   XDEV_E_HOTPLUG_FAILED    hotplug-status=error (message: hotplug-error)
  *   -ECANCELED               cancelled; the nodes are removed
  *   XDEV_E_XENSTORE          the store failed
@@ -269,7 +273,9 @@ enum xdev_remove_mode {
  * its previous state); AUTO forces: deletes the frontend, waits for Closed
  * once more, then deletes both.  The backend already gone, or vanishing or
  * dying during the wait: success at once, the frontend cleaned up, and a
- * DEVICE_GONE event.
+ * DEVICE_GONE event (except a backend directory that the backend domain's
+ * xdevd deleted once Closed: its normal end).  The empty directories above
+ * the device's nodes go with them.
  *
  * ERRORS
  *   XDEV_E_NO_DEVICE     no such device

@@ -225,6 +225,7 @@ struct xdev_op {
 	int result;
 	bool cancelled;
 	bool completed;
+	bool internal;            /* the library's own: no OP_DONE event */
 	xdev_op_how how;
 	bool sync;
 	struct track *track;
@@ -282,5 +283,9 @@ int hotplug__result(struct xdev_op *op, bool adding);
 /* op-add.c, op-remove.c */
 void add__step(struct xdev_op *op);
 void remove__step(struct xdev_op *op);
+/* T, monitored with no operation, lost its backend directory while its
+ * domain lives: DEVICE_GONE, and its remove script if the library ran its
+ * add script.  T is dropped (at once, or once the script ended). */
+void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t);
 
 #endif

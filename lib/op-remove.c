@@ -2,8 +2,9 @@
  * op-remove: removing a device; the three cases of seed 001 and the gap
  * libxl left.
  *
- *   START: backend already gone (no state node, or its domain dead):
- *          clean the frontend, succeed, DEVICE_GONE.  FORCE: delete all.
+ *   START: backend already gone (no state node, or its domain dead; or
+ *          only the record is left): clean the frontend and the record,
+ *          succeed, DEVICE_GONE.  FORCE: delete all.
  *     │    Otherwise one transaction: online=0, state=Closing.
  *     v
  *   WAIT_CLOSED ──Closed──> delete everything, succeed
@@ -217,7 +218,10 @@ static void step_start(struct xdev_op *op)
 		return;
 	}
 	st = store__read_int(ctx, t->be, "state", 0);
-	if (st == 0 && !store__exists(ctx, t->fe) && !store__exists(ctx, t->be)) {
+	/* a record alone (its frontend and backend deleted by others) is
+	 * cleaned up below as a device whose backend is gone */
+	if (st == 0 && !store__exists(ctx, t->fe) && !store__exists(ctx, t->be) &&
+	    !store__exists(ctx, t->rec)) {
 		snprintf(op->message, sizeof(op->message), "no device at %s",
 			 t->fe);
 		finish(op, XDEV_E_NO_DEVICE);
@@ -347,6 +351,25 @@ void remove__step(struct xdev_op *op)
 		delete_all(op, true); /* st was just read: it exists */
 	else if (ctx__now_ms() >= op->deadline)
 		on_timeout(op);
+}
+
+void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t)
+{
+	xdev_op_how how = { 0 }; /* asynchronous, and nobody to call back */
+	struct xdev_op *op;
+
+	if (!hotplug__in_library(ctx, &t->id) || !t->script[0] ||
+	    !(op = op__new(ctx, OP_REMOVE, &how))) {
+		track__gone(ctx, t);
+		track__drop(ctx, t);
+		return;
+	}
+	op->internal = true;
+	op->id = t->id;
+	op->track = t;
+	t->op = op;
+	op__start(op, NULL);
+	backend_vanished(op);
 }
 
 XDEV_PUBLIC int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,

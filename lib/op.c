@@ -146,7 +146,8 @@ void op__run_completions(struct xdev_ctx *ctx)
 			return;
 		op = *oldest;
 		*oldest = op->next;
-		done_event(op);
+		if (!op->internal)
+			done_event(op);
 		if (op->how.cb)
 			op->how.cb(op, op->result, op->how.user);
 		op__free(op);

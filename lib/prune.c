@@ -115,7 +115,7 @@ static int only_child(struct xdev_ctx *ctx, xs_transaction_t tx,
 	int r;
 
 	if (!list)
-		return errno == ENOENT ? 1 : -1;
+		return errno == ENOENT ? 1 : -1; /* errno kept */
 	r = n == 0 || (n == 1 && !strcmp(list[0], child));
 	free(list);
 	return r;
@@ -132,8 +132,10 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 
 	for (level = top; level < depth; level++) {
 		if (!ancestor(p, level, dir, sizeof(dir)) ||
-		    !ancestor(p, level + 1, next, sizeof(next)))
+		    !ancestor(p, level + 1, next, sizeof(next))) {
+			errno = ENAMETOOLONG;
 			return -1;
+		}
 		ok = only_child(ctx, tx, dir, next + strlen(dir) + 1);
 		if (ok < 0)
 			return -1;
@@ -142,16 +144,26 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 		else if (!from)
 			from = level;
 	}
-	if (from && !ancestor(p, from, dir, sizeof(dir)))
+	if (from && !ancestor(p, from, dir, sizeof(dir))) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	if (!xs_rm(ctx->xs, tx, from ? dir : p) && errno != ENOENT)
 		return -1;
 	return 0;
 }
 
+/* The device's three directories, without the directories above. */
+static int delete_only_device(struct xdev_ctx *ctx, const struct track *t)
+{
+	const char *paths[] = { t->fe, t->be, t->rec, NULL };
+
+	return store__rm_each(ctx, paths);
+}
+
 int prune__delete_device(struct xdev_ctx *ctx, const struct track *t)
 {
-	int top[CHAINS], c, tries;
+	int top[CHAINS], c, tries, e = 0;
 	bool any = false;
 
 	for (c = 0; c < CHAINS; c++) {
@@ -160,25 +172,34 @@ int prune__delete_device(struct xdev_ctx *ctx, const struct track *t)
 		top[c] = (s > chain_floor(c) ? s : chain_floor(c)) + 1;
 		any |= top[c] < depth_of(chain_path(t, c));
 	}
-	if (!any) {
-		const char *paths[] = { t->fe, t->be, t->rec, NULL };
-
-		return store__rm_each(ctx, paths);
-	}
+	if (!any)
+		return delete_only_device(ctx, t);
 	for (tries = 0; tries < PRUNE_TRIES; tries++) {
 		xs_transaction_t tx = xs_transaction_start(ctx->xs);
 
-		if (tx == XBT_NULL)
-			return XDEV_E_XENSTORE;
+		if (tx == XBT_NULL) {
+			e = errno;
+			break;
+		}
 		for (c = 0; c < CHAINS; c++)
-			if (prune_chain(ctx, tx, t, c, top[c]) < 0) {
-				xs_transaction_end(ctx->xs, tx, true);
-				return XDEV_E_XENSTORE;
-			}
-		if (xs_transaction_end(ctx->xs, tx, false))
+			if (prune_chain(ctx, tx, t, c, top[c]) < 0)
+				break;
+		if (c < CHAINS) {
+			e = errno;
+			xs_transaction_end(ctx->xs, tx, true);
+		} else if (xs_transaction_end(ctx->xs, tx, false)) {
 			return 0;
-		if (errno != EAGAIN)
-			return XDEV_E_XENSTORE;
+		} else {
+			e = errno;
+		}
+		/* a conflict, which C xenstored may also report at once (or
+		 * as EIO) when a node the transaction touched changed: a
+		 * backend deleting its own directory meanwhile */
+		if (e != EAGAIN && e != EIO)
+			break;
 	}
-	return XDEV_E_XENSTORE;
+	/* the device goes in any case; only the empty directories may stay */
+	ctx__log(ctx, XDEV_LOG_WARNING, "%s: deleting the directories above "
+		 "it: %s", t->be, strerror(e));
+	return delete_only_device(ctx, t);
 }

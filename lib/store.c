@@ -159,6 +159,8 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			int e = errno;
 
 			xs_transaction_end(ctx->xs, tx, true);
+			if (e == EAGAIN) /* a conflict, seen early */
+				continue;
 			return e == ENOENT ? -ENOENT : XDEV_E_XENSTORE;
 		}
 		free(cur);
@@ -166,7 +168,11 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 		snprintf(path, sizeof(path), "%s/online", be);
 		ok = ok && xs_write(ctx->xs, tx, path, online, strlen(online));
 		if (!ok) {
+			int e = errno;
+
 			xs_transaction_end(ctx->xs, tx, true);
+			if (e == EAGAIN)
+				continue;
 			return XDEV_E_XENSTORE;
 		}
 		if (xs_transaction_end(ctx->xs, tx, false))

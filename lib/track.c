@@ -107,8 +107,7 @@ static void monitor_backend(struct xdev_ctx *ctx, struct track *t)
 	int st = store__read_int(ctx, t->be, "state", 0);
 
 	if (st == 0 && !store__exists(ctx, t->be)) {
-		track__gone(ctx, t);
-		track__drop(ctx, t);
+		remove__vanished_unattended(ctx, t);
 		return;
 	}
 	track__state_seen(ctx, t, st);

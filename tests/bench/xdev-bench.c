@@ -661,7 +661,7 @@ static int cmd_requests(int argc, char **argv)
 	const char *ph[2][2] = { { "add", "add-settle" },
 				 { "remove", "remove-settle" } };
 	struct counts *seg[2][3][2][2][8]; /* anchor, kind, add/rm, op/settle */
-	xdev_device_id anchor;
+	xdev_device_id anchor, anchor_vif;
 	struct trace t;
 	xdev_ctx *ctx;
 	uint32_t g;
@@ -686,6 +686,15 @@ static int cmd_requests(int argc, char **argv)
 			if (r)
 				die("anchor add: %s", xdev_strerror(r));
 			be_dir(&anchor, be, sizeof(be));
+			settle(ctx, be, XB_CONNECTED, 5000);
+			/* and a vif: steady means another device of the same
+			 * kind on the same guest */
+			d = desc_vif("ok");
+			r = xdev_vif_add(ctx, g, d, 0, NULL, &anchor_vif, NULL);
+			xdev_desc_free(d);
+			if (r)
+				die("anchor add: %s", xdev_strerror(r));
+			be_dir(&anchor_vif, be, sizeof(be));
 			settle(ctx, be, XB_CONNECTED, 5000);
 			run_for(ctx, 200);
 		}
@@ -733,6 +742,9 @@ static int cmd_requests(int argc, char **argv)
 	}
 	marker("end");
 	if ((i = xdev_device_remove(ctx, &anchor, XDEV_REMOVE_AUTO, NULL,
+				    NULL)))
+		msg("anchor remove: %s", xdev_strerror(i));
+	if ((i = xdev_device_remove(ctx, &anchor_vif, XDEV_REMOVE_AUTO, NULL,
 				    NULL)))
 		msg("anchor remove: %s", xdev_strerror(i));
 	xdev_ctx_free(ctx);

@@ -558,6 +558,72 @@ def test_status_line_only_on_a_terminal(cli):
     assert p.stdout.startswith("detached vbd 51728")
 
 
+def test_detach_after_the_guest_is_destroyed(cli):
+    """A destroyed guest's devices that its toolstack did not record stay
+    in the backend (xl destroy removes only libxl's): detach by domain id
+    finds them from the backends' side, in every mode, and leaves the
+    store as a guest without devices leaves it."""
+    cli.host.sim("domain-create", "tmp")
+    cli.host.sim("domain-destroy", "tmp")   # leaves an empty /vm
+    base = cli.dump()
+    g = int(cli.host.sim("domain-create", "rob").stdout)
+    cli("block-attach", "--hotplug", "none", "rob", "/dev/x,,xvdb")
+    cli("network-attach", "rob", "script=ok", "mac=00:16:3e:00:00:51", "-w")
+    cli("network-attach", "rob", "script=ok", "-w")
+    cli.host.sim("domain-destroy", "rob")
+    assert not cli.exists(f"/local/domain/{g}")
+    for kind, devid in (("vbd", 51728), ("vif", 0), ("vif", 1)):
+        be = f"/local/domain/0/backend/{kind}/{g}/{devid}"
+        assert cli.read(f"{be}/online") == "1", be
+        assert cli.read(f"/xdev/{g}/{kind}/{devid}") == be
+    # the name went with the domain: the id, with a precise message
+    proc = cli("block-detach", "rob", "xvdb", code=EXIT_NOT_FOUND)
+    assert "no domain 'rob'" in proc.stderr
+    assert "a destroyed domain's devices are detached by its domain id" \
+        in proc.stderr
+    # by vdev (the backend's dev), default mode
+    proc = cli("block-detach", str(g), "xvdb")
+    assert proc.stdout == f"detached vbd 51728 from domain {g} (gone)\n"
+    assert gone(cli, g, "vbd", 51728)
+    # by MAC (the backend's mac, any case), --safe: nothing can answer
+    proc = cli("network-detach", "--safe", str(g), "00:16:3E:00:00:51")
+    assert proc.stdout == f"detached vif 0 from domain {g} (gone)\n"
+    assert gone(cli, g, "vif", 0)
+    # by devid, --force, JSON: the domain has no name any more
+    assert cli.json("network-detach", "--force", str(g), "1") == {
+        "domid": g, "domain": None, "type": "vif", "devid": 1,
+        "backend_domid": 0, "detached": True}
+    assert gone(cli, g, "vif", 1)
+    # nothing of the guest is left, not even an empty directory
+    assert cli.dump() == base
+    proc = cli("network-detach", str(g), "1", code=EXIT_NOT_FOUND)
+    assert proc.stderr == (
+        f"xdev: no network device '1' of domain {g}: the domain is gone, "
+        f"and neither a backend (/local/domain/*/backend/vif/{g}/1) nor an "
+        f"xdev record (/xdev/{g}/vif/1) of it is left\n")
+    cli("block-detach", str(g), "xvdb", code=EXIT_NOT_FOUND)
+
+
+def test_detach_finds_a_device_by_its_backend_or_record(cli):
+    """A frontend directory deleted under a live guest, or everything but
+    xdev's record: detach still finds the device and cleans it up."""
+    g = int(cli.host.sim("domain-create", "sam").stdout)
+    before = cli.dump()
+    cli("block-attach", "--hotplug", "none", "sam", "/dev/x,,xvdb")
+    cli("network-attach", "--hotplug", "none", "sam")
+    cli.host.xs("xenstore-rm", f"/local/domain/{g}/device/vbd/51728")
+    proc = cli("block-detach", "sam", "xvdb")
+    assert proc.stdout == f"detached vbd 51728 from sam ({g})\n"
+    assert gone(cli, g, "vbd", 51728)
+    # only the record left: found by devid, the record removed
+    cli.host.xs("xenstore-rm", f"/local/domain/{g}/device/vif/0")
+    cli.host.xs("xenstore-rm", f"/local/domain/0/backend/vif/{g}/0")
+    assert cli.exists(f"/xdev/{g}/vif/0")
+    cli("network-detach", "--safe", str(g), "0")
+    assert gone(cli, g, "vif", 0)
+    assert cli.dump() == before
+
+
 # ---- monitor -------------------------------------------------------------------
 
 class Monitor:

@@ -61,11 +61,23 @@ static void on_event(void *user, const xdev_event *ev)
 	strncat(events, e, sizeof(events) - strlen(events) - 1);
 }
 
+/* The library's warnings, in the test's output: the why of a failure. */
+static void on_log(void *user, enum xdev_log_level level, const char *m)
+{
+	(void)user;
+	(void)level;
+	fprintf(stderr, "xdev: %s\n", m);
+}
+
 static void open_ctx(xdev_ctx_opts *o)
 {
 	int r;
 
 	o->event_cb = on_event;
+	if (!o->log_cb) {
+		o->log_cb = on_log;
+		o->log_level = XDEV_LOG_WARNING;
+	}
 	r = xdev_ctx_new(o, &ctx);
 	ck_assert_msg(r == 0, "xdev_ctx_new: %s", xdev_strerror(r));
 }
@@ -850,6 +862,34 @@ START_TEST(library_runs_the_scripts_and_deletes_after_remove)
 }
 END_TEST
 
+/* A backend in dom0 deletes its own directory while nobody removes it:
+ * DEVICE_GONE, the frontend and record go, and the remove script still
+ * runs for what the add script acquired - with no OP_DONE, since the
+ * application started no operation. */
+START_TEST(library_runs_the_remove_script_of_a_backend_that_deleted_itself)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+	long long end;
+
+	library_ctx(10000);
+	ck_assert_msg(add_with_script(g, "ok", NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	paths_of(&id, &t);
+	events[0] = 0;
+	ck_assert(xs_rm(xs, XBT_NULL, t.be));
+	end = now_ms() + 10000;
+	while (!strstr(recorded(), "remove ") && now_ms() < end)
+		xdev_ctx_run(ctx, 50);
+	ck_assert_msg(strstr(recorded(), "backend-gone"), "%s", recorded());
+	xdev_ctx_run(ctx, 50); /* the internal operation's end */
+	ck_assert_msg(strstr(events, "gone:") && !strstr(events, "done:"),
+		      "events: %s", events);
+	assert_clean(&id);
+}
+END_TEST
+
 START_TEST(library_reports_a_failing_script_and_undoes_it)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -1171,6 +1211,47 @@ START_TEST(list_reports_devices_and_states)
 }
 END_TEST
 
+/* The directories above a removed device go once nothing else is in
+ * them - the context's other devices and another client's alike keep
+ * them - and the domain's own device directory stays. */
+START_TEST(removal_prunes_the_directories_left_empty)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id a, b;
+	char bdir[96], fdir[96], rdir[96], other[128], dev[96];
+
+	snprintf(bdir, sizeof(bdir), "/local/domain/0/backend/vbd/%u", g);
+	snprintf(fdir, sizeof(fdir), "/local/domain/%u/device/vbd", g);
+	snprintf(rdir, sizeof(rdir), "/xdev/%u", g);
+	snprintf(dev, sizeof(dev), "/local/domain/%u/device", g);
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &a), 0);
+	ck_assert_int_eq(add_vbd(g, "xvdb", NULL, 0, &b), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &a, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&a);
+	ck_assert(exists(bdir) && exists(fdir) && exists(rdir));
+	/* a node of another client's, under the guest's backend directory */
+	snprintf(other, sizeof(other), "%s/99/state", bdir);
+	ck_assert(xs_write(xs, XBT_NULL, other, "1", 1));
+	ck_assert_int_eq(xdev_device_remove(ctx, &b, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&b);
+	ck_assert_msg(exists(other), "%s: deleted with the library's", other);
+	ck_assert_msg(!exists(fdir) && !exists(rdir) && !exists("/xdev"),
+		      "%s %s /xdev: left behind", fdir, rdir);
+	ck_assert_msg(exists(dev), "%s: the domain's, deleted", dev);
+	/* the other client's device gone too: nothing of the library's stays */
+	snprintf(other, sizeof(other), "%s/99", bdir);
+	ck_assert(xs_rm(xs, XBT_NULL, other));
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &a), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &a, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	ck_assert_msg(!exists("/local/domain/0/backend"),
+		      "/local/domain/0/backend left behind: %s",
+		      children("/local/domain/0/backend"));
+}
+END_TEST
+
 static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -1184,6 +1265,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		auto_remove_forces_an_unresponsive_backend,
 		force_remove_does_not_wait,
 		backend_deleting_its_directory_is_gone_not_a_timeout,
+		removal_prunes_the_directories_left_empty,
 		backend_domain_dying_during_remove_succeeds_at_once,
 		device_gone_when_the_backend_domain_dies,
 		remove_with_the_backend_already_gone_cleans_the_frontend,
@@ -1198,6 +1280,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		library_reports_a_failing_script_and_undoes_it,
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
+		library_runs_the_remove_script_of_a_backend_that_deleted_itself,
 		library_with_the_block_script_attaches_and_detaches_a_loop,
 		library_with_vif_bridge_enslaves_and_releases_the_interface,
 		fifty_concurrent_adds_and_removes,

@@ -168,13 +168,17 @@ static void agent_hotplug(struct xs_handle *xs, const char *dir, bool vbd)
 	free(params);
 }
 
-static void agent_run(void)
+static void agent_run(int ready)
 {
 	struct xs_handle *xs = xs_open(0);
 	char **ev;
 
 	if (!xs || !xs_watch(xs, "/local/domain", "agent"))
 		_exit(1);
+	/* watching: no backend can reach InitWait unseen from now on */
+	if (write(ready, "1", 1) != 1)
+		_exit(1);
+	close(ready);
 	for (;;) {
 		unsigned n;
 
@@ -204,18 +208,30 @@ static void agent_run(void)
 	}
 }
 
+/* Returns once the agent watches: a device added right after must not
+ * reach InitWait before it looks (the add would wait for its hotplug
+ * timeout). */
 void fx_hotplug_agent_start(void)
 {
-	pid_t pid = fork();
+	int ready[2];
+	pid_t pid;
+	char c;
 
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		/* not Check's handler, which signals the whole group */
 		signal(SIGTERM, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		agent_run();
+		close(ready[0]);
+		agent_run(ready[1]);
 	}
 	agent = pid;
+	close(ready[1]);
+	ck_assert_msg(read(ready[0], &c, 1) == 1,
+		      "the hotplug agent did not start watching");
+	close(ready[0]);
 }
 
 int fx_loops_backing(const char *image)

@@ -14,9 +14,18 @@ mkdir -p "$cache/debs" "$cache/root"
 cache=$(cd "$cache" && pwd)
 
 # The kernel: linux-image-amd64 depends on exactly one versioned image.
-kpkg=$(apt-cache depends linux-image-amd64 |
-	sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
-[ -n "$kpkg" ] || { echo "fetch: cannot find the kernel behind linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+kernel_pkg() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1
+}
+kpkg=$(kernel_pkg)
+if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
+	# a fresh machine may have no package lists yet
+	echo "fetch: no package lists; apt-get update" >&2
+	apt-get update -q >&2 || { echo "fetch: apt-get update failed (no network?)" >&2; exit 1; }
+	kpkg=$(kernel_pkg)
+fi
+[ -n "$kpkg" ] || { echo "fetch: cannot find the kernel behind linux-image-amd64 (apt-get update as root?)" >&2; exit 1; }
 kver=${kpkg#linux-image-}
 
 # The hypervisor, the kernel, the Xen tools with their libraries, busybox.
