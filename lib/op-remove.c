@@ -157,7 +157,13 @@ static void step_script(struct xdev_op *op)
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
 			 op->message);
 	op->message[0] = 0;
-	if (op->backend_vanished) { /* its nodes went with it */
+	if (op->backend_vanished) {
+		/* its nodes went before the script; the directories above
+		 * them once more: a device of the same guest removed while
+		 * the script ran saw this one's track and left them */
+		if (prune__delete_device(op->ctx, op->track))
+			ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: cleaning up "
+				 "failed", op->track->fe);
 		snprintf(op->message, sizeof(op->message), "backend gone");
 		finish(op, 0);
 		return;
