@@ -317,7 +317,9 @@ static void remove_empty_parent(struct xdevd *d, const struct device *dev)
 
 static void remove_backend_dir(struct xdevd *d, struct device *dev)
 {
-	if (!xs_rm(d->xs, XBT_NULL, dev->path) && errno != ENOENT) {
+	/* EINVAL: its parent is gone too (C xenstored's answer) */
+	if (!xs_rm(d->xs, XBT_NULL, dev->path) && errno != ENOENT &&
+	    errno != EINVAL) {
 		xdevd_log(d, LOG_ERR, "%s: cannot delete: %s", dev->path,
 			  strerror(errno));
 		return;

@@ -19,6 +19,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <xenctrl.h>
@@ -155,6 +156,14 @@ bool store__exists(struct xdev_ctx *ctx, const char *path);
 /* ONLINE and STATE of backend BE, unless it is gone (-ENOENT). */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state);
+/* Did a delete fail only because the node is not there?  C xenstored
+ * answers EINVAL, not ENOENT, when the parent is missing too: a domain's
+ * directory deleted under us (xenstored deletes a destroyed domain's
+ * nodes itself). */
+static inline bool store__rm_absent(int e)
+{
+	return e == ENOENT || e == EINVAL;
+}
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
  * fine.  Retried on conflict. */
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);

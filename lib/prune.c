@@ -106,7 +106,9 @@ static const char *ancestor(const char *path, int level, char *buf,
 	return buf;
 }
 
-/* Does directory DIR (in TX) hold nothing but CHILD? */
+enum listing { HOLDS_OTHERS, ONLY_CHILD, ABSENT };
+
+/* Does directory DIR (in TX) hold nothing but CHILD?  -1 on error. */
 static int only_child(struct xdev_ctx *ctx, xs_transaction_t tx,
 		      const char *dir, const char *child)
 {
@@ -115,8 +117,9 @@ static int only_child(struct xdev_ctx *ctx, xs_transaction_t tx,
 	int r;
 
 	if (!list)
-		return errno == ENOENT ? 1 : -1; /* errno kept */
-	r = n == 0 || (n == 1 && !strcmp(list[0], child));
+		return errno == ENOENT ? ABSENT : -1; /* errno kept */
+	r = n == 0 || (n == 1 && !strcmp(list[0], child)) ? ONLY_CHILD
+							   : HOLDS_OTHERS;
 	free(list);
 	return r;
 }
@@ -139,7 +142,9 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 		ok = only_child(ctx, tx, dir, next + strlen(dir) + 1);
 		if (ok < 0)
 			return -1;
-		if (!ok)
+		if (ok == ABSENT && !from)
+			return 0; /* the chain is gone from here down */
+		if (ok == HOLDS_OTHERS)
 			from = 0;
 		else if (!from)
 			from = level;
@@ -148,7 +153,7 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (!xs_rm(ctx->xs, tx, from ? dir : p) && errno != ENOENT)
+	if (!xs_rm(ctx->xs, tx, from ? dir : p) && !store__rm_absent(errno))
 		return -1;
 	return 0;
 }

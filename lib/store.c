@@ -54,7 +54,8 @@ int store__rm_each(struct xdev_ctx *ctx, const char *const *paths)
 	int i, r = 0;
 
 	for (i = 0; paths[i]; i++)
-		if (!xs_rm(ctx->xs, XBT_NULL, paths[i]) && errno != ENOENT)
+		if (!xs_rm(ctx->xs, XBT_NULL, paths[i]) &&
+		    !store__rm_absent(errno))
 			r = XDEV_E_XENSTORE;
 	return r;
 }
@@ -69,7 +70,8 @@ int store__rm_all(struct xdev_ctx *ctx, const char *const *paths)
 		if (t == XBT_NULL)
 			return XDEV_E_XENSTORE;
 		for (i = 0; paths[i]; i++)
-			if (!xs_rm(ctx->xs, t, paths[i]) && errno != ENOENT) {
+			if (!xs_rm(ctx->xs, t, paths[i]) &&
+			    !store__rm_absent(errno)) {
 				xs_transaction_end(ctx->xs, t, true);
 				return XDEV_E_XENSTORE;
 			}

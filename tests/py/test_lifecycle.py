@@ -20,6 +20,7 @@ import collections
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -189,6 +190,12 @@ def _kexec_when(host, ctx, guest, ready):
                             stderr=subprocess.PIPE, text=True)
 
 
+def _log_to_stderr(level, message):
+    # the library's account, shown by pytest with a failing case
+    print(f"{time.monotonic():.3f} xdev {level.name}: {message}",
+          file=sys.stderr, flush=True)
+
+
 def scenario(host, case, guest, drv, target, record):
     """Run CASE; returns what happened, for the test to judge."""
     os.environ["XDEV_TEST_RECORD"] = record   # the library's scripts
@@ -196,7 +203,8 @@ def scenario(host, case, guest, drv, target, record):
     slow_init = case.op == "add" and fault == "backend-unresponsive"
     ctx = xdev.Context(hotplug_dir=host.scripts, timeout_remove=REMOVE_S,
                        timeout_init=INIT_S if slow_init else 10,
-                       timeout_hotplug=10)
+                       timeout_hotplug=10, log=_log_to_stderr,
+                       log_level=xdev.LogLevel.DEBUG)
     backend_domid = drv if case.backend == "driver" else 0
     fault_dom = guest if end == "frontend" else backend_domid
     out = {"kexec": None}
