@@ -1224,8 +1224,13 @@ START_TEST(removal_prunes_the_directories_left_empty)
 	snprintf(fdir, sizeof(fdir), "/local/domain/%u/device/vbd", g);
 	snprintf(rdir, sizeof(rdir), "/xdev/%u", g);
 	snprintf(dev, sizeof(dev), "/local/domain/%u/device", g);
-	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &a), 0);
-	ck_assert_int_eq(add_vbd(g, "xvdb", NULL, 0, &b), 0);
+	/* connected first: a backend still publishing its disk (blkback's
+	 * connect()) writes below its directory even after a forced
+	 * removal deleted it - a race of its own, not this test's */
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, &a),
+			 0);
+	ck_assert_int_eq(add_vbd(g, "xvdb", NULL, XDEV_ADD_WAIT_CONNECTED, &b),
+			 0);
 	ck_assert_int_eq(xdev_device_remove(ctx, &a, XDEV_REMOVE_AUTO, NULL,
 					    NULL), 0);
 	assert_clean(&a);
@@ -1243,7 +1248,8 @@ START_TEST(removal_prunes_the_directories_left_empty)
 	/* the other client's device gone too: nothing of the library's stays */
 	snprintf(other, sizeof(other), "%s/99", bdir);
 	ck_assert(xs_rm(xs, XBT_NULL, other));
-	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &a), 0);
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, XDEV_ADD_WAIT_CONNECTED, &a),
+			 0);
 	ck_assert_int_eq(xdev_device_remove(ctx, &a, XDEV_REMOVE_FORCE, NULL,
 					    NULL), 0);
 	ck_assert_msg(!exists("/local/domain/0/backend"),

@@ -110,19 +110,29 @@ void fx_watch(struct xs_handle *xs, const char *path, const char *token)
 int fx_loop_attach(const char *image, char *dev, size_t devlen)
 {
 	struct loop_info64 info = { .lo_flags = LO_FLAGS_AUTOCLEAR };
-	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), n, ifd, fd;
+	int ifd = open(image, O_RDWR | O_CLOEXEC), tries, n, fd = -1;
 
-	ck_assert_int_ge(ctl, 0);
-	n = ioctl(ctl, LOOP_CTL_GET_FREE);
-	close(ctl);
-	ck_assert_int_ge(n, 0);
-	snprintf(dev, devlen, "/dev/loop%d", n);
-	fd = open(dev, O_RDWR | O_CLOEXEC);
-	ifd = open(image, O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_ge(ifd, 0);
-	ck_assert_msg(ioctl(fd, LOOP_SET_FD, ifd) == 0, "LOOP_SET_FD: %s",
-		      strerror(errno));
+	/* Another test may take the free device between the two calls (as
+	 * losetup does: EBUSY means try the next free one). */
+	for (tries = 0; tries < 50; tries++) {
+		int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+
+		ck_assert_int_ge(ctl, 0);
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		close(ctl);
+		ck_assert_int_ge(n, 0);
+		snprintf(dev, devlen, "/dev/loop%d", n);
+		fd = open(dev, O_RDWR | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		if (ioctl(fd, LOOP_SET_FD, ifd) == 0)
+			break;
+		ck_assert_msg(errno == EBUSY, "LOOP_SET_FD: %s",
+			      strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	ck_assert_msg(fd >= 0, "LOOP_SET_FD: busy %d times", tries);
 	close(ifd);
 	ck_assert_msg(ioctl(fd, LOOP_SET_STATUS64, &info) == 0,
 		      "LOOP_SET_STATUS64: %s", strerror(errno));
