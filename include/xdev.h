@@ -151,6 +151,10 @@ typedef struct xdev_ctx_opts {
 	 * xdev_ctx_attach_libev() (xdev-libev.h), else a private loop driven
 	 * by xdev_ctx_run(). */
 	const xdev_loop_hooks *hooks;
+	/* Hotplug scripts run at once by the library (library mode); more
+	 * wait their turn, oldest first, their timeouts counting from their
+	 * start.  Default: 4 per online CPU, at least 8. */
+	int max_scripts;
 } xdev_ctx_opts;
 
 /*
@@ -159,7 +163,8 @@ typedef struct xdev_ctx_opts {
  * OPTS may be NULL for all defaults.  On success *RET is the context.
  *
  * ERRORS
- *   -EINVAL      a negative timeout, or an incomplete hooks structure
+ *   -EINVAL      a negative timeout or max_scripts, or an incomplete
+ *                hooks structure
  *   XDEV_E_XENSTORE  the store cannot be reached
  *   -ENOMEM
  */

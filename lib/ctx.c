@@ -58,7 +58,8 @@ void ctx__event(struct xdev_ctx *ctx, const xdev_event *ev)
 static int check_opts(const xdev_ctx_opts *o)
 {
 	if (o->timeout_init_ms < 0 || o->timeout_hotplug_ms < 0 ||
-	    o->timeout_connect_ms < 0 || o->timeout_remove_ms < 0)
+	    o->timeout_connect_ms < 0 || o->timeout_remove_ms < 0 ||
+	    o->max_scripts < 0)
 		return -EINVAL;
 	if (o->hotplug != XDEV_HOTPLUG_LIBRARY &&
 	    o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
@@ -83,6 +84,12 @@ static void apply_defaults(xdev_ctx_opts *o)
 		o->timeout_remove_ms = DEFAULT_REMOVE_MS;
 	if (!o->hotplug_dir)
 		o->hotplug_dir = XDEV_HOTPLUG_DIR;
+	if (!o->max_scripts) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->max_scripts = cpus > 2 ? (int)(cpus > 64 ? 256 : 4 * cpus)
+					  : 8;
+	}
 }
 
 static int connect_store(struct xdev_ctx *ctx)
@@ -199,15 +206,39 @@ void ctx__rearm(struct xdev_ctx *ctx)
 		ctx->loop->timer_set(ctx, next_timeout(ctx));
 }
 
+/* The due operation with the earliest deadline, the oldest among equals
+ * (ctx->ops is newest first), not yet stepped in this pass; NULL if
+ * none. */
+static struct xdev_op *earliest_due(struct xdev_ctx *ctx, int64_t now)
+{
+	struct xdev_op *op, *best = NULL;
+
+	for (op = ctx->ops; op; op = op->next)
+		if (op->deadline && op->deadline <= now &&
+		    op->stepped_pass != ctx->pass &&
+		    (!best || op->deadline <= best->deadline))
+			best = op;
+	return best;
+}
+
+/* At most STEP_BATCH due operations a pass, earliest first.  A storm of
+ * adds issued at once is then written a batch at a time, and the store's
+ * events for the first devices (their backends' InitWait) are handled
+ * between batches: the first device of a storm does not wait for the
+ * last one to be written.  The rest stay due: the timer is re-armed at
+ * 0, and the loop polls the store before it fires. */
+#define STEP_BATCH 16
+
 static void step_expired(struct xdev_ctx *ctx)
 {
 	int64_t now = ctx__now_ms();
-	struct xdev_op *op, *next;
+	struct xdev_op *op;
+	int n;
 
-	for (op = ctx->ops; op; op = next) {
-		next = op->next;
-		if (op->deadline && op->deadline <= now)
-			op__step(op);
+	ctx->pass++;
+	for (n = 0; n < STEP_BATCH && (op = earliest_due(ctx, now)); n++) {
+		op->stepped_pass = ctx->pass;
+		op__step(op);
 	}
 }
 
@@ -238,6 +269,7 @@ void ctx__process(struct xdev_ctx *ctx)
 	drain_epoll(ctx);
 	watch__dispatch(ctx);
 	step_expired(ctx);
+	hotplug__run_queued(ctx);
 	ctx->processing = false;
 	op__run_completions(ctx);
 	ctx__rearm(ctx);

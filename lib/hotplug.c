@@ -128,7 +128,7 @@ void hotplug__resolve_script(struct xdev_op *op)
 		script_path(op, path, sizeof(path));
 }
 
-int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
+static int script_run(struct xdev_op *op)
 {
 	char path[SCRIPT_LEN];
 	char *argv[4] = { path, NULL, NULL, NULL };
@@ -136,8 +136,9 @@ int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 	int r, i;
 
 	script_path(op, path, sizeof(path));
-	argv[1] = op->id.type == XDEV_VBD ? (adding ? "add" : "remove")
-					  : (adding ? "online" : "offline");
+	argv[1] = op->id.type == XDEV_VBD
+			  ? (op->script_adding ? "add" : "remove")
+			  : (op->script_adding ? "online" : "offline");
 	if (op->id.type == XDEV_VIF)
 		argv[2] = "type_if=vif";
 	env = script_env(op, path);
@@ -157,8 +158,61 @@ int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 		return r;
 	}
 	op->script_state = SCRIPT_RUNNING;
-	op__set_deadline(op, timeout_ms);
+	op__set_deadline(op, op->script_timeout_ms);
 	return 0;
+}
+
+/* The scripts running (their watchers alive) and the oldest queued. */
+static int scripts_running(struct xdev_ctx *ctx, struct xdev_op **oldest)
+{
+	struct xdev_op *op;
+	int n = 0;
+
+	*oldest = NULL;
+	for (op = ctx->ops; op; op = op->next) {
+		if (op->child.active)
+			n++;
+		else if (op->script_state == SCRIPT_QUEUED &&
+			 (!*oldest || op->script_seq < (*oldest)->script_seq))
+			*oldest = op;
+	}
+	return n;
+}
+
+/* A storm's scripts share the CPUs: run all at once, they all end
+ * together, at the end of the storm, and hold two fds each.  At most
+ * max_scripts run; the others wait their turn. */
+int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
+{
+	struct xdev_op *oldest;
+
+	op->script_adding = adding;
+	op->script_timeout_ms = timeout_ms;
+	op->script_not_started = false;
+	if (scripts_running(op->ctx, &oldest) < op->ctx->opts.max_scripts &&
+	    !oldest)
+		return script_run(op);
+	op->script_state = SCRIPT_QUEUED;
+	op->script_seq = ++op->ctx->script_seq;
+	op->deadline = 0; /* its end, or a slot, steps it */
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: its script waits for one of %d slots",
+		 op->track->be, op->ctx->opts.max_scripts);
+	return 0;
+}
+
+void hotplug__run_queued(struct xdev_ctx *ctx)
+{
+	struct xdev_op *op;
+
+	while (scripts_running(ctx, &op) < ctx->opts.max_scripts && op) {
+		if (script_run(op) == 0)
+			continue;
+		/* as a script that failed: its op's step says so */
+		op->script_not_started = true;
+		op->script_state = SCRIPT_DONE;
+		op->script_status = -1;
+		op->deadline = ctx__now_ms();
+	}
 }
 
 /* Called when the op's deadline passes while its script runs. */
@@ -186,6 +240,8 @@ int hotplug__result(struct xdev_op *op, bool adding)
 	int st = op->script_status;
 	char *err;
 
+	if (op->script_not_started)
+		return XDEV_E_HOTPLUG_FAILED; /* the message says why */
 	if (op->script_timed_out) {
 		snprintf(op->message, sizeof(op->message),
 			 "%s timed out after %d ms", op->child.name,

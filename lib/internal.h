@@ -118,6 +118,8 @@ struct xdev_ctx {
 	const struct loop_ops *loop;
 	void *loop_data;
 	bool processing;          /* inside ctx__process: no re-entry */
+	unsigned pass;            /* ctx__process passes, for step_expired */
+	unsigned script_seq;      /* scripts queued so far */
 	bool domains_dirty;       /* @releaseDomain fired */
 	bool freeing;
 	char last_message[512];
@@ -219,6 +221,7 @@ enum op_kind { OP_ADD, OP_REMOVE };
 
 enum script_state {
 	SCRIPT_NONE = 0,
+	SCRIPT_QUEUED,            /* waiting for one of max_scripts slots */
 	SCRIPT_RUNNING,
 	SCRIPT_TERMED,            /* past the timeout: SIGTERM sent */
 	SCRIPT_KILLED,            /* ... and SIGKILL */
@@ -231,9 +234,11 @@ struct xdev_op {
 	enum op_kind kind;
 	int state;                /* op-add.c / op-remove.c enums */
 	int64_t deadline;         /* ms, 0: none */
+	unsigned stepped_pass;    /* the last pass step_expired stepped it */
 	int result;
 	bool cancelled;
 	bool completed;
+	bool begun;               /* stepped once: watch events step it too */
 	bool internal;            /* the library's own: no OP_DONE event */
 	xdev_op_how how;
 	bool sync;
@@ -255,6 +260,11 @@ struct xdev_op {
 	enum script_state script_state;
 	int script_status;
 	bool script_timed_out;
+	bool script_adding;       /* add (online) or remove (offline) */
+	int script_timeout_ms;
+	unsigned script_seq;      /* its place in the queue (FIFO) */
+	bool script_not_started;  /* its start failed once out of the queue;
+				     the message says why */
 	bool needs_undo;          /* the add script ran: undo it on failure */
 	int undo_result;
 };
@@ -281,8 +291,12 @@ bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id);
  * known since the add), for a remove script that may have to run after
  * the backend directory has vanished. */
 void hotplug__resolve_script(struct xdev_op *op);
-/* Start the add (online) or remove (offline) script; its end steps OP. */
+/* Start the add (online) or remove (offline) script, or queue it while
+ * max_scripts run (its timeout counts from its start); its end steps
+ * OP. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
+/* Start queued scripts, oldest first, while slots are free. */
+void hotplug__run_queued(struct xdev_ctx *ctx);
 /* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */
 void hotplug__tick(struct xdev_op *op);
 /* The finished script's verdict: 0, -ETIMEDOUT or XDEV_E_HOTPLUG_FAILED

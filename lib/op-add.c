@@ -99,6 +99,11 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	    op->script_state == SCRIPT_TERMED ||
 	    op->script_state == SCRIPT_KILLED)
 		child__stop(op->ctx, &op->child); /* killed and reaped */
+	if (op->script_state == SCRIPT_QUEUED) {
+		/* its add script never ran: nothing to undo */
+		op->script_state = SCRIPT_NONE;
+		op->needs_undo = false;
+	}
 	if (op->needs_undo) {
 		op->needs_undo = false;
 		op->undo_result = result;
@@ -106,8 +111,9 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 		if (store__exists(op->ctx, t->be) &&
 		    hotplug__start(op, false, op->ctx->opts.timeout_hotplug_ms)
 		    == 0) {
-			set_state(op, ADD_UNDO_SCRIPT, 0);
-			op__set_deadline(op, op->ctx->opts.timeout_hotplug_ms);
+			/* its deadline is the script's (none while queued) */
+			op__set_state(op, ADD_UNDO_SCRIPT,
+				      add_state_names[ADD_UNDO_SCRIPT]);
 			return; /* the nodes go once it has ended */
 		}
 	}

@@ -121,6 +121,7 @@ void op__step(struct xdev_op *op)
 {
 	if (op->completed)
 		return;
+	op->begun = true;
 	if (op->kind == OP_ADD)
 		add__step(op);
 	else

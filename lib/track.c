@@ -26,9 +26,12 @@ struct track *track__find(struct xdev_ctx *ctx, const xdev_device_id *id)
 	return NULL;
 }
 
+/* Oldest first: track__flush steps the devices in the order they were
+ * issued, so that in a storm the first device's script is not queued
+ * behind the last one's. */
 struct track *track__get(struct xdev_ctx *ctx, const xdev_device_id *id)
 {
-	struct track *t = track__find(ctx, id);
+	struct track *t = track__find(ctx, id), **tail;
 
 	if (t)
 		return t;
@@ -41,8 +44,9 @@ struct track *track__get(struct xdev_ctx *ctx, const xdev_device_id *id)
 	}
 	t->id = *id;
 	store__paths(id, t);
-	t->next = ctx->tracks;
-	ctx->tracks = t;
+	for (tail = &ctx->tracks; *tail; tail = &(*tail)->next)
+		;
+	*tail = t;
 	return t;
 }
 
@@ -153,8 +157,12 @@ void track__flush(struct xdev_ctx *ctx)
 		if (!was_dirty && !domains)
 			continue;
 		t->dirty = false;
-		if (t->op)
-			op__step(t->op);
+		if (t->op) {
+			/* one not begun is step_expired's, paced: its first
+			 * step reads all it needs anyway */
+			if (t->op->begun)
+				op__step(t->op);
+		}
 		else if (t->monitored && !(domains && monitor_domains(ctx, t)) &&
 			 was_dirty)
 			monitor_backend(ctx, t);

@@ -61,7 +61,8 @@ class CtxOptsC(ctypes.Structure):
                 ("log_user", ctypes.c_void_p),
                 ("event_cb", EVENT_FN),
                 ("event_user", ctypes.c_void_p),
-                ("hooks", ctypes.c_void_p)]
+                ("hooks", ctypes.c_void_p),
+                ("max_scripts", ctypes.c_int)]
 
 
 class OpHowC(ctypes.Structure):

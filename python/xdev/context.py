@@ -209,7 +209,7 @@ class Context:
                  timeout_hotplug=None, timeout_connect=None,
                  timeout_remove=None, hotplug=Hotplug.LIBRARY,
                  hotplug_dir=None, on_event=None, queue_events=True,
-                 log=None, log_level=LogLevel.INFO):
+                 log=None, log_level=LogLevel.INFO, max_scripts=None):
         self._ptr = None
         self._lock = threading.RLock()
         self._token = next(_tokens)
@@ -232,6 +232,12 @@ class Context:
         opts.timeout_connect_ms = _ms(timeout_connect, "timeout_connect")
         opts.timeout_remove_ms = _ms(timeout_remove, "timeout_remove")
         opts.hotplug = int(Hotplug(hotplug))
+        if max_scripts is not None:
+            if isinstance(max_scripts, bool) or \
+                    not isinstance(max_scripts, int) or max_scripts < 1:
+                raise ValueError(f"max_scripts: a positive integer, not "
+                                 f"{max_scripts!r}")
+            opts.max_scripts = max_scripts
         opts.event_cb = _on_event
         opts.event_user = self._token
         if log is not None:

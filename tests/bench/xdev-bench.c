@@ -357,8 +357,11 @@ static void on_log(void *user, enum xdev_log_level level, const char *m)
 	(void)user;
 	if (strstr(m, "forcing"))
 		forced++;
-	if (level <= XDEV_LOG_WARNING && getenv("XDEV_BENCH_VERBOSE"))
-		msg("lib: %s", m);
+	const char *v = getenv("XDEV_BENCH_VERBOSE");
+
+	/* 1: the library's warnings; 2: everything, timed */
+	if (v && (level <= XDEV_LOG_WARNING || atoi(v) >= 2))
+		msg("lib: %.3f %s", now(), m);
 }
 
 static xdev_ctx *ctx_open(enum xdev_hotplug_mode mode, const char *dir,
@@ -367,8 +370,10 @@ static xdev_ctx *ctx_open(enum xdev_hotplug_mode mode, const char *dir,
 	/* the options keep a pointer to the directory: static storage */
 	static char hdir[4][300];
 	static int k;
+	const char *v = getenv("XDEV_BENCH_VERBOSE");
 	xdev_ctx_opts o = { .hotplug = mode, .log_cb = on_log,
-			    .log_level = XDEV_LOG_WARNING };
+			    .log_level = v && atoi(v) >= 2 ? XDEV_LOG_DEBUG
+							   : XDEV_LOG_WARNING };
 	xdev_ctx *ctx;
 	int r;
 
@@ -1020,7 +1025,7 @@ static void vdev_name(int i, char *buf, size_t n)
 }
 
 struct phase {
-	double wall, p50, p99, max, cpu_lib, cpu_daemon;
+	double wall, first, p50, p99, max, cpu_lib, cpu_daemon;
 	int failed;
 	char errors[256];   /* "Connection timed out: 3, ..." */
 };
@@ -1062,6 +1067,7 @@ static void phase_stats(struct res *res, int n, double t0, double cpu0,
 		}
 	}
 	ph->wall = last - t0;
+	ph->first = n ? lat[0] : 0; /* the first issued (pct() sorts) */
 	ph->cpu_lib = cpu_self() - cpu0;
 	ph->cpu_daemon = cpu_of(dpid) - dcpu0;
 	ph->p50 = pct(lat, n, 0.5);
@@ -1073,11 +1079,13 @@ static void phase_stats(struct res *res, int n, double t0, double cpu0,
 static void print_phase(const char *name, const struct phase *p,
 			const struct counts *c, int n)
 {
-	printf("  \"%s\": {\"wall_s\": %.3f, \"latency_p50_s\": %.3f, "
+	printf("  \"%s\": {\"wall_s\": %.3f, \"latency_first_s\": %.3f, "
+	       "\"latency_p50_s\": %.3f, "
 	       "\"latency_p99_s\": %.3f, \"latency_max_s\": %.3f, "
 	       "\"failed\": %d, \"errors\": \"%s\", \"lib_cpu_s\": %.3f, "
-	       "\"xenstored_cpu_s\": %.3f", name, p->wall, p->p50, p->p99,
-	       p->max, p->failed, p->errors, p->cpu_lib, p->cpu_daemon);
+	       "\"xenstored_cpu_s\": %.3f", name, p->wall, p->first, p->p50,
+	       p->p99, p->max, p->failed, p->errors, p->cpu_lib,
+	       p->cpu_daemon);
 	if (c)
 		printf(", \"requests_per_device\": %.1f, \"eagain\": %u, "
 		       "\"all_requests_per_device\": %.1f",
@@ -1191,8 +1199,8 @@ static int cmd_scale(int argc, char **argv)
 
 		if (failed_add[i])
 			continue;
-		how.user = &res[n_rm++];
-		res[i].t_issue = now();
+		how.user = &res[n_rm];
+		res[n_rm++].t_issue = now();
 		r = xdev_device_remove(ctx, &ids[i], XDEV_REMOVE_AUTO, &how,
 				       NULL);
 		if (r)

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <ev.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -837,6 +839,173 @@ static int add_with_script(uint32_t g, const char *script, const char *target,
 	return r;
 }
 
+/* ---- max_scripts: a storm's scripts take turns --------------------------- */
+
+static char queue_log[4096];
+
+static void on_log_keep(void *user, enum xdev_log_level level, const char *m)
+{
+	(void)user;
+	if (level <= XDEV_LOG_WARNING)
+		fprintf(stderr, "xdev: %s\n", m);
+	if (strstr(m, "waits for one of"))
+		strncat(queue_log, m, sizeof(queue_log) - strlen(queue_log) - 2),
+		strcat(queue_log, "\n");
+}
+
+/* The gate scripts running, ours only: their parent is a watcher the
+ * library forked from this process. */
+static int gate_scripts_running(void)
+{
+	char path[64], buf[512];
+	int n = 0, k;
+	FILE *f;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		long pid = strtol(e->d_name, NULL, 10), ppid = 0, gppid = 0;
+		size_t len;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		if (!(f = fopen(path, "re")))
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		for (k = 0; k < (int)len; k++)
+			buf[k] = buf[k] ? buf[k] : ' ';
+		buf[len] = 0;
+		if (!strstr(buf, "tests/hotplug/gate add"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if ((f = fopen(path, "re"))) {
+			if (fscanf(f, "%*d (%*[^)]) %*c %ld", &ppid) != 1)
+				ppid = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/stat", ppid);
+		if (ppid > 0 && (f = fopen(path, "re"))) {
+			if (fscanf(f, "%*d (%*[^)]) %*c %ld", &gppid) != 1)
+				gppid = 0;
+			fclose(f);
+		}
+		n += gppid == (long)getpid();
+	}
+	closedir(d);
+	return n;
+}
+
+/* Drive the loop until FIFO has a writer's line; returns it. */
+static const char *fifo_line(const char *fifo)
+{
+	static char line[32];
+	struct pollfd p = { .events = POLLIN };
+	long long end = now_ms() + 20000;
+	ssize_t r;
+
+	p.fd = open(fifo, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(p.fd, 0);
+	while (poll(&p, 1, 0) != 1 && now_ms() < end)
+		xdev_ctx_run(ctx, 20);
+	r = read(p.fd, line, sizeof(line) - 1);
+	close(p.fd);
+	ck_assert_msg(r > 0, "%s: nothing within 20 s", fifo);
+	line[r - 1] = 0;
+	return line;
+}
+
+static void gate_open(const char *fifo)
+{
+	int fd = open(fifo, O_WRONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "go\n", 3), 3);
+	close(fd);
+}
+
+START_TEST(library_runs_at_most_max_scripts_at_once)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .timeout_hotplug_ms = 20000,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = TEST_SRCDIR "/tests/hotplug",
+			    .log_cb = on_log_keep,
+			    .log_level = XDEV_LOG_DEBUG,
+			    .max_scripts = 1 };
+	struct result res[2] = { { 0 } };
+	xdev_device_id id[2];
+	char gate[300], started[320], open_fifo[320], want[200];
+	const char *vdevs[] = { "xvda", "xvdb" };
+	int i;
+
+	xdev_ctx_free(ctx);
+	queue_log[0] = 0;
+	open_ctx(&o);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	snprintf(gate, sizeof(gate), "%s/gate", fx_host.dir);
+	snprintf(started, sizeof(started), "%s/started", gate);
+	snprintf(open_fifo, sizeof(open_fifo), "%s/open", gate);
+	ck_assert_int_eq(mkdir(gate, 0700), 0);
+	ck_assert_int_eq(mkfifo(started, 0600), 0);
+	ck_assert_int_eq(mkfifo(open_fifo, 0600), 0);
+	ck_assert_int_eq(setenv("XDEV_TEST_GATE", gate, 1), 0);
+	ck_assert_int_eq(setenv("XDEV_TEST_GATE_ON", "add", 1), 0);
+	for (i = 0; i < 2; i++) {
+		xdev_desc *d = vbd(vdevs[i], NULL);
+		xdev_op_how how = { on_done, &res[i] };
+
+		ck_assert_int_eq(xdev_desc_set(d, "script", "gate"), 0);
+		ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id[i],
+					      NULL), 0);
+		xdev_desc_free(d);
+	}
+	/* the first script holds the one slot; the second device reaches
+	 * InitWait and its script waits (the library says so) */
+	ck_assert_str_eq(fifo_line(started), "add");
+	{
+		long long end = now_ms() + 20000;
+
+		while (!strstr(queue_log, "waits for one of 1 slots") &&
+		       now_ms() < end)
+			xdev_ctx_run(ctx, 20);
+	}
+	ck_assert_msg(strstr(queue_log, "waits for one of 1 slots"),
+		      "no script queued");
+	ck_assert_int_eq(gate_scripts_running(), 1);
+	ck_assert(!res[0].done && !res[1].done);
+	/* its end starts the next, oldest first */
+	gate_open(open_fifo);
+	ck_assert_str_eq(fifo_line(started), "add");
+	/* whichever backend reached InitWait first went first */
+	i = res[0].done ? 0 : 1;
+	ck_assert_msg(res[i].done && res[i].r == 0 && !res[!i].done,
+		      "adds: done %d (%d), %d (%d)", res[0].done, res[0].r,
+		      res[1].done, res[1].r);
+	ck_assert_int_eq(gate_scripts_running(), 1);
+	gate_open(open_fifo);
+	run_until(&res[!i], 20000);
+	ck_assert_int_eq(res[!i].r, 0);
+	for (i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want), "add /local/domain/0/backend/vbd/"
+			 "%u/%u\n", g, id[i].devid);
+		ck_assert_msg(strstr(recorded(), want), "%s", recorded());
+	}
+	unsetenv("XDEV_TEST_GATE");
+	unsetenv("XDEV_TEST_GATE_ON");
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(xdev_device_remove(ctx, &id[i],
+						    XDEV_REMOVE_AUTO, NULL,
+						    NULL), 0);
+	for (i = 0; i < 2; i++)
+		assert_clean(&id[i]);
+}
+END_TEST
+
 START_TEST(library_runs_the_scripts_and_deletes_after_remove)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -1283,6 +1452,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		cancel_before_the_first_step_writes_nothing,
 		freeing_the_context_cancels_and_cleans_up,
 		library_runs_the_scripts_and_deletes_after_remove,
+		library_runs_at_most_max_scripts_at_once,
 		library_reports_a_failing_script_and_undoes_it,
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
