@@ -153,7 +153,15 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (!xs_rm(ctx->xs, tx, from ? dir : p) && !store__rm_absent(errno))
+	/* The device's own directory first, then the one above it left
+	 * empty: each delete fires the watches above it with its own path,
+	 * and Linux's xenbus (xenbus_dev_changed) ignores a frontend path
+	 * shorter than device/<type>/<id>: deleting only device/<type> would
+	 * leave the guest's device registered, and its next attach unseen.
+	 * libxl__xs_path_cleanup deletes leaf first too. */
+	if (!xs_rm(ctx->xs, tx, p) && !store__rm_absent(errno))
+		return -1;
+	if (from && !xs_rm(ctx->xs, tx, dir) && !store__rm_absent(errno))
 		return -1;
 	return 0;
 }

@@ -1427,6 +1427,39 @@ START_TEST(removal_prunes_the_directories_left_empty)
 }
 END_TEST
 
+/* Linux's xenbus unregisters a guest's device only on a watch event with
+ * its own path (xenbus_dev_changed ignores device/<type>): the guest's
+ * last device going must fire one, though its device/<type> goes too. */
+START_TEST(pruning_fires_the_watch_with_the_device_path)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	struct xs_handle *w = xs_open(0);
+	xdev_device_id id;
+	struct track t;
+	char dir[96], *path = NULL;
+	bool seen = false;
+
+	ck_assert_ptr_nonnull(w);
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	snprintf(dir, sizeof(dir), "/local/domain/%u/device", g);
+	fx_watch(w, dir, "guest-xenbus");
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vbd", g);
+	ck_assert_msg(!exists(dir), "%s: left behind", dir);
+	/* the events are queued by now: the deletes happened */
+	while (!seen && fx_next_event(w, 5000, &path) == 0) {
+		seen = path && !strcmp(path, t.fe);
+		free(path);
+		path = NULL;
+	}
+	xs_close(w);
+	ck_assert_msg(seen, "no watch event with %s", t.fe);
+}
+END_TEST
+
 static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -1441,6 +1474,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		force_remove_does_not_wait,
 		backend_deleting_its_directory_is_gone_not_a_timeout,
 		removal_prunes_the_directories_left_empty,
+		pruning_fires_the_watch_with_the_device_path,
 		backend_domain_dying_during_remove_succeeds_at_once,
 		device_gone_when_the_backend_domain_dies,
 		remove_with_the_backend_already_gone_cleans_the_frontend,
