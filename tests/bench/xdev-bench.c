@@ -377,6 +377,8 @@ static xdev_ctx *ctx_open(enum xdev_hotplug_mode mode, const char *dir,
 	xdev_ctx *ctx;
 	int r;
 
+	if (getenv("XDEV_BENCH_MAX_SCRIPTS")) /* the library's default else */
+		o.max_scripts = atoi(getenv("XDEV_BENCH_MAX_SCRIPTS"));
 	k = (k + 1) % 4;
 	snprintf(hdir[k], sizeof(hdir[k]), "%s/%s", srcdir,
 		 dir ? dir : "tests/hotplug");
