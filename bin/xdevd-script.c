@@ -100,6 +100,17 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 }
 
+/* Start the script's timer counting from now.  libev counts a relative
+ * timer from the time it cached at the start of the loop iteration, and an
+ * iteration can be long: the start-up scan of every backend, a burst of
+ * watch events each read back from the store, all on a busy host; a
+ * script started late in one would lose that part of its time. */
+static void timer_start_now(struct script *s)
+{
+	ev_now_update(s->d->loop);
+	ev_timer_start(s->d->loop, &s->timer);
+}
+
 /* SIGTERM to the script's group; SIGKILL if it is still there after the
  * grace period. */
 void script_terminate(struct script *s)
@@ -110,7 +121,7 @@ void script_terminate(struct script *s)
 	kill(-s->pid, SIGTERM);
 	ev_timer_stop(s->d->loop, &s->timer);
 	ev_timer_set(&s->timer, KILL_GRACE_S, 0);
-	ev_timer_start(s->d->loop, &s->timer);
+	timer_start_now(s);
 }
 
 static void child_exec(const char *path, char *const argv[],
@@ -168,6 +179,6 @@ int script_start(struct script *s, const char *path, char *const argv[],
 	ev_child_start(s->d->loop, &s->exit_watch);
 	ev_timer_init(&s->timer, timer_cb, s->d->timeout_s, 0);
 	s->timer.data = s;
-	ev_timer_start(s->d->loop, &s->timer);
+	timer_start_now(s);
 	return 0;
 }

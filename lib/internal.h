@@ -253,6 +253,7 @@ struct xdev_op {
 	enum xdev_remove_mode mode;
 	int prev_state;
 	int prev_online;
+	int closing_asks;         /* Closing written again (op-remove.c) */
 	bool backend_vanished;    /* its remove script runs for a backend
 				     that deleted its own directory */
 	/* hotplug (hotplug.c) */

@@ -8,6 +8,8 @@
  *     │    Otherwise one transaction: online=0, state=Closing.
  *     v
  *   WAIT_CLOSED ──Closed──> delete everything, succeed
+ *     │ the backend back below Closing (its connect() overwrote ours):
+ *     │   write Closing again (at most CLOSING_ASKS_MAX times)
  *     │ its domain dies: clean up, succeed, DEVICE_GONE
  *     │ the directory vanishes (backend_vanished): with a daemon, its
  *     │   normal end; else DEVICE_GONE, and the remove script still runs
@@ -39,6 +41,8 @@
 #include <string.h>
 
 #include "internal.h"
+
+#define CLOSING_ASKS_MAX 3
 
 enum remove_state {
 	RM_START,
@@ -321,6 +325,32 @@ static void on_timeout(struct xdev_op *op)
 	remove__step(op);
 }
 
+/* The backend went back below Closing after we asked for it.  blkback's
+ * connect() overwrites a Closing written while it worked
+ * (xenbus_switch_state() does not look), and a frontend that read the
+ * state only afterwards connects instead of closing: nobody heads for
+ * Closed any more.  Ask again; a backend that keeps going back is left to
+ * the timeout.  False if the backend vanished meanwhile (handled). */
+static bool closing_ask_again(struct xdev_op *op, int st)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	int r;
+
+	if (op->closing_asks >= CLOSING_ASKS_MAX)
+		return true;
+	op->closing_asks++;
+	ctx__log(ctx, XDEV_LOG_INFO, "%s: state %d after Closing was written; "
+		 "writing Closing again", op->track->be, st);
+	r = store__write_online_state(ctx, op->track->be, "0", XB_CLOSING);
+	if (r == -ENOENT) {
+		backend_vanished(op);
+		return false;
+	}
+	if (r == 0)
+		track__state_seen(ctx, op->track, XB_CLOSING);
+	return true;
+}
+
 void remove__step(struct xdev_op *op)
 {
 	struct xdev_ctx *ctx = op->ctx;
@@ -353,6 +383,9 @@ void remove__step(struct xdev_op *op)
 		return;
 	}
 	track__state_seen(ctx, t, st);
+	if (op->state == RM_WAIT_CLOSED && st > 0 && st < XB_CLOSING &&
+	    !closing_ask_again(op, st))
+		return;
 	if (st == XB_CLOSED || !store__domain_alive(ctx, op->id.frontend_domid))
 		delete_all(op, true); /* st was just read: it exists */
 	else if (ctx__now_ms() >= op->deadline)

@@ -16,15 +16,27 @@ import xml.etree.ElementTree as ET
 CK_NS = "{http://check.sourceforge.net/ns}"
 
 
-def check_counts(xml_path):
-    """(passed, failed, failed test names) from a Check XML log."""
+def one_line(text, limit=600):
+    """TEXT on one line, cut at LIMIT characters: for the failure list."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_counts(xml_path, name):
+    """(passed, failed, failures) from a Check XML log; a failure reads
+    "NAME[case] test (file:line): message", so the end of a CI log says
+    why without the rest of it."""
     passed, failed, names = 0, 0, []
     for test in ET.parse(xml_path).getroot().iter(CK_NS + "test"):
         if test.get("result") == "success":
             passed += 1
         else:
             failed += 1
-            names.append(test.findtext(CK_NS + "id", "?"))
+            names.append("%s[%s] %s (%s): %s" % (
+                name, test.findtext(CK_NS + "description", "?"),
+                test.findtext(CK_NS + "id", "?"),
+                test.findtext(CK_NS + "fn", "?"),
+                one_line(test.findtext(CK_NS + "message", ""))))
     return passed, failed, names
 
 
@@ -43,7 +55,10 @@ def junit_counts(xml_path):
             skipped += 1
         elif kinds & {"failure", "error"}:
             failed += 1
-            names.append(case.get("classname", "") + "::" + case.get("name", ""))
+            why = next(c for c in case if c.tag in ("failure", "error"))
+            names.append(case.get("classname", "") + "::" +
+                         case.get("name", "") + ": " +
+                         one_line(why.get("message", "")))
         else:
             passed += 1
     return passed, failed, skipped, names
@@ -76,7 +91,7 @@ def run_check(builddir, prog, results, valgrind=None):
         print(f"{name}: no report (exit {proc.returncode})")
         return 0, 1, 0, [name + " (crashed)"]
     try:
-        passed, failed, names = check_counts(xml)
+        passed, failed, names = check_counts(xml, name)
     except ET.ParseError as e:
         print(f"{name}: unreadable report ({e}; exit {proc.returncode})")
         return 0, 1, 0, [name + " (report cut short)"]
@@ -165,7 +180,9 @@ def main():
         total[2] += skipped
         failures += names
     if failures:
-        print("failed: " + ", ".join(failures))
+        print("failed:")
+        for failure in failures:
+            print("  " + failure)
     print(f"{total[0]} passed, {total[1]} failed, {total[2]} skipped")
     return 1 if total[1] else 0
 

@@ -257,6 +257,24 @@ static int vif_create(struct drv_dev *dev)
 	return 0;
 }
 
+/* The connect-delay fault: blkback's connect() decides on Connected, works
+ * (maps the ring, publishes the disk), then switches without looking at
+ * the state again, so a toolstack's Closing written meanwhile is
+ * overwritten - as xenbus_switch_state() does.  The delay widens that
+ * window to something a test can hit; the whole driver waits, as a
+ * kernel thread busy in connect() would keep that device's watch. */
+static void connect_delay(struct drv *d, struct drv_dev *dev)
+{
+	struct drv_faults f;
+
+	drv_faults_get(d, dev, &f);
+	if (f.connect_delay_ms > 0) {
+		drv_log(d, "fault: %s: %d ms before Connected", dev->path,
+			f.connect_delay_ms);
+		usleep((useconds_t)f.connect_delay_ms * 1000);
+	}
+}
+
 /* Entry action of TARGET; false when it failed and the device was sent
  * to Closing instead, as xenbus_dev_fatal() does. */
 static bool backend_enter(struct drv *d, struct drv_dev *dev, int target)
@@ -272,6 +290,8 @@ static bool backend_enter(struct drv *d, struct drv_dev *dev, int target)
 	if (target == XB_CONNECTED && !strcmp(dev->type, "vbd") &&
 	    !vbd_publish(d, dev))
 		return false;
+	if (target == XB_CONNECTED)
+		connect_delay(d, dev);
 	return drv_set_state(d, dev, target);
 }
 

@@ -12,7 +12,8 @@
  *   vbd/51712      one device (a frontend's, or any backend's with that id)
  *   vbd/51712@3    a backend's device of frontend domain 3
  * Words: frontend-unresponsive, frontend-refuse-close, backend-unresponsive,
- * backend-delete-on-close, slow=MS, destroy-at=STATE.  Later rules win.
+ * backend-delete-on-close, slow=MS, connect-delay=MS, destroy-at=STATE.
+ * Later rules win.
  * The parser is shared with xdev-sim, which validates before writing.
  */
 #define _GNU_SOURCE
@@ -49,6 +50,12 @@ int drv_fault_apply_word(struct drv_faults *f, const char *w)
 		if (errno || *end || end == w + 5 || v < 0 || v > 600000)
 			return -EINVAL;
 		f->slow_ms = (int)v;
+	} else if (!strncmp(w, "connect-delay=", 14)) {
+		errno = 0;
+		v = strtol(w + 14, &end, 10);
+		if (errno || *end || end == w + 14 || v < 0 || v > 60000)
+			return -EINVAL;
+		f->connect_delay_ms = (int)v;
 	} else if (!strncmp(w, "destroy-at=", 11)) {
 		v = xb_state_parse(w + 11);
 		if (v < 0)

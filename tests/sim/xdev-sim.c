@@ -57,7 +57,7 @@ static int usage(void)
 	      "                      set (no FAULT: remove) a rule; FAULT is one of\n"
 	      "                      frontend-unresponsive frontend-refuse-close\n"
 	      "                      backend-unresponsive backend-delete-on-close\n"
-	      "                      slow=MS destroy-at=STATE\n"
+	      "                      slow=MS connect-delay=MS destroy-at=STATE\n"
 	      "  fault DOMAIN --clear  remove every rule of DOMAIN\n"
 	      "  kexec DOMAIN        the guest's frontends close and reconnect\n"
 	      "  wait [--timeout S] PATH [VALUE]\n"

@@ -534,6 +534,35 @@ static void wait_released(uint32_t dom)
 	ck_assert(!xs_is_domain_introduced(xs, dom));
 }
 
+/* connect-delay: the disk is published, then Connected is written without
+ * a look at the state, as blkback's connect() does; a Closing written in
+ * between is lost. */
+START_TEST(connect_delay_overwrites_a_closing_written_meanwhile)
+{
+	uint32_t g = domain("guest", SIMHOST_DOM_GUEST);
+	char bp[128], fp[128], path[200];
+
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "connect-delay=1000"), 0);
+	/* a frontend that would answer the Closing would take the backend
+	 * on to Closed at once: the overwrite is seen on a stable state */
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	be_path(bp, sizeof(bp), "vbd", 0, g, VDEV);
+	fe_path(fp, sizeof(fp), "vbd", g, VDEV);
+	device_add("vbd", 0, g, VDEV);
+	expect_state(bp, 2);
+	hotplug_vbd(0, g);
+	snprintf(path, sizeof(path), "%s/info", bp);
+	ck_assert_int_eq(wait_value(path, "0", WAIT_MS), 0);
+	ck_assert_int_eq(state_of(bp), 2); /* inside connect() */
+	device_close("vbd", 0, g, VDEV);
+	expect_state(bp, 4);
+	expect_state(fp, 4);
+	device_rm("vbd", 0, g, VDEV);
+}
+END_TEST
+
 START_TEST(backend_domain_destroyed_at_connect)
 {
 	uint32_t b = domain("netdom", SIMHOST_DOM_DRIVER);
@@ -630,6 +659,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		backend_deletes_its_directory_when_asked_to_close,
 		slow_delays_every_transition,
 		backend_domain_destroyed_at_connect,
+		connect_delay_overwrites_a_closing_written_meanwhile,
 		frontend_domain_destroyed_at_closing,
 		driver_domain_backend_serves_a_guest,
 		driver_domain_and_guest_cannot_write_each_other,

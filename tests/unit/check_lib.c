@@ -245,6 +245,20 @@ static int wait_state(const char *dir, int want, int ms)
 	return state_at(dir) == want ? 0 : -ETIMEDOUT;
 }
 
+/* Wait (a watch) until PATH exists; true if it does within MS. */
+static bool wait_exists(const char *path, int ms)
+{
+	long long end = now_ms() + ms;
+
+	ck_assert(xs_watch(xs, path, "e"));
+	while (!exists(path) && now_ms() < end)
+		fx_next_event(xs, (int)(end - now_ms()), NULL);
+	xs_unwatch(xs, path, "e");
+	while (fx_next_event(xs, 0, NULL) == 0)
+		;
+	return exists(path);
+}
+
 /* A failed SAFE removal: the device is still there and online (nothing
  * deleted, nothing torn down).  What its ends do next is theirs: a
  * frontend that already closed stays closed, a refusing one stays
@@ -1383,6 +1397,42 @@ END_TEST
 /* The directories above a removed device go once nothing else is in
  * them - the context's other devices and another client's alike keep
  * them - and the domain's own device directory stays. */
+/* blkback's connect() decides on Connected, publishes the disk, then
+ * switches without looking at the state (xenbus_switch_state()): a
+ * removal's Closing written in between is overwritten, and a frontend
+ * that reads the backend's state only afterwards connects instead of
+ * closing.  Nobody heads for Closed any more: the removal must ask
+ * again, not wait for its timeout (SAFE would fail, AUTO force).  The
+ * faults make the window wide: the backend spends 1 s in connect(), the
+ * frontend takes 2 s to act on anything. */
+START_TEST(closing_overwritten_by_a_connecting_backend_is_asked_again)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = 12000,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
+	xdev_device_id id;
+	struct track t;
+	char info[300];
+	int r;
+
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*", "slow=2000"), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "connect-delay=1000"), 0);
+	ck_assert_int_eq(add_vbd(g, "xvda", NULL, 0, &id), 0);
+	paths_of(&id, &t);
+	/* the disk published: the backend is inside connect() */
+	snprintf(info, sizeof(info), "%s/info", t.be);
+	ck_assert_msg(wait_exists(info, 30000), "%s never appeared", info);
+	ck_assert_int_eq(state_at(t.be), XB_INITWAIT);
+	r = xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL, NULL);
+	ck_assert_msg(r == 0, "%s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
+	assert_clean(&id);
+}
+END_TEST
+
 START_TEST(removal_prunes_the_directories_left_empty)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -1474,6 +1524,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		force_remove_does_not_wait,
 		backend_deleting_its_directory_is_gone_not_a_timeout,
 		removal_prunes_the_directories_left_empty,
+		closing_overwritten_by_a_connecting_backend_is_asked_again,
 		pruning_fires_the_watch_with_the_device_path,
 		backend_domain_dying_during_remove_succeeds_at_once,
 		device_gone_when_the_backend_domain_dies,

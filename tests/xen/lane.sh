@@ -42,7 +42,7 @@ if [ "$shell" = --shell ]; then
 fi
 # the watchdog: qemu gets SIGTERM at the limit, SIGKILL 10 s later
 timeout -k 10 "$limit" "${qemu[@]}" -serial stdio </dev/null 2>&1 |
-	sed -u 's/\r$//' | tee "$log" | grep --line-buffered -E '^(RESULT|TIME|dom0:|check:|XEN-LANE-DONE)'
+	sed -u 's/\r*$//' | tee "$log" | grep --line-buffered -E '^(RESULT|TIME|dom0:|check:|XEN-LANE-DONE)'
 qrc=${PIPESTATUS[0]}
 total=$(($(date +%s) - start))
 
@@ -58,7 +58,7 @@ fi
 echo
 echo "check-xen: timings on the real host (seconds), xdev next to xl in the same boot:"
 grep '^TIME ' "$log" | awk '
-	{ k = $3; t[$2, k] = (t[$2, k] == "" ? "" : t[$2, k] ", ") $4; ops[k] = 1 }
+	{ sub(/\r+$/, ""); k = $3; t[$2, k] = (t[$2, k] == "" ? "" : t[$2, k] ", ") $4; ops[k] = 1 }
 	END {
 		printf "  %-32s %-22s %s\n", "operation", "xdev", "xl"
 		for (k in ops)
