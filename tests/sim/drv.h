@@ -9,7 +9,8 @@
  *
  * The drivers follow the xenbus protocol the way Linux does, and misbehave
  * on demand: faults are read from $XDEV_SIM_DIR/faults/<domid> (drv-fault.c)
- * and take effect at once (inotify).
+ * and take effect at once (the supervisor signals the drivers: not inotify,
+ * whose 128 instances per user stopped a host at 127 guests).
  */
 #ifndef XDEV_DRV_H
 #define XDEV_DRV_H
