@@ -622,6 +622,11 @@ static void tmpdir_remove(void)
 
 	if (!tmpdir[0])
 		return;
+	if (getenv("XDEV_BENCH_KEEP")) {
+		msg("kept %s (XDEV_BENCH_KEEP)", tmpdir);
+		tmpdir[0] = 0;
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd))
 		msg("could not remove %s", tmpdir);

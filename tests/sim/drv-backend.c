@@ -105,6 +105,13 @@ static void backend_scan(struct drv *d)
 	}
 }
 
+/* The nodes of its own directory the backend reacts to: its state and
+ * online (the toolstack's Closing, a reconnect), physical-device (blkback's
+ * watch) and hotplug-status (netback's). */
+static const char *const backend_leaves[] = {
+	"state", "online", "physical-device", "hotplug-status", NULL
+};
+
 void drv_backend_event(struct drv *d, const char *path)
 {
 	char type[8], prefix[80];
@@ -132,6 +139,8 @@ void drv_backend_event(struct drv *d, const char *path)
 		dev = drv_dev_find(d, type, fe, id);
 		if (!dev)
 			dev = backend_adopt(d, type, fe, id);
+		else if (!drv_event_wanted(d, dev, path, backend_leaves))
+			return;
 		if (dev)
 			drv_step(d, dev);
 		return;
@@ -320,14 +329,24 @@ static bool backend_dir_exists(struct drv *d, struct drv_dev *dev)
 	return v != NULL;
 }
 
-/* One transition at most; true if another may follow at once. */
+/* One transition at most; true if another may follow at once.  A device
+ * whose directory is gone is forgotten (DEV is freed): the directory is
+ * looked at only when its state cannot be read. */
 static bool backend_advance(struct drv *d, struct drv_dev *dev)
 {
-	int st = drv_read_int(d, dev->path, "state", XB_UNKNOWN);
+	int st = drv_read_int(d, dev->path, "state", -1);
 	int online = drv_read_int(d, dev->path, "online", 0);
 	int fe = drv_read_int(d, dev->other, "state", XB_UNKNOWN), target, r;
 	struct drv_faults f;
 
+	if (st < 0) {
+		if (!backend_dir_exists(d, dev)) {
+			drv_log(d, "%s removed", dev->path);
+			drv_dev_remove(d, dev);
+			return false;
+		}
+		st = XB_UNKNOWN;
+	}
 	drv_faults_get(d, dev, &f); /* after the reads: see drv-fault.c */
 	if (f.backend_unresponsive)
 		return false;
@@ -363,11 +382,6 @@ static bool backend_advance(struct drv *d, struct drv_dev *dev)
 
 void drv_backend_step(struct drv *d, struct drv_dev *dev)
 {
-	if (!backend_dir_exists(d, dev)) {
-		drv_log(d, "%s removed", dev->path);
-		drv_dev_remove(d, dev);
-		return;
-	}
 	while (!d->dying && backend_advance(d, dev))
 		;
 }

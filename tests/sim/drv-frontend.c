@@ -79,6 +79,10 @@ static void frontend_scan(struct drv *d)
 	}
 }
 
+/* The only node of its own directory the frontend reacts to: its state,
+ * which the toolstack writes when it (re)creates the device. */
+static const char *const frontend_leaves[] = { "state", NULL };
+
 void drv_frontend_event(struct drv *d, const char *path)
 {
 	char prefix[80], type[8];
@@ -93,6 +97,8 @@ void drv_frontend_event(struct drv *d, const char *path)
 				break;
 		if (!dev)
 			dev = frontend_adopt(d, type, id);
+		else if (!drv_event_wanted(d, dev, path, frontend_leaves))
+			return;
 		if (dev)
 			drv_step(d, dev);
 		return;
@@ -291,9 +297,11 @@ void drv_frontend_step(struct drv *d, struct drv_dev *dev)
 		}
 	}
 	be = drv_read_int(d, dev->other, "state", XB_UNKNOWN);
-	if (dev->reset_phase != R_NONE && !reset_step(d, dev, be))
-		return;
-	st = drv_read_int(d, dev->path, "state", XB_UNKNOWN);
+	if (dev->reset_phase != R_NONE) {
+		if (!reset_step(d, dev, be))
+			return;
+		st = drv_read_int(d, dev->path, "state", XB_UNKNOWN);
+	}
 	while (!d->dying) {
 		drv_faults_get(d, dev, &f); /* after the reads: drv-fault.c */
 		target = frontend_target(dev, st, be, &f);

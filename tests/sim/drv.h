@@ -69,6 +69,7 @@ struct drv_dev {
 	char other[160];         /* the other end's directory */
 	char watch_token[192];   /* watch on the other end's state */
 	int64_t due_ms;          /* pending transition allowed at; 0: none */
+	int state_written;       /* the last state I switched to; 0: none */
 	bool gone;               /* torn down; removed after the event */
 	/* backend */
 	bool physdev_ok;
@@ -94,6 +95,8 @@ struct drv {
 int64_t drv_now_ms(void);
 char *drv_read(struct drv *d, const char *dir, const char *key);
 int drv_read_int(struct drv *d, const char *dir, const char *key, int dflt);
+bool drv_event_wanted(struct drv *d, const struct drv_dev *dev,
+		      const char *path, const char *const leaves[]);
 bool drv_write(struct drv *d, const char *dir, const char *key,
 	       const char *val);
 /* Write <dir>/state, logging the transition. */
