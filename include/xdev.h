@@ -155,6 +155,13 @@ typedef struct xdev_ctx_opts {
 	 * wait their turn, oldest first, their timeouts counting from their
 	 * start.  Default: 4 per online CPU, at least 8. */
 	int max_scripts;
+	/* Asynchronous operations in progress at once on one backend domain;
+	 * more wait their turn, oldest first, not yet begun: nothing written,
+	 * their timeouts not yet counting.  A backend's drivers handle a storm
+	 * one event at a time, and a removal queued behind thousands would
+	 * spend its timeout there and be forced.  Synchronous calls and
+	 * cancels do not wait.  Default: 64. */
+	int max_ops_per_backend;
 } xdev_ctx_opts;
 
 /*
@@ -163,8 +170,8 @@ typedef struct xdev_ctx_opts {
  * OPTS may be NULL for all defaults.  On success *RET is the context.
  *
  * ERRORS
- *   -EINVAL      a negative timeout or max_scripts, or an incomplete
- *                hooks structure
+ *   -EINVAL      a negative timeout, max_scripts or max_ops_per_backend,
+ *                or an incomplete hooks structure
  *   XDEV_E_XENSTORE  the store cannot be reached
  *   -ENOMEM
  */

@@ -26,6 +26,7 @@
 #define DEFAULT_HOTPLUG_MS 40000
 #define DEFAULT_CONNECT_MS 10000
 #define DEFAULT_REMOVE_MS 10000
+#define DEFAULT_OPS_PER_BACKEND 64
 
 int64_t ctx__now_ms(void)
 {
@@ -59,7 +60,7 @@ static int check_opts(const xdev_ctx_opts *o)
 {
 	if (o->timeout_init_ms < 0 || o->timeout_hotplug_ms < 0 ||
 	    o->timeout_connect_ms < 0 || o->timeout_remove_ms < 0 ||
-	    o->max_scripts < 0)
+	    o->max_scripts < 0 || o->max_ops_per_backend < 0)
 		return -EINVAL;
 	if (o->hotplug != XDEV_HOTPLUG_LIBRARY &&
 	    o->hotplug != XDEV_HOTPLUG_EXTERNAL &&
@@ -84,6 +85,8 @@ static void apply_defaults(xdev_ctx_opts *o)
 		o->timeout_remove_ms = DEFAULT_REMOVE_MS;
 	if (!o->hotplug_dir)
 		o->hotplug_dir = XDEV_HOTPLUG_DIR;
+	if (!o->max_ops_per_backend)
+		o->max_ops_per_backend = DEFAULT_OPS_PER_BACKEND;
 	if (!o->max_scripts) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -171,6 +174,7 @@ XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
 	op__run_completions(ctx);
 	while (ctx->tracks)
 		track__drop(ctx, ctx->tracks);
+	op__loads_free(ctx);
 	if (ctx->loop) {
 		ctx->loop->io_stop(ctx);
 		ctx->loop->free(ctx);
@@ -193,7 +197,8 @@ static long next_timeout(struct xdev_ctx *ctx)
 	if (ctx->done)
 		return 0;
 	for (op = ctx->ops; op; op = op->next)
-		if (op->deadline && (!first || op->deadline < first))
+		if (op->deadline && (!first || op->deadline < first) &&
+		    op__may_begin(op))
 			first = op->deadline;
 	if (!first)
 		return -1;
@@ -215,7 +220,7 @@ static struct xdev_op *earliest_due(struct xdev_ctx *ctx, int64_t now)
 
 	for (op = ctx->ops; op; op = op->next)
 		if (op->deadline && op->deadline <= now &&
-		    op->stepped_pass != ctx->pass &&
+		    op->stepped_pass != ctx->pass && op__may_begin(op) &&
 		    (!best || op->deadline <= best->deadline))
 			best = op;
 	return best;

@@ -114,6 +114,7 @@ struct xdev_ctx {
 	struct bewatch *bewatches;
 	struct xdev_op *ops;      /* pending */
 	struct xdev_op *done;     /* completed, callback not yet run */
+	struct backend_load *loads; /* operations begun, per backend domain */
 	unsigned watch_gen;       /* tokens "xdev/<gen>/..." of this ctx */
 	const struct loop_ops *loop;
 	void *loop_data;
@@ -239,6 +240,9 @@ struct xdev_op {
 	bool cancelled;
 	bool completed;
 	bool begun;               /* stepped once: watch events step it too */
+	bool load_held;           /* counted in load_domid's backend_load */
+	bool queue_logged;        /* "waits for one of ... slots" said */
+	uint32_t load_domid;
 	bool internal;            /* the library's own: no OP_DONE event */
 	xdev_op_how how;
 	bool sync;
@@ -280,6 +284,11 @@ void op__set_deadline(struct xdev_op *op, int ms);
  * later from the loop. */
 void op__complete(struct xdev_op *op, int result);
 void op__step(struct xdev_op *op);
+/* Whether OP may be stepped now: begun already, or its backend domain has
+ * fewer than max_ops_per_backend operations begun (cancels, synchronous
+ * calls and the library's own operations never wait). */
+bool op__may_begin(struct xdev_op *op);
+void op__loads_free(struct xdev_ctx *ctx);
 void op__run_completions(struct xdev_ctx *ctx);
 void op__free(struct xdev_op *op);
 
@@ -306,6 +315,8 @@ int hotplug__result(struct xdev_op *op, bool adding);
 
 /* op-add.c, op-remove.c */
 void add__step(struct xdev_op *op);
+/* Whether the add's transaction has written the device's nodes. */
+bool add__wrote(const struct xdev_op *op);
 void remove__step(struct xdev_op *op);
 /* T, monitored with no operation, lost its backend directory while its
  * domain lives: DEVICE_GONE, and its remove script if the library ran its

@@ -456,6 +456,11 @@ static void step_undo_daemon(struct xdev_op *op)
 	fail(op, op->undo_result, NULL);
 }
 
+bool add__wrote(const struct xdev_op *op)
+{
+	return op->state != ADD_WRITE && op->state != ADD_BACKOFF;
+}
+
 void add__step(struct xdev_op *op)
 {
 	int st;

@@ -70,8 +70,18 @@ static int common_depth(const char *a, const char *b)
 	return n;
 }
 
+/* Whether O's nodes are surely in the store: not a device whose operation
+ * has yet to begin (queued behind max_ops_per_backend, or not yet stepped)
+ * or an add that has not written them yet.  Counting those as siblings
+ * left a cancelled add's parent directories behind. */
+static bool known_present(const struct track *o)
+{
+	return !o->op || (o->op->begun &&
+			  (o->op->kind != OP_ADD || add__wrote(o->op)));
+}
+
 /* The deepest ancestor level of T's path in chain C that holds another
- * device the context knows of (0: none). */
+ * device the context knows of and has written (0: none). */
 static int known_sibling_depth(struct xdev_ctx *ctx, const struct track *t,
 			       int c)
 {
@@ -80,7 +90,7 @@ static int known_sibling_depth(struct xdev_ctx *ctx, const struct track *t,
 	struct track *o;
 
 	for (o = ctx->tracks; o; o = o->next) {
-		if (o == t)
+		if (o == t || !known_present(o))
 			continue;
 		d = common_depth(p, chain_path(o, c));
 		if (d > best)

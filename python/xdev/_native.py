@@ -62,7 +62,8 @@ class CtxOptsC(ctypes.Structure):
                 ("event_cb", EVENT_FN),
                 ("event_user", ctypes.c_void_p),
                 ("hooks", ctypes.c_void_p),
-                ("max_scripts", ctypes.c_int)]
+                ("max_scripts", ctypes.c_int),
+                ("max_ops_per_backend", ctypes.c_int)]
 
 
 class OpHowC(ctypes.Structure):

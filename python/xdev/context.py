@@ -65,6 +65,15 @@ def _ms(seconds, what):
     return max(1, math.ceil(seconds * 1000))
 
 
+def _positive(n, what):
+    """A count option; None: the default (0)."""
+    if n is None:
+        return 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what}: a positive integer, not {n!r}")
+    return n
+
+
 # ---- the trampolines -------------------------------------------------------
 
 @_native.OP_FN
@@ -199,6 +208,9 @@ class Context:
     (level, message), a logging.Logger, or True for the "xdev" logger;
     LOG_LEVEL the most verbose level delivered.  MAX_SCRIPTS: hotplug
     scripts run at once in library mode (None: the library's default).
+    MAX_OPS_PER_BACKEND: asynchronous operations in progress at once on
+    one backend domain, the others queued, not yet begun (None: the
+    library's default, 64).
 
     The context runs a private loop, driven by run(), by synchronous calls
     and by waiting on operations.  Not thread-safe in the library's sense:
@@ -209,7 +221,8 @@ class Context:
                  timeout_hotplug=None, timeout_connect=None,
                  timeout_remove=None, hotplug=Hotplug.LIBRARY,
                  hotplug_dir=None, on_event=None, queue_events=True,
-                 log=None, log_level=LogLevel.INFO, max_scripts=None):
+                 log=None, log_level=LogLevel.INFO, max_scripts=None,
+                 max_ops_per_backend=None):
         self._ptr = None
         self._lock = threading.RLock()
         self._token = next(_tokens)
@@ -232,12 +245,9 @@ class Context:
         opts.timeout_connect_ms = _ms(timeout_connect, "timeout_connect")
         opts.timeout_remove_ms = _ms(timeout_remove, "timeout_remove")
         opts.hotplug = int(Hotplug(hotplug))
-        if max_scripts is not None:
-            if isinstance(max_scripts, bool) or \
-                    not isinstance(max_scripts, int) or max_scripts < 1:
-                raise ValueError(f"max_scripts: a positive integer, not "
-                                 f"{max_scripts!r}")
-            opts.max_scripts = max_scripts
+        opts.max_scripts = _positive(max_scripts, "max_scripts")
+        opts.max_ops_per_backend = _positive(max_ops_per_backend,
+                                             "max_ops_per_backend")
         opts.event_cb = _on_event
         opts.event_user = self._token
         if log is not None:

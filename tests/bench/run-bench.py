@@ -175,6 +175,11 @@ def main():
                 "requests_per_device": round(
                     t["add"]["requests_per_device"] +
                     t["remove"]["requests_per_device"], 1),
+                "requests_by_client": {
+                    k: round(v + t["remove"]["requests_per_device_by_client"]
+                             [k], 1)
+                    for k, v in
+                    t["add"]["requests_per_device_by_client"].items()},
                 "traced_wall_s": t["wall_s"],
                 "traced_failed": t["add"]["failed"] + t["remove"]["failed"],
             })
@@ -269,6 +274,16 @@ def table(r):
                                  r["floor_ratio_no_script"][n] or 0)
           for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
           if "error" not in s))
+    p("   failed / AUTO removals forced (default timeouts): %s" % ", ".join(
+        "N=%s %d / %d" % (n, s["failed"], s["forced"])
+        for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
+        if "error" not in s))
+    for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0])):
+        if "requests_by_client" in s:
+            p("   requests per device by client (add + remove, traced), "
+              "N=%s: %s" % (n, ", ".join(
+                  "%s %.1f" % (k.replace("_", " "), v)
+                  for k, v in s["requests_by_client"].items())))
     for k in ("xdev", "xdev_no_script", "floor"):
         p("   growth t(N)/t(previous N), %-14s %s" % (
             k + ":", "  ".join("%s: %s" % x for x in r["growth"][k].items())))

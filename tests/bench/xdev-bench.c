@@ -379,6 +379,8 @@ static xdev_ctx *ctx_open(enum xdev_hotplug_mode mode, const char *dir,
 
 	if (getenv("XDEV_BENCH_MAX_SCRIPTS")) /* the library's default else */
 		o.max_scripts = atoi(getenv("XDEV_BENCH_MAX_SCRIPTS"));
+	if (getenv("XDEV_BENCH_MAX_OPS"))
+		o.max_ops_per_backend = atoi(getenv("XDEV_BENCH_MAX_OPS"));
 	k = (k + 1) % 4;
 	snprintf(hdir[k], sizeof(hdir[k]), "%s/%s", srcdir,
 		 dir ? dir : "tests/hotplug");
@@ -463,6 +465,15 @@ static void on_done(xdev_op *op, int r, void *user)
  * "OUT 0x55.. ... ERROR (EAGAIN )", "DESTROY connection 0x55..". */
 
 #define MAXTYPES 32
+
+/* Who sends the requests: told apart by the first watch a connection sets
+ * (the simulated drivers watch <domain>/backend or <domain>/device); the
+ * rest are the hotplug scripts' xenstore-* clients and the host's setup. */
+enum client { CL_LIBRARY, CL_BACKENDS, CL_FRONTENDS, CL_OTHER, CLIENTS };
+static const char *const client_name[CLIENTS] = {
+	"library", "backend_drivers", "frontend_drivers", "scripts_and_other"
+};
+
 struct counts {
 	char label[64];
 	char type[MAXTYPES][24];
@@ -470,9 +481,15 @@ struct counts {
 	unsigned total;       /* the library's requests */
 	unsigned all;         /* every connection's requests */
 	unsigned eagain;      /* the library's transaction ends refused */
+	unsigned by_client[CLIENTS]; /* every request, by kind of client */
 };
 
-struct conn { unsigned long long id; int watches; char last[24]; };
+struct conn {
+	unsigned long long id;
+	int watches;
+	char last[24];
+	enum client kind;
+};
 
 struct trace {
 	struct counts *seg;
@@ -497,6 +514,21 @@ static void count_type(struct counts *c, const char *type)
 	c->total++;
 }
 
+/* ARGS of a WATCH: "<path> <token> )"; the drivers watch
+ * /local/domain/<n>/backend and /local/domain/<n>/device. */
+static enum client client_of_watch(const char *args)
+{
+	size_t k = strcspn(args, " ");
+
+	if (strncmp(args, "/local/domain/", 14))
+		return CL_OTHER;
+	if (k > 8 && !strncmp(args + k - 8, "/backend", 8))
+		return CL_BACKENDS;
+	if (k > 7 && !strncmp(args + k - 7, "/device", 7))
+		return CL_FRONTENDS;
+	return CL_OTHER;
+}
+
 static struct conn *conn_get(struct conn **v, int *n, unsigned long long id)
 {
 	int i;
@@ -509,6 +541,7 @@ static struct conn *conn_get(struct conn **v, int *n, unsigned long long id)
 		die("out of memory");
 	memset(&(*v)[*n], 0, sizeof(**v));
 	(*v)[*n].id = id;
+	(*v)[*n].kind = CL_OTHER;
 	return &(*v)[(*n)++];
 }
 
@@ -567,7 +600,10 @@ static void trace_parse(const char *file, struct trace *t)
 			if (!t->lib && !strcmp(type, "WATCH") &&
 			    strstr(args, "@releaseDomain xdev/release"))
 				t->lib = id;
+			if (!strcmp(type, "WATCH") && cn->kind == CL_OTHER)
+				cn->kind = client_of_watch(args);
 			c->all++;
+			c->by_client[id == t->lib ? CL_LIBRARY : cn->kind]++;
 			snprintf(cn->last, sizeof(cn->last), "%s", type);
 			if (id == t->lib)
 				count_type(c, type);
@@ -1093,10 +1129,18 @@ static void print_phase(const char *name, const struct phase *p,
 	       "\"xenstored_cpu_s\": %.3f", name, p->wall, p->first, p->p50,
 	       p->p99, p->max, p->failed, p->errors, p->cpu_lib,
 	       p->cpu_daemon);
-	if (c)
+	if (c) {
+		int k;
+
 		printf(", \"requests_per_device\": %.1f, \"eagain\": %u, "
-		       "\"all_requests_per_device\": %.1f",
+		       "\"all_requests_per_device\": %.1f, "
+		       "\"requests_per_device_by_client\": {",
 		       (double)c->total / n, c->eagain, (double)c->all / n);
+		for (k = 0; k < CLIENTS; k++)
+			printf("%s\"%s\": %.1f", k ? ", " : "", client_name[k],
+			       (double)c->by_client[k] / n);
+		printf("}");
+	}
 	printf("},\n");
 }
 

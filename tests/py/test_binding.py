@@ -352,6 +352,50 @@ def test_log_to_a_callable_or_the_logging_module(xdev_sim_host, tmp_loop):
                          for lv, _ in lines)
 
 
+def queued_in_host(host, guest, loopdev):
+    """max_ops_per_backend=1: the second add waits, unbegun, behind the
+    first (held at InitWait by an unresponsive backend)."""
+    said = []
+    host.fault(0, "backend-unresponsive")
+    with _ctx(max_ops_per_backend=1, log=lambda lv, m: said.append(m),
+              log_level=xdev.LogLevel.DEBUG) as ctx:
+        ops = [ctx.add_async(guest, xdev.Vbd(vdev=v, target=loopdev,
+                                             script="ok"))
+               for v in ("xvdb", "xvdc")]
+        end = time.monotonic() + 10
+        while not any("waits for one of 1 operation slots" in m
+                      for m in said) and time.monotonic() < end:
+            ctx.run(0.02)
+        written = [host.exists(op.device.backend_path) for op in ops]
+        for op in ops:
+            op.cancel()
+        for op in ops:
+            op.wait(10)
+        codes = [op.code for op in ops]
+    host.fault_clear(0)
+    return written, codes, [m for m in said if "operation slots" in m]
+
+
+@needs_root
+def test_max_ops_per_backend_queues_the_rest(xdev_sim_host, tmp_loop):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    before = host.snapshot()
+    written, codes, said = host.call(queued_in_host, host, guest,
+                                     tmp_loop(host))
+    assert written == [True, False]
+    assert said and "backend domain 0" in said[0]
+    assert codes == [-125, -125]  # both cancelled, the queued one unbegun
+    assert_store_back(before, host.snapshot())
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "8", 2.5])
+def test_max_ops_per_backend_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="max_ops_per_backend: a positive "
+                       "integer"):
+        xdev.Context(max_ops_per_backend=bad)
+
+
 def real_scripts(host, guest, image):
     """Library mode with the real block script: a loop device while the
     disk is attached, none after."""

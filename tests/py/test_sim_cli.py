@@ -253,6 +253,12 @@ def test_fault_rules_die_with_their_domain(host):
 @pytest.mark.parametrize("args,code,message", [
     (["fault", "0", "sleepy"], 2, "unknown fault 'sleepy'"),
     (["fault", "0", "slow=-1"], 2, "unknown fault 'slow=-1'"),
+    (["fault", "0", "slow=600001"], 2, "unknown fault 'slow=600001'"),
+    (["fault", "0", "connect-delay="], 2, "unknown fault 'connect-delay='"),
+    (["fault", "0", "connect-delay=60001"], 2,
+     "unknown fault 'connect-delay=60001'"),
+    (["fault", "0", "connect-delay=5ms"], 2,
+     "unknown fault 'connect-delay=5ms'"),
     (["fault", "0", "destroy-at=never"], 2, "unknown fault"),
     (["fault", "0", "--device", "disk/1", "slow=5"], 2,
      "invalid fault scope 'disk/1'"),

@@ -30,11 +30,28 @@
 #include "drv-fault.h"
 #include "fakexen.h"
 
+/* "PREFIX<ms>" with ms in 0..MAX into *MS: 1; 0 if W has another
+ * prefix; -EINVAL for a bad number. */
+static int parse_ms(const char *w, const char *prefix, long max, int *ms)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	long v;
+
+	if (strncmp(w, prefix, n))
+		return 0;
+	errno = 0;
+	v = strtol(w + n, &end, 10);
+	if (errno || *end || end == w + n || v < 0 || v > max)
+		return -EINVAL;
+	*ms = (int)v;
+	return 1;
+}
+
 /* Apply one fault word to F; -EINVAL for a word that is not a fault. */
 int drv_fault_apply_word(struct drv_faults *f, const char *w)
 {
-	char *end;
-	long v;
+	int r;
 
 	if (!strcmp(w, "frontend-unresponsive"))
 		f->frontend_unresponsive = true;
@@ -44,23 +61,15 @@ int drv_fault_apply_word(struct drv_faults *f, const char *w)
 		f->backend_unresponsive = true;
 	else if (!strcmp(w, "backend-delete-on-close"))
 		f->backend_delete_on_close = true;
-	else if (!strncmp(w, "slow=", 5)) {
-		errno = 0;
-		v = strtol(w + 5, &end, 10);
-		if (errno || *end || end == w + 5 || v < 0 || v > 600000)
+	else if ((r = parse_ms(w, "slow=", 600000, &f->slow_ms)) ||
+		 (r = parse_ms(w, "connect-delay=", 60000,
+			       &f->connect_delay_ms)))
+		return r < 0 ? r : 0;
+	else if (!strncmp(w, "destroy-at=", 11)) {
+		r = xb_state_parse(w + 11);
+		if (r < 0)
 			return -EINVAL;
-		f->slow_ms = (int)v;
-	} else if (!strncmp(w, "connect-delay=", 14)) {
-		errno = 0;
-		v = strtol(w + 14, &end, 10);
-		if (errno || *end || end == w + 14 || v < 0 || v > 60000)
-			return -EINVAL;
-		f->connect_delay_ms = (int)v;
-	} else if (!strncmp(w, "destroy-at=", 11)) {
-		v = xb_state_parse(w + 11);
-		if (v < 0)
-			return -EINVAL;
-		f->destroy_at = (int)v;
+		f->destroy_at = r;
 	} else {
 		return -EINVAL;
 	}

@@ -940,35 +940,70 @@ static void gate_open(const char *fifo)
 	close(fd);
 }
 
-START_TEST(library_runs_at_most_max_scripts_at_once)
+/* Without the gate, remove the two devices IDS and check they are gone. */
+static void gate_remove_both(const xdev_device_id ids[2])
 {
-	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	int i;
+
+	unsetenv("XDEV_TEST_GATE");
+	unsetenv("XDEV_TEST_GATE_ON");
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(xdev_device_remove(ctx, &ids[i],
+						    XDEV_REMOVE_AUTO, NULL,
+						    NULL), 0);
+	for (i = 0; i < 2; i++)
+		assert_clean(&ids[i]);
+}
+
+/* Library mode with the test scripts; queueing said in queue_log. */
+static xdev_ctx_opts gate_opts(void)
+{
 	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
 			    .timeout_hotplug_ms = 20000,
 			    .hotplug = XDEV_HOTPLUG_LIBRARY,
 			    .hotplug_dir = TEST_SRCDIR "/tests/hotplug",
 			    .log_cb = on_log_keep,
-			    .log_level = XDEV_LOG_DEBUG,
-			    .max_scripts = 1 };
-	struct result res[2] = { { 0 } };
-	xdev_device_id id[2];
-	char gate[300], started[320], open_fifo[320], want[200];
-	const char *vdevs[] = { "xvda", "xvdb" };
-	int i;
+			    .log_level = XDEV_LOG_DEBUG };
+
+	return o;
+}
+
+/* The gate script's FIFOs, $fx_host.dir/gate/{started,open}, in STARTED
+ * and OPEN_FIFO; its add runs wait there.  A fresh library context with
+ * options O. */
+static void gate_setup(xdev_ctx_opts *o, char started[320],
+		       char open_fifo[320])
+{
+	char gate[300];
 
 	xdev_ctx_free(ctx);
 	queue_log[0] = 0;
-	open_ctx(&o);
-	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
-	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	open_ctx(o);
 	snprintf(gate, sizeof(gate), "%s/gate", fx_host.dir);
-	snprintf(started, sizeof(started), "%s/started", gate);
-	snprintf(open_fifo, sizeof(open_fifo), "%s/open", gate);
+	snprintf(started, 320, "%s/started", gate);
+	snprintf(open_fifo, 320, "%s/open", gate);
 	ck_assert_int_eq(mkdir(gate, 0700), 0);
 	ck_assert_int_eq(mkfifo(started, 0600), 0);
 	ck_assert_int_eq(mkfifo(open_fifo, 0600), 0);
 	ck_assert_int_eq(setenv("XDEV_TEST_GATE", gate, 1), 0);
 	ck_assert_int_eq(setenv("XDEV_TEST_GATE_ON", "add", 1), 0);
+}
+
+START_TEST(library_runs_at_most_max_scripts_at_once)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = gate_opts();
+
+	struct result res[2] = { { 0 } };
+	xdev_device_id id[2];
+	char started[320], open_fifo[320], want[200];
+	const char *vdevs[] = { "xvda", "xvdb" };
+	int i;
+
+	o.max_scripts = 1;
+	gate_setup(&o, started, open_fifo);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
 	for (i = 0; i < 2; i++) {
 		xdev_desc *d = vbd(vdevs[i], NULL);
 		xdev_op_how how = { on_done, &res[i] };
@@ -1009,14 +1044,92 @@ START_TEST(library_runs_at_most_max_scripts_at_once)
 			 "%u/%u\n", g, id[i].devid);
 		ck_assert_msg(strstr(recorded(), want), "%s", recorded());
 	}
-	unsetenv("XDEV_TEST_GATE");
-	unsetenv("XDEV_TEST_GATE_ON");
-	for (i = 0; i < 2; i++)
-		ck_assert_int_eq(xdev_device_remove(ctx, &id[i],
-						    XDEV_REMOVE_AUTO, NULL,
-						    NULL), 0);
-	for (i = 0; i < 2; i++)
-		assert_clean(&id[i]);
+	gate_remove_both(id);
+}
+END_TEST
+
+/* ---- max_ops_per_backend: a storm's operations take turns --------------- */
+
+/* Add VDEV on guest G (backend BACKEND, NULL: dom0) asynchronously. */
+static void add_async(uint32_t g, const char *vdev, const char *backend,
+		      const char *script, struct result *res,
+		      xdev_device_id *id, xdev_op **op)
+{
+	xdev_desc *d = vbd(vdev, backend);
+	xdev_op_how how = { on_done, res };
+
+	if (script)
+		ck_assert_int_eq(xdev_desc_set(d, "script", script), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, id, op), 0);
+	xdev_desc_free(d);
+}
+
+START_TEST(library_begins_at_most_max_ops_per_backend)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	uint32_t dd = guest("diskdom", SIMHOST_DOM_DRIVER);
+	xdev_ctx_opts o = gate_opts();
+
+	struct result res[4] = { { 0 } };
+	xdev_device_id id[4];
+	xdev_op *op[4];
+	char started[320], open_fifo[320], dds[16];
+	struct track t;
+	long long end;
+	int i;
+
+	o.max_ops_per_backend = 1;
+	gate_setup(&o, started, open_fifo);
+	/* 0 holds dom0's one slot (its script waits at the gate); 1 and 2
+	 * are queued behind it */
+	add_async(g, "xvda", NULL, "gate", &res[0], &id[0], &op[0]);
+	add_async(g, "xvdb", NULL, "gate", &res[1], &id[1], &op[1]);
+	add_async(g, "xvdc", NULL, "gate", &res[2], &id[2], &op[2]);
+	ck_assert_str_eq(fifo_line(started), "add");
+	end = now_ms() + 20000;
+	while (!strstr(queue_log, "operation slots of backend domain 0") &&
+	       now_ms() < end)
+		xdev_ctx_run(ctx, 20);
+	ck_assert_msg(strstr(queue_log, "waits for one of 1 operation slots "
+			     "of backend domain 0"), "%s", queue_log);
+	for (i = 1; i <= 2; i++) {
+		paths_of(&id[i], &t);
+		ck_assert_msg(!exists(t.be) && !exists(t.fe),
+			      "queued add %d wrote its nodes", i);
+	}
+	ck_assert(!res[0].done && !res[1].done && !res[2].done);
+	/* a queued operation cancelled ends at once, having written nothing */
+	ck_assert_int_eq(xdev_op_cancel(op[2]), 0);
+	run_until(&res[2], QUICK_MS);
+	ck_assert_int_eq(res[2].r, -ECANCELED);
+	assert_clean(&id[2]);
+	/* another backend domain has slots of its own (held at InitWait
+	 * there, to be cancelled) */
+	snprintf(dds, sizeof(dds), "%u", dd);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, dd, "*",
+					   "backend-unresponsive"), 0);
+	add_async(g, "xvdd", dds, NULL, &res[3], &id[3], &op[3]);
+	paths_of(&id[3], &t);
+	end = now_ms() + 20000;
+	while (!exists(t.be) && now_ms() < end)
+		xdev_ctx_run(ctx, 20);
+	ck_assert_msg(exists(t.be), "the driver domain's add did not begin");
+	ck_assert_int_eq(xdev_op_cancel(op[3]), 0);
+	run_until(&res[3], 5000);
+	ck_assert_int_eq(res[3].r, -ECANCELED);
+	assert_clean(&id[3]);
+	/* the first one's end begins the next */
+	ck_assert(!res[0].done && !res[1].done);
+	gate_open(open_fifo);
+	ck_assert_str_eq(fifo_line(started), "add");
+	ck_assert_msg(res[0].done && res[0].r == 0, "first add: %d (%d)",
+		      res[0].done, res[0].r);
+	paths_of(&id[1], &t);
+	ck_assert(exists(t.be));
+	gate_open(open_fifo);
+	run_until(&res[1], 20000);
+	ck_assert_int_eq(res[1].r, 0);
+	gate_remove_both(id);
 }
 END_TEST
 
@@ -1538,6 +1651,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		freeing_the_context_cancels_and_cleans_up,
 		library_runs_the_scripts_and_deletes_after_remove,
 		library_runs_at_most_max_scripts_at_once,
+		library_begins_at_most_max_ops_per_backend,
 		library_reports_a_failing_script_and_undoes_it,
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
@@ -1551,10 +1665,17 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 	};
 	size_t i;
 
+	/* XDEV_CK_TEST=NAME runs that test only (a developer's shortcut;
+	 * Check itself selects suites and cases, not tests) */
+	const char *only = getenv("XDEV_CK_TEST");
+
 	tcase_add_checked_fixture(tc, setup_fn, teardown);
 	tcase_set_timeout(tc, 300);
 	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		tcase_add_test(tc, tests[i]);
+		if (!only || !strcmp(only, tests[i]->name))
+			tcase_add_test(tc, tests[i]);
+	if (only)
+		return tc;
 	tcase_add_loop_test(tc, remove_mode_against_fault, 0,
 			    3 * (int)(sizeof(fault_cases) /
 				      sizeof(fault_cases[0])));
