@@ -114,19 +114,48 @@ void drv_frontend_event(struct drv *d, const char *path)
 		}
 }
 
-/* The ring and event-channel keys the real frontends write; the values
- * stand for grant references the simulator does not have. */
+/* The ring and event-channel keys the real frontends write, in one
+ * transaction as blkfront's talk_to_blkback() and netfront's
+ * talk_to_netback() do; the values stand for grant references the
+ * simulator does not have.  One transaction is also one write for C
+ * xenstored's write rate limit on guests (one debit per commit, one per
+ * write outside a transaction), which bounds a storm of 200 guests. */
 static bool frontend_publish(struct drv *d, struct drv_dev *dev)
 {
-	if (!strcmp(dev->type, "vbd"))
-		return drv_write(d, dev->path, "ring-ref", "8") &&
-		       drv_write(d, dev->path, "event-channel", "9") &&
-		       drv_write(d, dev->path, "protocol", "x86_64-abi");
-	return drv_write(d, dev->path, "tx-ring-ref", "8") &&
-	       drv_write(d, dev->path, "rx-ring-ref", "9") &&
-	       drv_write(d, dev->path, "event-channel", "10") &&
-	       drv_write(d, dev->path, "request-rx-copy", "1") &&
-	       drv_write(d, dev->path, "feature-rx-notify", "1");
+	static const char *const vbd[] = {
+		"ring-ref", "8", "event-channel", "9", "protocol", "x86_64-abi",
+		NULL
+	};
+	static const char *const vif[] = {
+		"tx-ring-ref", "8", "rx-ring-ref", "9", "event-channel", "10",
+		"request-rx-copy", "1", "feature-rx-notify", "1", NULL
+	};
+	const char *const *kv = strcmp(dev->type, "vbd") ? vif : vbd;
+	char path[256];
+	int tries, i;
+
+	for (tries = 0; tries < 20; tries++) {
+		xs_transaction_t t = xs_transaction_start(d->xs);
+		bool ok = t != XBT_NULL;
+
+		for (i = 0; ok && kv[i]; i += 2) {
+			snprintf(path, sizeof(path), "%s/%s", dev->path, kv[i]);
+			ok = xs_write(d->xs, t, path, kv[i + 1],
+				      strlen(kv[i + 1]));
+		}
+		if (!ok) {
+			drv_log(d, "publishing %s: %s", dev->path,
+				strerror(errno));
+			if (t != XBT_NULL)
+				xs_transaction_end(d->xs, t, true);
+			return false;
+		}
+		if (xs_transaction_end(d->xs, t, false))
+			return true;
+		if (errno != EAGAIN)
+			return false;
+	}
+	return false;
 }
 
 static int frontend_target(const struct drv_dev *dev, int st, int be,
