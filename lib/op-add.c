@@ -316,6 +316,13 @@ static void timed_out(struct xdev_op *op, const char *what, int ms)
 	     op->track->be, what, ms);
 }
 
+static bool backend_still_closed(struct xdev_ctx *ctx, const char *be)
+{
+	int st = store__read_int(ctx, be, "state", 0);
+
+	return st == XB_CLOSING || st == XB_CLOSED;
+}
+
 /* The backend closed during the add.  Its frontend gone: the guest died
  * (the backend may see that before @releaseDomain reaches us).  The
  * frontend closing or starting over: a guest kexec or driver reload
@@ -343,6 +350,16 @@ static bool backend_closed(struct xdev_op *op)
 		     fst == XB_CLOSED)) {
 		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: the frontend is starting "
 			 "over (state %d); waiting for it", t->be, fst);
+		return true;
+	}
+	/* The two reads are not one: both ends may have been through a whole
+	 * reconnect between the backend's Closed and the frontend's state
+	 * (a kexec: the frontend Initialised again, the backend back in
+	 * InitWait).  A backend no longer closed has not given up; its
+	 * state's event steps the add again. */
+	if (!err && !backend_still_closed(ctx, t->be)) {
+		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: connecting again; waiting",
+			 t->be);
 		return true;
 	}
 	fail(op, -EIO, "%s: the backend closed the device%s%s", t->be,

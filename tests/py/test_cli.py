@@ -358,7 +358,14 @@ def test_block_attach_list_detach(cli):
     out = cli.json("block-attach", "--wait-connected", "alice",
                    f"format=raw, vdev=xvdb, access=rw, script=ok, "
                    f"target={loop}")
-    assert out == expected(cli, g, "alice", "vbd", 51728)
+    # --wait-connected waits for the backend; blkfront connects after it,
+    # so the JSON may have caught the frontend still Initialised
+    fe = f"/local/domain/{g}/device/vbd/51728"
+    assert out["frontend_state"] in (3, 4), out
+    assert cli.host.sim("wait", f"{fe}/state", "4", check=False) \
+        .returncode == 0, "the frontend did not connect"
+    assert dict(out, frontend_state=4, frontend_state_name="Connected") \
+        == expected(cli, g, "alice", "vbd", 51728)
     assert out["backend_state_name"] == "Connected"
     assert out["target"] == loop and out["mode"] == "w"
     assert out["physical_device"] is not None
