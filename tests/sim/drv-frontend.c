@@ -120,7 +120,7 @@ void drv_frontend_event(struct drv *d, const char *path)
  * simulator does not have.  One transaction is also one write for C
  * xenstored's write rate limit on guests (one debit per commit, one per
  * write outside a transaction), which bounds a storm of 200 guests. */
-static bool frontend_publish(struct drv *d, struct drv_dev *dev)
+static bool publish_in(struct drv *d, xs_transaction_t t, void *arg)
 {
 	static const char *const vbd[] = {
 		"ring-ref", "8", "event-channel", "9", "protocol", "x86_64-abi",
@@ -130,32 +130,25 @@ static bool frontend_publish(struct drv *d, struct drv_dev *dev)
 		"tx-ring-ref", "8", "rx-ring-ref", "9", "event-channel", "10",
 		"request-rx-copy", "1", "feature-rx-notify", "1", NULL
 	};
+	const struct drv_dev *dev = arg;
 	const char *const *kv = strcmp(dev->type, "vbd") ? vif : vbd;
 	char path[256];
-	int tries, i;
+	int i;
 
-	for (tries = 0; tries < 20; tries++) {
-		xs_transaction_t t = xs_transaction_start(d->xs);
-		bool ok = t != XBT_NULL;
-
-		for (i = 0; ok && kv[i]; i += 2) {
-			snprintf(path, sizeof(path), "%s/%s", dev->path, kv[i]);
-			ok = xs_write(d->xs, t, path, kv[i + 1],
-				      strlen(kv[i + 1]));
-		}
-		if (!ok) {
+	for (i = 0; kv[i]; i += 2) {
+		snprintf(path, sizeof(path), "%s/%s", dev->path, kv[i]);
+		if (!xs_write(d->xs, t, path, kv[i + 1], strlen(kv[i + 1]))) {
 			drv_log(d, "publishing %s: %s", dev->path,
 				strerror(errno));
-			if (t != XBT_NULL)
-				xs_transaction_end(d->xs, t, true);
 			return false;
 		}
-		if (xs_transaction_end(d->xs, t, false))
-			return true;
-		if (errno != EAGAIN)
-			return false;
 	}
-	return false;
+	return true;
+}
+
+static bool frontend_publish(struct drv *d, struct drv_dev *dev)
+{
+	return drv_in_transaction(d, publish_in, dev);
 }
 
 static int frontend_target(const struct drv_dev *dev, int st, int be,

@@ -139,42 +139,65 @@ bool drv_write(struct drv *d, const char *dir, const char *key,
 	return false;
 }
 
-/* As Linux's xenbus_switch_state(): in a transaction, and never onto a
- * state node that has gone - the toolstack is tearing the device down, and
- * writing would resurrect its directory. */
-bool drv_set_state(struct drv *d, struct drv_dev *dev, int state)
+bool drv_in_transaction(struct drv *d,
+			bool (*body)(struct drv *d, xs_transaction_t t,
+				     void *arg),
+			void *arg)
 {
-	char path[200], v[4], *cur;
 	int tries;
 
-	snprintf(path, sizeof(path), "%s/state", dev->path);
-	snprintf(v, sizeof(v), "%d", state);
 	for (tries = 0; tries < 20; tries++) {
 		xs_transaction_t t = xs_transaction_start(d->xs);
 
 		if (t == XBT_NULL)
 			return false;
-		cur = xs_read(d->xs, t, path, NULL);
-		if (!cur) {
-			xs_transaction_end(d->xs, t, true);
-			drv_log(d, "%s: gone, not switching to %s", dev->path,
-				xb_state_name(state));
-			return false;
-		}
-		free(cur);
-		if (!xs_write(d->xs, t, path, v, strlen(v))) {
+		if (!body(d, t, arg)) {
 			xs_transaction_end(d->xs, t, true);
 			return false;
 		}
-		if (xs_transaction_end(d->xs, t, false)) {
-			dev->state_written = state;
-			drv_log(d, "%s -> %s", dev->path, xb_state_name(state));
+		if (xs_transaction_end(d->xs, t, false))
 			return true;
-		}
 		if (errno != EAGAIN)
 			return false;
 	}
 	return false;
+}
+
+struct state_switch {
+	struct drv_dev *dev;
+	int state;
+};
+
+/* Never onto a state node that has gone: the toolstack is tearing the
+ * device down, and writing would resurrect its directory. */
+static bool switch_state_in(struct drv *d, xs_transaction_t t, void *arg)
+{
+	const struct state_switch *sw = arg;
+	char path[200], v[4], *cur;
+
+	snprintf(path, sizeof(path), "%s/state", sw->dev->path);
+	snprintf(v, sizeof(v), "%d", sw->state);
+	cur = xs_read(d->xs, t, path, NULL);
+	if (!cur) {
+		drv_log(d, "%s: gone, not switching to %s", sw->dev->path,
+			xb_state_name(sw->state));
+		return false;
+	}
+	free(cur);
+	return xs_write(d->xs, t, path, v, strlen(v));
+}
+
+/* As Linux's xenbus_switch_state(): in a transaction, and never onto a
+ * state node that has gone. */
+bool drv_set_state(struct drv *d, struct drv_dev *dev, int state)
+{
+	struct state_switch sw = { dev, state };
+
+	if (!drv_in_transaction(d, switch_state_in, &sw))
+		return false;
+	dev->state_written = state;
+	drv_log(d, "%s -> %s", dev->path, xb_state_name(state));
+	return true;
 }
 
 /* As xenbus_dev_error(): the message goes to

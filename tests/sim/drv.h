@@ -100,6 +100,12 @@ bool drv_event_wanted(struct drv *d, const struct drv_dev *dev,
 bool drv_write(struct drv *d, const char *dir, const char *key,
 	       const char *val);
 /* Write <dir>/state, logging the transition. */
+/* Run BODY in a transaction, again on a conflict (EAGAIN) as Linux's
+ * xenbus callers do; BODY's false aborts it.  True once committed. */
+bool drv_in_transaction(struct drv *d,
+			bool (*body)(struct drv *d, xs_transaction_t t,
+				     void *arg),
+			void *arg);
 bool drv_set_state(struct drv *d, struct drv_dev *dev, int state);
 /* xenbus_dev_fatal/_error: write error/<path-below-domain>/error. */
 void drv_report_error(struct drv *d, struct drv_dev *dev, int err,
