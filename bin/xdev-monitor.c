@@ -12,8 +12,11 @@
  * Each change is printed once: we keep the last states printed per
  * device, and a listing that finds a state the events have not shown
  * yet prints it as a state event (a listing updates the library's view
- * silently).  A device whose backend vanishes after it was asked to close
- * is reported "removed" (a toolstack's detach), otherwise "gone".
+ * silently).  A device whose backend vanishes while the backend domain
+ * lives, or after it was asked to close, is reported "removed" (a
+ * toolstack's detach); one whose backend domain died, "gone".  Not the
+ * last states printed alone: a monitor that falls behind may not have
+ * printed the Closing that preceded a detach.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -398,8 +401,8 @@ static void on_event(struct run *run, const xdev_event *ev)
 		d->be_state = ev->backend_state;
 		emit(m, "state", md, d, "backend");
 	} else if (ev->type == XDEV_EVENT_DEVICE_GONE) {
-		/* asked to close first: a toolstack's detach */
-		emit(m, d->be_state >= 5 ? "removed" : "gone", md, d, NULL);
+		emit(m, ev->backend_domain_alive || d->be_state >= 5 ?
+		     "removed" : "gone", md, d, NULL);
 		drop_dev(md, d);
 	}
 }

@@ -117,6 +117,9 @@ typedef struct xdev_event {
 	int backend_state;           /* DEVICE_STATE: xenbus state, 0 if none */
 	int result;                  /* OP_DONE: the operation's result */
 	const xdev_op *op;           /* OP_DONE: the operation */
+	/* DEVICE_GONE: 1 if the backend domain still lives (its directory
+	 * was deleted: another toolstack's removal, say), 0 if it died */
+	int backend_domain_alive;
 } xdev_event;
 
 typedef void xdev_event_fn(void *user, const xdev_event *event);

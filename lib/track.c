@@ -86,6 +86,9 @@ void track__gone(struct xdev_ctx *ctx, struct track *t)
 	if (prune__delete_device(ctx, t))
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: cleaning up failed", t->fe);
 	ev.device = t->id;
+	/* asked after the deletion: a dying domain is marked so before its
+	 * nodes go, so a directory vanishing with it reads as its death */
+	ev.backend_domain_alive = store__domain_alive(ctx, t->id.backend_domid);
 	ctx__event(ctx, &ev);
 }
 

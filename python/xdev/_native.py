@@ -25,7 +25,8 @@ class EventC(ctypes.Structure):
                 ("device", DeviceIdC),
                 ("backend_state", ctypes.c_int),
                 ("result", ctypes.c_int),
-                ("op", ctypes.c_void_p)]
+                ("op", ctypes.c_void_p),
+                ("backend_domain_alive", ctypes.c_int)]
 
 
 class DeviceInfoC(ctypes.Structure):

@@ -96,7 +96,8 @@ def _on_event(user, ev_p):
         ev = ev_p.contents
         op = ctx._by_ptr.get(ev.op) if ev.op else None
         ctx._event(Event(EventType(ev.type), _device(ev.device),
-                         ev.backend_state, ev.result, op))
+                         ev.backend_state, ev.result, op,
+                         bool(ev.backend_domain_alive)))
     except BaseException as e:  # noqa: B902
         ctx._keep_error(e)
 

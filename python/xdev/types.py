@@ -99,12 +99,14 @@ class DeviceInfo:
 @dataclass(frozen=True)
 class Event:
     """A library event: OP_DONE (result, op), DEVICE_STATE
-    (backend_state), DEVICE_GONE."""
+    (backend_state), DEVICE_GONE (backend_domain_alive: its directory was
+    deleted, not its domain dead)."""
     type: EventType
     device: DeviceId
     backend_state: int = 0
     result: int = 0
     op: Optional[object] = None  # the Operation, for OP_DONE
+    backend_domain_alive: bool = False
 
 
 Domain = Union[int, str]

@@ -303,7 +303,8 @@ def gone_events(host, guest, drv, loopdev):
     with _ctx() as ctx:  # a manager that restarted: it lists
         listed = [i.id for i in ctx.list_devices(guest)]
         host.domain_destroy(drv)
-        gone = [ev.device for ev in ctx.events(timeout=10)
+        gone = [(ev.device, ev.backend_domain_alive)
+                for ev in ctx.events(timeout=10)
                 if ev.type == xdev.EventType.DEVICE_GONE]
         # the device is gone from the store and from the listing
         return dev, listed, gone, ctx.list_devices(guest)
@@ -317,7 +318,31 @@ def test_device_gone_when_the_driver_domain_dies(xdev_sim_host, tmp_loop):
     host.start_xdevd(drv, TEST_SCRIPTS)
     dev, listed, gone, after = host.call(gone_events, host, guest, drv,
                                          tmp_loop(host))
-    assert listed == [dev] and gone == [dev] and after == []
+    assert listed == [dev] and gone == [(dev, False)] and after == []
+
+
+def removed_elsewhere(host, guest, loopdev):
+    """A manager lists; another removes the device: DEVICE_GONE, its
+    backend domain alive."""
+    with _ctx() as ctx:
+        dev = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                      script="ok"), wait_connected=True)
+    with _ctx() as lister, _ctx() as remover:
+        assert [i.id for i in lister.list_devices(guest)] == [dev]
+        remover.remove(dev)
+        gone = [(ev.device, ev.backend_domain_alive)
+                for ev in lister.events(timeout=10)
+                if ev.type == xdev.EventType.DEVICE_GONE]
+        return dev, gone, lister.list_devices(guest)
+
+
+@needs_root
+def test_device_gone_of_a_device_removed_elsewhere(xdev_sim_host, tmp_loop):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    dev, gone, after = host.call(removed_elsewhere, host, guest,
+                                 tmp_loop(host))
+    assert gone == [(dev, True)] and after == []
 
 
 def logging_body(host, guest, loopdev):

@@ -40,6 +40,7 @@ static xdev_ctx *ctx;
 static char loopdev[64];
 static int loop_fd = -1;
 static char events[4096];   /* "gone:vbd/51712 done:0 ..." in order */
+static int gone_alive = -1; /* the last DEVICE_GONE's backend_domain_alive */
 
 static long long now_ms(void)
 {
@@ -54,6 +55,8 @@ static void on_event(void *user, const xdev_event *ev)
 	char e[64];
 
 	(void)user;
+	if (ev->type == XDEV_EVENT_DEVICE_GONE)
+		gone_alive = ev->backend_domain_alive;
 	if (ev->type == XDEV_EVENT_DEVICE_STATE)
 		snprintf(e, sizeof(e), "state%d ", ev->backend_state);
 	else
@@ -103,6 +106,7 @@ static void setup(enum simhost_daemon daemon)
 	loop_fd = fx_loop_attach(image, loopdev, sizeof(loopdev));
 	fx_hotplug_agent_start();
 	events[0] = 0;
+	gone_alive = -1;
 	open_ctx(&o);
 }
 
@@ -505,6 +509,7 @@ START_TEST(backend_deleting_its_directory_is_gone_not_a_timeout)
 	ck_assert_int_lt(now_ms() - t0, QUICK_MS);
 	assert_clean(&id);
 	ck_assert_msg(strstr(events, "gone:1/51712") != NULL, "%s", events);
+	ck_assert_int_eq(gone_alive, 1);
 }
 END_TEST
 
@@ -537,6 +542,7 @@ START_TEST(backend_domain_dying_during_remove_succeeds_at_once)
 	assert_clean(&id);
 	ck_assert_msg(strstr(events, "gone:2/51712 done:2/51712") != NULL,
 		      "events: %s", events);
+	ck_assert_int_eq(gone_alive, 0);
 }
 END_TEST
 
@@ -556,6 +562,7 @@ START_TEST(device_gone_when_the_backend_domain_dies)
 	while (!strstr(events, "gone:") && now_ms() < end)
 		xdev_ctx_run(ctx, (int)(end - now_ms()));
 	ck_assert_msg(strstr(events, "gone:2/51712") != NULL, "%s", events);
+	ck_assert_int_eq(gone_alive, 0);
 	assert_clean(&id);
 	/* the backend already gone: removal succeeds at once */
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
@@ -1182,6 +1189,7 @@ START_TEST(library_runs_the_remove_script_of_a_backend_that_deleted_itself)
 	xdev_ctx_run(ctx, 50); /* the internal operation's end */
 	ck_assert_msg(strstr(events, "gone:") && !strstr(events, "done:"),
 		      "events: %s", events);
+	ck_assert_int_eq(gone_alive, 1); /* dom0 lives */
 	assert_clean(&id);
 }
 END_TEST
