@@ -83,11 +83,14 @@ bool op__may_begin(struct xdev_op *op)
 	l = *load_find(ctx, op->id.backend_domid);
 	if (!l || l->begun < ctx->opts.max_ops_per_backend)
 		return true;
-	if (!op->queue_logged)
+	/* written once only: every scan of the queue asks, and after each
+	 * fork() of a script's watcher a write costs a copy-on-write fault */
+	if (!op->queue_logged) {
 		ctx__log(ctx, XDEV_LOG_DEBUG, "op %p: waits for one of %d "
 			 "operation slots of backend domain %u", (void *)op,
 			 ctx->opts.max_ops_per_backend, op->id.backend_domid);
-	op->queue_logged = true;
+		op->queue_logged = true;
+	}
 	return false;
 }
 

@@ -115,8 +115,8 @@ def main():
 
     log("bench: latency, sequential operations")
     lat = {}
-    for name, args in (("vbd", ("--script", "ok")),
-                       ("vif", ("--script", "ok", "--type", "vif")),
+    for name, args in (("vbd", ("--script", "trivial")),
+                       ("vif", ("--script", "trivial", "--type", "vif")),
                        ("block_vbd", ("--script", "block"))):
         r = b.run("latency", "--count", 50, *args)
         lat[name + "_add"] = r["add"]
@@ -163,6 +163,12 @@ def main():
             "floor_add_s": r["floor"]["add_s"],
             "floor_remove_s": r["floor"]["remove_s"],
             "floor_xenstored_cpu_s": r["floor"]["xenstored_cpu_s"],
+            "host_cpu_s": round(r["add"]["host_cpu_s"] +
+                                r["remove"]["host_cpu_s"], 2),
+            "floor_host_cpu_s": r["floor"]["host_cpu_s"],
+            "lib_page_faults_per_device": round(
+                (r["add"]["lib_page_faults"] +
+                 r["remove"]["lib_page_faults"]) / n, 1),
             "domain_create_s": r["domain_create_s"],
             "no_script_wall_s": h["wall_s"],
             "no_script_latency_p50_s": h["add"]["latency_p50_s"],
@@ -181,6 +187,9 @@ def main():
                     for k, v in
                     t["add"]["requests_per_device_by_client"].items()},
                 "traced_wall_s": t["wall_s"],
+                "all_requests_per_device": round(
+                    t["add"]["all_requests_per_device"] +
+                    t["remove"]["all_requests_per_device"], 1),
                 "traced_failed": t["add"]["failed"] + t["remove"]["failed"],
             })
         fw = r["floor"]["wall_s"]
@@ -272,6 +281,18 @@ def table(r):
       " floor: %s" % ", ".join(
           "N=%s %.2f (%.2fx)" % (n, s["no_script_wall_s"],
                                  r["floor_ratio_no_script"][n] or 0)
+          for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
+          if "error" not in s))
+    p("   CPU s of the whole machine (every process; library / floor) and"
+      " the library's own: %s" % ", ".join(
+          "N=%s %.1f / %.1f, lib %.2f" % (n, s["host_cpu_s"],
+                                          s["floor_host_cpu_s"],
+                                          s["lib_cpu_s"])
+          for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
+          if "error" not in s))
+    p("   library page faults per device (copy-on-write after each"
+      " script's fork): %s" % ", ".join(
+          "N=%s %.1f" % (n, s["lib_page_faults_per_device"])
           for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
           if "error" not in s))
     p("   failed / AUTO removals forced (default timeouts): %s" % ", ".join(

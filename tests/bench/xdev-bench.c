@@ -128,6 +128,17 @@ static double cpu_self(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Page faults of this process so far.  After every fork() (a script's
+ * watcher) each page the library writes again costs one copy-on-write
+ * fault: the figure shows what a write in a loop over every operation
+ * costs. */
+static long faults_self(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_minflt + ru.ru_majflt;
+}
+
 static int daemon_pid(void)
 {
 	char path[300];
@@ -165,6 +176,27 @@ static double cpu_of(int pid)
 			 "%lu %lu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds the whole machine has been busy (every CPU, every process:
+ * /proc/stat's first line without idle and iowait).  On a host this
+ * small the storm's processes share the CPUs: the library, xenstored, the
+ * simulated drivers, the scripts. */
+static double host_busy(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "re");
+	int k;
+
+	if (!f)
+		return -1;
+	k = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (k != 8)
+		return -1;
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+	       sysconf(_SC_CLK_TCK);
 }
 
 /* This process's peak resident set (VmHWM: unlike ru_maxrss, not
@@ -350,6 +382,10 @@ static void be_dir(const xdev_device_id *id, char *buf, size_t n)
 
 /* ---- the library ------------------------------------------------------- */
 
+/* tests/bench/hotplug/trivial: a script's minimum (one bash and two
+ * xenstore clients per vbd add, one bash per removal) */
+#define TRIVIAL "trivial"
+
 static unsigned forced; /* AUTO removals that had to force */
 
 static void on_log(void *user, enum xdev_log_level level, const char *m)
@@ -383,7 +419,7 @@ static xdev_ctx *ctx_open(enum xdev_hotplug_mode mode, const char *dir,
 		o.max_ops_per_backend = atoi(getenv("XDEV_BENCH_MAX_OPS"));
 	k = (k + 1) % 4;
 	snprintf(hdir[k], sizeof(hdir[k]), "%s/%s", srcdir,
-		 dir ? dir : "tests/hotplug");
+		 dir ? dir : "tests/bench/hotplug");
 	o.hotplug_dir = hdir[k];
 	if (timeout_ms > 0)
 		o.timeout_init_ms = o.timeout_hotplug_ms =
@@ -727,7 +763,7 @@ static int cmd_requests(int argc, char **argv)
 	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, NULL, 0);
 	for (an = 0; an < 2; an++) {
 		if (an) {
-			xdev_desc *d = desc_vbd("xvdz", loopdev, "ok", NULL);
+			xdev_desc *d = desc_vbd("xvdz", loopdev, TRIVIAL, NULL);
 			int r = xdev_vbd_add(ctx, g, d, 0, NULL, &anchor, NULL);
 
 			xdev_desc_free(d);
@@ -737,7 +773,7 @@ static int cmd_requests(int argc, char **argv)
 			settle(ctx, be, XB_CONNECTED, 5000);
 			/* and a vif: steady means another device of the same
 			 * kind on the same guest */
-			d = desc_vif("ok");
+			d = desc_vif(TRIVIAL);
 			r = xdev_vif_add(ctx, g, d, 0, NULL, &anchor_vif, NULL);
 			xdev_desc_free(d);
 			if (r)
@@ -748,8 +784,8 @@ static int cmd_requests(int argc, char **argv)
 		}
 		for (k = 0; k < 3; k++)
 			for (i = 0; i < cycles; i++) {
-				xdev_desc *d = k == 2 ? desc_vif("ok")
-					: desc_vbd("xvda", loopdev, "ok", NULL);
+				xdev_desc *d = k == 2 ? desc_vif(TRIVIAL)
+					: desc_vbd("xvda", loopdev, TRIVIAL, NULL);
 				xdev_device_id id;
 				int r;
 
@@ -862,7 +898,7 @@ static void print_stats(const char *name, double *wall, double *cpu, int n,
 
 static int cmd_latency(int argc, char **argv)
 {
-	const char *script = "ok", *type = "vbd";
+	const char *script = TRIVIAL, *type = "vbd";
 	int count = 50, i, failed = 0;
 	char image[300], lockdir[300], be[300];
 	double *aw, *ac, *rw, *rc;
@@ -879,6 +915,8 @@ static int cmd_latency(int argc, char **argv)
 			type = argv[++i];
 	}
 	block = !strcmp(script, "block");
+	if (!block && strcmp(script, TRIVIAL))
+		die("--script: trivial or block, not '%s'", script);
 	vif = !strcmp(type, "vif");
 	if (count < 1)
 		count = 50;
@@ -1068,7 +1106,8 @@ static void vdev_name(int i, char *buf, size_t n)
 }
 
 struct phase {
-	double wall, first, p50, p99, max, cpu_lib, cpu_daemon;
+	double wall, first, p50, p99, max, cpu_lib, cpu_daemon, cpu_host;
+	long faults_lib;
 	int failed;
 	char errors[256];   /* "Connection timed out: 3, ..." */
 };
@@ -1092,7 +1131,8 @@ static void tally(char *buf, size_t len, const char *what)
 }
 
 static void phase_stats(struct res *res, int n, double t0, double cpu0,
-			double dcpu0, int dpid, struct phase *ph)
+			double dcpu0, double hcpu0, long f0, int dpid,
+			struct phase *ph)
 {
 	double *lat = calloc(n, sizeof(double)), last = t0;
 	int i;
@@ -1113,6 +1153,8 @@ static void phase_stats(struct res *res, int n, double t0, double cpu0,
 	ph->first = n ? lat[0] : 0; /* the first issued (pct() sorts) */
 	ph->cpu_lib = cpu_self() - cpu0;
 	ph->cpu_daemon = cpu_of(dpid) - dcpu0;
+	ph->cpu_host = host_busy() - hcpu0;
+	ph->faults_lib = faults_self() - f0;
 	ph->p50 = pct(lat, n, 0.5);
 	ph->p99 = pct(lat, n, 0.99);
 	ph->max = pct(lat, n, 1);
@@ -1126,9 +1168,10 @@ static void print_phase(const char *name, const struct phase *p,
 	       "\"latency_p50_s\": %.3f, "
 	       "\"latency_p99_s\": %.3f, \"latency_max_s\": %.3f, "
 	       "\"failed\": %d, \"errors\": \"%s\", \"lib_cpu_s\": %.3f, "
-	       "\"xenstored_cpu_s\": %.3f", name, p->wall, p->first, p->p50,
-	       p->p99, p->max, p->failed, p->errors, p->cpu_lib,
-	       p->cpu_daemon);
+	       "\"xenstored_cpu_s\": %.3f, \"host_cpu_s\": %.3f, "
+	       "\"lib_page_faults\": %ld", name, p->wall, p->first, p->p50,
+	       p->p99, p->max, p->failed, p->errors, p->cpu_lib, p->cpu_daemon,
+	       p->cpu_host, p->faults_lib);
 	if (c) {
 		int k;
 
@@ -1156,7 +1199,8 @@ static int cmd_scale(int argc, char **argv)
 	xdev_device_id *ids;
 	uint32_t *doms;
 	xdev_op_how how = { .cb = on_done };
-	double t0, c0, d0, tdom;
+	double t0, c0, d0, h0, tdom;
+	long f0;
 	long peak_kb;
 	struct rlimit rl;
 	struct trace t;
@@ -1207,12 +1251,14 @@ static int cmd_scale(int argc, char **argv)
 	t0 = now();
 	c0 = cpu_self();
 	d0 = cpu_of(dpid);
+	h0 = host_busy();
+	f0 = faults_self();
 	for (i = 0; i < n; i++) {
 		xdev_desc *d;
 		int r;
 
 		vdev_name(i, vdev, sizeof(vdev));
-		d = desc_vbd(vdev, loopdev, "ok", NULL);
+		d = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
 		how.user = &res[i];
 		res[i].t_issue = now();
 		r = xdev_vbd_add(ctx, doms[i / 10], d, 0, &how, &ids[i], NULL);
@@ -1224,7 +1270,7 @@ static int cmd_scale(int argc, char **argv)
 		xdev_ctx_run(ctx, 1000);
 	if (n_done < (unsigned)n)
 		die("adds not done after 900 s");
-	phase_stats(res, n, t0, c0, d0, dpid, &add);
+	phase_stats(res, n, t0, c0, d0, h0, f0, dpid, &add);
 	msg("N=%d: added in %.2f s (%d failed%s%s)", n, add.wall, add.failed,
 	    add.failed ? ": " : "", add.errors);
 	for (i = 0; i < n; i++)
@@ -1245,6 +1291,8 @@ static int cmd_scale(int argc, char **argv)
 	t0 = now();
 	c0 = cpu_self();
 	d0 = cpu_of(dpid);
+	h0 = host_busy();
+	f0 = faults_self();
 	for (i = 0, n_rm = 0; i < n; i++) {
 		int r;
 
@@ -1261,7 +1309,7 @@ static int cmd_scale(int argc, char **argv)
 		xdev_ctx_run(ctx, 1000);
 	if (n_done < (unsigned)n_rm)
 		die("removes not done after 900 s");
-	phase_stats(res, n_rm, t0, c0, d0, dpid, &rm);
+	phase_stats(res, n_rm, t0, c0, d0, h0, f0, dpid, &rm);
 	msg("N=%d: removed in %.2f s (%d failed, %u forced)", n, rm.wall,
 	    rm.failed, forced);
 	marker("remove-done");
@@ -1278,7 +1326,7 @@ static int cmd_scale(int argc, char **argv)
 		 * the timing */
 		for (i = 0; i < n; i++) {
 			vdev_name(i, vdev, sizeof(vdev));
-			descs[i] = desc_vbd(vdev, loopdev, "ok", NULL);
+			descs[i] = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
 			if (dev__desc_complete(descs[i], err, sizeof(err)))
 				die("%s", err);
 		}
@@ -1288,22 +1336,26 @@ static int cmd_scale(int argc, char **argv)
 		marker("floor-add");
 		t0 = now();
 		d0 = cpu_of(dpid);
+		h0 = host_busy();
 		for (i = 0; i < n; i++)
 			while (floor_add(&ids[i], descs[i]) == -EAGAIN)
 				floor_retries++;
 		fadd.wall = now() - t0;
 		fadd.cpu_daemon = cpu_of(dpid) - d0;
+		fadd.cpu_host = host_busy() - h0;
 		marker("floor-add-done");
 		settle_all(NULL, ids, n, NULL, XB_INITWAIT, 120000);
 		usleep(300000);
 		marker("floor-remove");
 		t0 = now();
 		d0 = cpu_of(dpid);
+		h0 = host_busy();
 		for (i = 0; i < n; i++)
 			while (floor_remove(&ids[i]) == -EAGAIN)
 				floor_retries++;
 		frm.wall = now() - t0;
 		frm.cpu_daemon = cpu_of(dpid) - d0;
+		frm.cpu_host = host_busy() - h0;
 		marker("floor-remove-done");
 		settle_all(NULL, ids, n, NULL, 0, 60000);
 		for (i = 0; i < n; i++)
@@ -1342,9 +1394,11 @@ static int cmd_scale(int argc, char **argv)
 	printf("  \"wall_s\": %.3f, \"forced\": %u, \"peak_rss_kb\": %ld,\n",
 	       add.wall + rm.wall, forced, peak_kb);
 	printf("  \"floor\": {\"add_s\": %.3f, \"remove_s\": %.3f, "
-	       "\"wall_s\": %.3f, \"xenstored_cpu_s\": %.3f, \"retries\": %d}\n}\n",
+	       "\"wall_s\": %.3f, \"xenstored_cpu_s\": %.3f, "
+	       "\"host_cpu_s\": %.3f, \"retries\": %d}\n}\n",
 	       fadd.wall, frm.wall, fadd.wall + frm.wall,
-	       fadd.cpu_daemon + frm.cpu_daemon, floor_retries);
+	       fadd.cpu_daemon + frm.cpu_daemon, fadd.cpu_host + frm.cpu_host,
+	       floor_retries);
 	free(res);
 	free(ids);
 	free(failed_add);
@@ -1466,7 +1520,7 @@ static int cmd_failure(int argc, char **argv)
 		int r;
 
 		snprintf(vdev, sizeof(vdev), "xvd%c", 'b' + k);
-		d = desc_vbd(vdev, loopdev, "ok", NULL);
+		d = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
 		r = xdev_vbd_add(ctx, g, d, 0, NULL, &mids[k], NULL);
 		xdev_desc_free(d);
 		if (r)
@@ -1549,8 +1603,8 @@ static int cmd_callgrind_child(int argc, char **argv)
 	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, NULL, 0);
 	for (k = 0; k < 2; k++)
 		for (i = 0; i < cycles; i++) {
-			xdev_desc *d = k ? desc_vif("ok")
-				: desc_vbd("xvda", target, "ok", NULL);
+			xdev_desc *d = k ? desc_vif(TRIVIAL)
+				: desc_vbd("xvda", target, TRIVIAL, NULL);
 			xdev_device_id id;
 			int r;
 
@@ -1706,7 +1760,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xdev-bench [--srcdir DIR] COMMAND [OPTIONS]\n"
 		"  requests [--cycles N]\n"
-		"  latency [--script ok|block] [--type vbd|vif] [--count N]\n"
+		"  latency [--script trivial|block] [--type vbd|vif] [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--trace] [--no-floor]\n"
 		"  failure [--count N]\n"
 		"  callgrind [--valgrind PATH] [--cycles N]\n");
