@@ -61,6 +61,9 @@ struct track {
 	int be_state;             /* last backend state seen (0: none) */
 	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
 	bool dirty;               /* an event concerned it: look once more */
+	unsigned long seq;        /* the order tracks were made in */
+	struct track *index_next; /* ctx->index: the same bucket */
+	struct track *dirty_next; /* ctx->dirty */
 };
 
 /* One watch on /local/domain/<domid>/backend, shared by every track of
@@ -110,7 +113,13 @@ struct xdev_ctx {
 	int xs_fd;
 	int epfd;                 /* xs_fd and the children's pipes: the one
 				     fd the loop watches */
-	struct track *tracks;
+	struct track *tracks;     /* oldest first */
+	struct track **index;     /* tracks by backend directory (track.c) */
+	unsigned index_size, index_n;
+	struct track *dirty;      /* tracks an event concerned, unordered */
+	struct track **flushing;  /* what track__flush is stepping */
+	unsigned flushing_n;
+	unsigned long track_seq;
 	struct bewatch *bewatches;
 	struct xdev_op *ops;      /* pending */
 	struct xdev_op *done;     /* completed, callback not yet run */
