@@ -254,14 +254,15 @@ static size_t slashes(const char *s)
  * waited on (state, hotplug-status). */
 void track__changed(struct xdev_ctx *ctx, const char *path)
 {
-	size_t depth, n = path ? strlen(path) : 0;
 	const char *leaf;
 	struct track *t = NULL;
+	size_t depth, n;
 
 	if (!path) {
 		ctx->domains_dirty = true;
 		return;
 	}
+	n = strlen(path);
 	depth = slashes(path);
 	if (depth < BE_DEPTH) {
 		for (t = ctx->tracks; t; t = t->next)

@@ -667,14 +667,16 @@ class Monitor:
             if pred(ev):
                 return seen
 
+    def xdev_pid(self):
+        """xdev itself: xdev-sim exec forwards no signal."""
+        return int(run(["pgrep", "-P", str(self.proc.pid)]).stdout.split()[0])
+
     def pause(self):
-        """Stop xdev (not xdev-sim exec) so that events pile up."""
-        out = run(["pgrep", "-P", str(self.proc.pid)]).stdout.split()
-        self.paused = int(out[0])
-        os.kill(self.paused, signal.SIGSTOP)
+        """Stop xdev so that events pile up."""
+        os.kill(self.xdev_pid(), signal.SIGSTOP)
 
     def resume(self):
-        os.kill(self.paused, signal.SIGCONT)
+        os.kill(self.xdev_pid(), signal.SIGCONT)
 
     def kill(self):
         if self.proc.poll() is None:
@@ -683,9 +685,7 @@ class Monitor:
 
 
 def interrupt_monitor(mon):
-    """xdev-sim exec forwards no signal: signal xdev itself."""
-    out = run(["pgrep", "-P", str(mon.proc.pid)]).stdout.split()
-    os.kill(int(out[0]), signal.SIGINT)
+    os.kill(mon.xdev_pid(), signal.SIGINT)
     rc = mon.proc.wait(timeout=20)
     mon.proc.stdout.close()
     mon.proc.stderr.close()
