@@ -9,6 +9,7 @@ it, and the tests remove theirs anyway.
 """
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -29,6 +30,27 @@ def loops_of(image):
                "--output", "NAME,RO", "--associated", str(image)]).stdout
     return [(name, ro == "1") for name, ro in
             (line.split() for line in out.splitlines() if line.strip())]
+
+
+def loop_autoclear(loop):
+    """The kernel's mark on a loop device that `losetup --detach` could not
+    detach at once because another process has it open."""
+    try:
+        with open(f"/sys/block/{os.path.basename(loop)}/loop/autoclear") as f:
+            return f.read().strip() == "1"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(cond, what, timeout=30.0):
+    """Until COND() holds.  A loop device's state is in sysfs only (this
+    host has no udev to pass on the kernel's uevents), so it is looked at
+    again every 10 ms, for at most TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s until {what}, in vain")
+        time.sleep(0.01)
 
 
 def loop_ro(loop):
@@ -83,10 +105,10 @@ class Hotplug:
     def vif(self, command, be, env=()):
         return self.script(VIF_BRIDGE, command, be, env)
 
-    def block_popen(self, command, be):
+    def block_popen(self, command, be, env=()):
         return subprocess.Popen(
             [XDEV_SIM, "exec", "--", "env", f"XENBUS_PATH={be}",
-             f"XDEV_HOTPLUG_LOCK_DIR={self.lock_dir}", BLOCK, command],
+             f"XDEV_HOTPLUG_LOCK_DIR={self.lock_dir}", *env, BLOCK, command],
             env=self.host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
 
@@ -442,6 +464,9 @@ def test_brief_canary_is_not_created(hp):
     (["XENBUS_PATH=/local/domain/0/backend/../../x"], "not a xenstore path"),
     (["XENBUS_PATH=$(touch CANARY)"], "not a xenstore path"),
     (["XDEV_DOMID=0;touch CANARY"], "not a domain id"),
+    (["XDEV_BLOCK_RELEASE_WAIT_MS=5s"], "not a number of milliseconds"),
+    (["XDEV_BLOCK_RELEASE_WAIT_MS=1;touch CANARY"],
+     "not a number of milliseconds"),
     (["XENBUS_PATH=/local/domain/0/backend/vbd/77/0"], "does not exist"),
 ])
 def test_bad_environment_is_refused_and_writes_nothing(hp, env, message):
@@ -493,6 +518,71 @@ def test_remove_after_the_backend_was_deleted_still_detaches(hp):
     assert proc.returncode == 0, proc.stderr
     assert loops_of(image) == []
     assert not hp.nodes(be), "remove recreated the backend directory"
+
+
+def test_remove_waits_until_the_kernel_lets_go_of_a_loop_device_held_open(hp):
+    """`losetup --detach` of a loop device that another process has open
+    only marks it for autoclear and succeeds; any `losetup --associated`
+    (every add, any listing) opens every attached device for a moment.
+    remove reports success only once the image is free (the CI failure
+    of 2026-12-05: a remove racing a parallel test's listing left it
+    attached)."""
+    image = hp.image()
+    be = hp.backend("vbd", 5, 51712, params=str(image), type="file", mode="w")
+    assert hp.block("add", be).returncode == 0
+    [(loop, _)] = loops_of(image)
+    holder = os.open(loop, os.O_RDONLY)
+    proc = None
+    try:
+        proc = hp.block_popen("remove", be,
+                              env=["XDEV_BLOCK_RELEASE_WAIT_MS=600000"])
+        wait_for(lambda: loop_autoclear(loop),
+                 f"remove has asked the kernel to detach {loop}")
+        # It must not end while the device is held.  Without the wait it
+        # ends within milliseconds of the detach, so two seconds of
+        # watching tell the two apart; they cannot fail a remove that waits.
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        assert proc.returncode is None, (
+            f"remove ended ({proc.returncode}) with the image still "
+            f"attached: {loops_of(image)}")
+        assert loops_of(image) == [(loop, False)]
+    finally:
+        os.close(holder)
+        if proc is not None:
+            out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert loops_of(image) == []
+    assert hp.read(f"{be}/xdev-loop") is None
+
+
+def test_remove_of_a_loop_device_held_open_too_long_fails_naming_the_holder(hp):
+    image = hp.image()
+    be = hp.backend("vbd", 5, 51712, params=str(image), type="file", mode="w")
+    assert hp.block("add", be).returncode == 0
+    [(loop, _)] = loops_of(image)
+    holder = os.open(loop, os.O_RDONLY)
+    try:
+        proc = hp.block("remove", be, env=["XDEV_BLOCK_RELEASE_WAIT_MS=50"])
+        assert proc.returncode == 1
+        assert (f"loop device {loop} of image '{image}' is still in use (by "
+                in proc.stderr), proc.stderr
+        assert f"process {os.getpid()} (" in proc.stderr
+        assert hp.read(f"{be}/hotplug-error").endswith(
+            "after 50 ms; the kernel detaches it when the last user closes it")
+        # kept, so that a later remove looks again
+        assert hp.read(f"{be}/xdev-loop") == loop
+        assert [p.name for p in (hp.lock_dir / "block").iterdir()]
+    finally:
+        os.close(holder)
+    wait_for(lambda: loops_of(image) == [],
+             f"the kernel has detached {loop} on its last close")
+    proc = hp.block("remove", be)
+    assert proc.returncode == 0, proc.stderr
+    assert hp.read(f"{be}/xdev-loop") is None
+    assert list((hp.lock_dir / "block").iterdir()) == []
 
 
 def test_remove_leaves_a_loop_device_it_no_longer_owns(hp):
