@@ -38,7 +38,12 @@ enum {
 	XDEV_E_XENSTORE,                    /* the store failed a request */
 	XDEV_E_DEVICE_EXISTS,               /* the device is already there */
 	XDEV_E_NO_DEVICE,                   /* no such device */
-	XDEV_E_FRONTEND_GONE,               /* the frontend domain vanished */
+	XDEV_E_FRONTEND_GONE,               /* the frontend domain died, or its
+					       device directory vanished */
+	XDEV_E_CLEANUP_FAILED,              /* removed from the guest, but the
+					       remove script failed or could
+					       not run: the backend directory
+					       and the record are kept */
 	XDEV_E_LAST
 };
 

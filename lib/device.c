@@ -8,7 +8,7 @@
  * its own users typed.  What needs several keys (a vbd needs a vdev and a
  * target) is checked by dev__desc_complete() just before an add.
  *
- * The node lists follow libxl (../shared/design/protocol-and-peers.md),
+ * The node lists follow libxl (libxl_device.c, libxl_disk.c, libxl_nic.c),
  * with "online" and "state" last: a driver that watches the directory
  * without a transaction then finds every other key already there.
  *
@@ -306,16 +306,27 @@ static const char *check_vdev(const char *v, char *norm)
 }
 
 /* Permissive, as xl is ("phy:/dev/vg/lv", files with spaces ...): only
- * what would corrupt the node or a log line is refused. */
+ * what would corrupt the node or a log line is refused, and a '..'
+ * component: the block script refuses it too, but only after the nodes
+ * are written, and a target is named where it is, not reached by
+ * climbing out of a directory. */
 static const char *check_target(const char *v, char *norm)
 {
 	const unsigned char *p;
+	const char *c;
+	size_t n;
 
 	(void)norm;
 	for (p = (const unsigned char *)v; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return "contains a control character";
-	return NULL;
+	for (c = v;; c += n + 1) {
+		n = strcspn(c, "/");
+		if (n == 2 && !strncmp(c, "..", 2))
+			return "has a '..' path component";
+		if (!c[n])
+			return NULL;
+	}
 }
 
 static const char *check_format(const char *v, char *norm)

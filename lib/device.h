@@ -1,8 +1,7 @@
 /*
  * device: descriptions of devices to add (xdev_desc), their validation, and
- * the xenstore nodes a device gets, as libxl writes them
- * (../shared/design/protocol-and-peers.md).  No store access here: the
- * operations (op-add.c) write what this file computes.
+ * the xenstore nodes a device gets, as libxl writes them.  No store access
+ * here: the operations (op-add.c) write what this file computes.
  */
 #ifndef XDEV_DEVICE_H
 #define XDEV_DEVICE_H

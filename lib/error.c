@@ -16,6 +16,8 @@ static const char *const xdev_error_table[] = {
 	[XDEV_E_DEVICE_EXISTS - XDEV_E_BASE] = "Device already exists",
 	[XDEV_E_NO_DEVICE - XDEV_E_BASE] = "No such device",
 	[XDEV_E_FRONTEND_GONE - XDEV_E_BASE] = "Frontend domain is gone",
+	[XDEV_E_CLEANUP_FAILED - XDEV_E_BASE] =
+		"Device removed, but its backend cleanup failed",
 };
 
 XDEV_PUBLIC const char *xdev_strerror(int code)

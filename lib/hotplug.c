@@ -250,8 +250,8 @@ int hotplug__result(struct xdev_op *op, bool adding)
 	}
 	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
-	err = adding ? store__read(op->ctx, op->track->be, "hotplug-error")
-		     : NULL;
+	err = adding ? store__read_text(op->ctx, op->track->be,
+					"hotplug-error") : NULL;
 	if (err && *err)
 		snprintf(op->message, sizeof(op->message), "%s", err);
 	else if (st >= 0 && WIFSIGNALED(st))

@@ -43,6 +43,7 @@
 #define XB_CONNECTED 4
 #define XB_CLOSING 5
 #define XB_CLOSED 6
+#define XB_RECONFIGURED 8
 
 #define PATH_LEN 160
 #define SCRIPT_LEN (PATH_LEN + 256)
@@ -60,6 +61,8 @@ struct track {
 	char script[SCRIPT_LEN];  /* its hotplug script, once resolved */
 	int be_state;             /* last backend state seen (0: none) */
 	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
+	bool recorded;            /* its id is dom0's word: from its add or
+				     its record (record.c) */
 	bool dirty;               /* an event concerned it: look once more */
 	unsigned long seq;        /* the order tracks were made in */
 	struct track *index_next; /* ctx->index: the same bucket */
@@ -160,12 +163,17 @@ int loop__hooks_init(struct xdev_ctx *ctx);
 int loop__libev_run(struct xdev_ctx *ctx, int timeout_ms);
 
 /* ---- store.c ------------------------------------------------------------ */
+/* DIR/KEY (DIR itself if KEY is NULL); NULL if missing.  Free it. */
 char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key);
-/* The integer at DIR/KEY; DFLT if missing or not a number. */
-int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
-		    int dflt);
+/* DIR's xenbus state: 0 if missing or not a state (untrusted.c). */
+int store__read_state(struct xdev_ctx *ctx, const char *dir);
+/* DIR/KEY as text fit for a message: bounded, escaped (untrusted.c); NULL
+ * if missing.  Free it. */
+char *store__read_text(struct xdev_ctx *ctx, const char *dir,
+		       const char *key);
 bool store__exists(struct xdev_ctx *ctx, const char *path);
-/* ONLINE and STATE of backend BE, unless it is gone (-ENOENT). */
+/* ONLINE and STATE of backend BE, unless it is gone (-ENOENT); -EAGAIN
+ * if the transaction kept conflicting. */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state);
 /* Did a delete fail only because the node is not there?  C xenstored
@@ -188,6 +196,16 @@ bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid);
 int store__domain_resolve(struct xdev_ctx *ctx, const char *s, uint32_t *ret);
 void store__paths(const xdev_device_id *id, struct track *t);
 
+/* ---- untrusted.c (values a guest or a driver domain can write) -------- */
+/* V as a canonical decimal (no sign, no leading zero) up to MAX: 0, or
+ * -EINVAL / -ERANGE. */
+int untrusted__parse_uint(const char *v, unsigned long max,
+			  unsigned long *ret);
+/* A xenbus state; 0 (Unknown: "not yet") for V NULL or not a state. */
+int untrusted__parse_state(const char *v);
+/* V bounded and escaped for a message (malloc'd; NULL if out of memory). */
+char *untrusted__text(const char *v);
+
 /* ---- watch.c ------------------------------------------------------------ */
 int watch__init(struct xdev_ctx *ctx);
 /* Hold / release the watch on DOMID's backend subtree. */
@@ -209,6 +227,18 @@ void track__changed(struct xdev_ctx *ctx, const char *path);
  * fires one per node) costs one read, not one per event. */
 void track__flush(struct xdev_ctx *ctx);
 void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state);
+
+/* ---- record.c ---------------------------------------------------------- */
+/* In TX: T's record (its backend directory, backend domain, NAME - the
+ * vdev or MAC, if any - and the script in T->script, if any). */
+bool record__write(struct xdev_ctx *ctx, xs_transaction_t tx,
+		   const struct track *t, const char *name);
+/* The record of KEY's frontend, type and devid (KEY's backend domain is
+ * not used): the backend domain it names and, if SCRIPT, the script the
+ * add ran ("" if none).  -ENOENT if there is none (or it is not one of
+ * xdev's: a warning), XDEV_E_XENSTORE. */
+int record__read(struct xdev_ctx *ctx, const xdev_device_id *key,
+		 uint32_t *backend_domid, char *script, size_t script_len);
 
 /* ---- prune.c ------------------------------------------------------------ */
 /* Delete T's frontend, backend and record directories, and the directories

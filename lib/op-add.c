@@ -172,6 +172,10 @@ static int write_nodes(struct xdev_op *op)
 
 	if (!fkv)
 		return -ENOMEM;
+	/* recorded with the device: its removal runs the same script,
+	 * whatever hotplug directory the remover's context has */
+	if (hotplug__in_library(ctx, id))
+		hotplug__resolve_script(op);
 	nf = dev__frontend_nodes(op->desc, id->backend_domid, id->devid, t->be,
 				 fkv);
 	nb = dev__backend_nodes(op->desc, id->frontend_domid, id->devid, t->fe,
@@ -203,7 +207,8 @@ static int write_tx(struct xdev_op *op, xs_transaction_t tx,
 		xs_transaction_end(ctx->xs, tx, true);
 		return XDEV_E_DEVICE_EXISTS;
 	}
-	ok = xs_write(ctx->xs, tx, t->rec, t->be, strlen(t->be)) &&
+	ok = record__write(ctx, tx, t, dev__desc_get(op->desc,
+			   op->id.type == XDEV_VBD ? "vdev" : "mac")) &&
 	     write_dir(ctx->xs, tx, t->fe, fperm, fkv, nf) &&
 	     write_dir(ctx->xs, tx, t->be, bperm, bkv, nb);
 	if (!ok) {
@@ -248,15 +253,30 @@ static void step_write(struct xdev_op *op)
 		fail(op, r == -EAGAIN ? XDEV_E_XENSTORE : r, NULL);
 		return;
 	}
+	op->track->recorded = true;
 	/* No look now: the transaction's own watch events step the op, and
 	 * by then the backend may have moved (one read less per add). */
 	set_state(op, ADD_WAIT_INITWAIT, op->ctx->opts.timeout_init_ms);
 }
 
-static void succeed(struct xdev_op *op)
+static bool backend_state(struct xdev_op *op, int *ret);
+
+/* Both ends once more before the add reports success: a guest may delete
+ * its frontend directory at any moment (it owns it), and the backend
+ * learns of it only later; a device without its frontend is no device,
+ * and what the add did is undone. */
+static void succeed(struct xdev_op *op, bool backend_read)
 {
 	struct track *t = op->track;
+	int st;
 
+	if (!store__exists(op->ctx, t->fe)) {
+		fail(op, XDEV_E_FRONTEND_GONE, "the frontend directory %s "
+		     "vanished (deleted by the guest?)", t->fe);
+		return;
+	}
+	if (!backend_read && !backend_state(op, &st))
+		return;
 	t->monitored = true;
 	op__complete(op, 0);
 }
@@ -284,7 +304,7 @@ static void advance(struct xdev_op *op)
 		set_state(op, ADD_WAIT_CONNECTED, ctx->opts.timeout_connect_ms);
 		add__step(op);
 	} else {
-		succeed(op);
+		succeed(op, false);
 	}
 }
 
@@ -318,7 +338,7 @@ static void timed_out(struct xdev_op *op, const char *what, int ms)
 
 static bool backend_still_closed(struct xdev_ctx *ctx, const char *be)
 {
-	int st = store__read_int(ctx, be, "state", 0);
+	int st = store__read_state(ctx, be);
 
 	return st == XB_CLOSING || st == XB_CLOSED;
 }
@@ -326,8 +346,8 @@ static bool backend_still_closed(struct xdev_ctx *ctx, const char *be)
 /* The backend closed during the add.  Its frontend gone: the guest died
  * (the backend may see that before @releaseDomain reaches us).  The
  * frontend closing or starting over: a guest kexec or driver reload
- * (seed 000), after which both ends connect again, so the add keeps
- * waiting, within its deadline.  Otherwise the backend gave up: -EIO with
+ * (Closing, then Initialising again), after which both ends connect
+ * again, so the add keeps waiting, within its deadline.  Otherwise the backend gave up: -EIO with
  * its error node, if it wrote one.  False if the op failed. */
 static bool backend_closed(struct xdev_op *op)
 {
@@ -335,17 +355,21 @@ static bool backend_closed(struct xdev_op *op)
 	struct track *t = op->track;
 	const char *rel = strchr(t->be + strlen("/local/domain/"), '/');
 	char path[PATH_LEN + 48], *err;
-	int fst = store__read_int(ctx, t->fe, "state", 0);
+	int fst = store__read_state(ctx, t->fe);
 
-	if ((fst == 0 && !store__exists(ctx, t->fe)) ||
-	    !store__domain_alive(ctx, op->id.frontend_domid)) {
-		fail(op, XDEV_E_FRONTEND_GONE, "the frontend %s vanished",
-		     t->fe);
+	if (!store__domain_alive(ctx, op->id.frontend_domid)) {
+		fail(op, XDEV_E_FRONTEND_GONE, "frontend domain %u died",
+		     op->id.frontend_domid);
+		return false;
+	}
+	if (fst == 0 && !store__exists(ctx, t->fe)) {
+		fail(op, XDEV_E_FRONTEND_GONE, "the frontend directory %s "
+		     "vanished (deleted by the guest?)", t->fe);
 		return false;
 	}
 	snprintf(path, sizeof(path), "/local/domain/%u/error%s/error",
 		 op->id.backend_domid, rel ? rel : "");
-	err = xs_read(ctx->xs, XBT_NULL, path, NULL);
+	err = store__read_text(ctx, path, NULL);
 	if (!err && (fst == XB_INITIALISING || fst == XB_CLOSING ||
 		     fst == XB_CLOSED)) {
 		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: the frontend is starting "
@@ -372,7 +396,7 @@ static bool backend_closed(struct xdev_op *op)
  * closed for good. */
 static bool backend_state(struct xdev_op *op, int *ret)
 {
-	int st = store__read_int(op->ctx, op->track->be, "state", 0);
+	int st = store__read_state(op->ctx, op->track->be);
 
 	if (st == 0 && !store__exists(op->ctx, op->track->be)) {
 		fail(op, XDEV_E_BACKEND_GONE, "%s vanished", op->track->be);
@@ -398,7 +422,8 @@ static void step_hotplug(struct xdev_op *op)
 	}
 	if (hs && !strcmp(hs, "error")) {
 		free(hs);
-		err = store__read(op->ctx, op->track->be, "hotplug-error");
+		err = store__read_text(op->ctx, op->track->be,
+				       "hotplug-error");
 		fail(op, XDEV_E_HOTPLUG_FAILED, "%s",
 		     err ? err : "hotplug-status=error, no hotplug-error");
 		free(err);
@@ -512,7 +537,7 @@ void add__step(struct xdev_op *op)
 	    st <= XB_CONNECTED)
 		advance(op);
 	else if (op->state == ADD_WAIT_CONNECTED && st == XB_CONNECTED)
-		succeed(op);
+		succeed(op, true);
 	else if (ctx__now_ms() >= op->deadline)
 		timed_out(op, op->state == ADD_WAIT_INITWAIT ? "InitWait"
 			  : "Connected", op->state == ADD_WAIT_INITWAIT

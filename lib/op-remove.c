@@ -1,6 +1,7 @@
 /*
- * op-remove: removing a device; the three cases of seed 001 and the gap
- * libxl left.
+ * op-remove: removing a device; the three cases of libxl's commit 9eaaedf
+ * ("do not fail device removal if backend domain is gone": both ends
+ * alive; unresponsive, then forced; backend gone) and the gap it left.
  *
  *   START: backend already gone (no state node, or its domain dead; or
  *          only the record is left): clean the frontend and the record,
@@ -95,7 +96,7 @@ static void daemon_wait_start(struct xdev_op *op)
 	const char *fe[] = { op->track->fe, NULL };
 	int r;
 
-	if (store__read_int(ctx, op->track->be, "state", 0) != XB_CLOSED) {
+	if (store__read_state(ctx, op->track->be) != XB_CLOSED) {
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: declaring it Closed for "
 			 "the backend domain's xdevd", op->track->be);
 		r = store__write_online_state(ctx, op->track->be, "0",
@@ -104,7 +105,11 @@ static void daemon_wait_start(struct xdev_op *op)
 			delete_nodes(op);
 			return;
 		}
-		if (r == 0)
+		if (r == -EAGAIN)
+			ctx__log(ctx, XDEV_LOG_WARNING, "%s: the backend domain "
+				 "keeps rewriting its nodes; not declared "
+				 "Closed", op->track->be);
+		if (r == 0 || r == -EAGAIN)
 			store__rm_each(ctx, fe);
 	}
 	set_state(op, RM_WAIT_DAEMON, ctx->opts.timeout_hotplug_ms);
@@ -126,9 +131,33 @@ static void step_daemon(struct xdev_op *op)
 	delete_nodes(op);
 }
 
+/* The remove script failed, timed out or could not run (the message says
+ * which): what the add acquired (a loop device) may still be held, and
+ * only that script knows how to release it.  The guest's end goes; the
+ * backend directory and the record stay, so that the next removal of the
+ * device runs the script again. */
+static void keep_for_cleanup(struct xdev_op *op)
+{
+	struct track *t = op->track;
+	const char *fe[] = { t->fe, NULL };
+	char why[sizeof(op->message)];
+	int n;
+
+	memcpy(why, op->message, sizeof(why));
+	store__rm_each(op->ctx, fe);
+	n = snprintf(op->message, sizeof(op->message), "remove script: "
+		     "%.200s; ", why);
+	if (n > 0 && (size_t)n < sizeof(op->message))
+		snprintf(op->message + n, sizeof(op->message) - (size_t)n,
+			 "kept: %s and %s, for the next removal to finish",
+			 t->be, t->rec);
+	finish(op, XDEV_E_CLEANUP_FAILED);
+}
+
 /* The end of every removal that finds the backend: in library mode the
- * remove script runs first, and the nodes go only once it has ended (the
- * race of seed 003) - on the forced paths too, so that what the add script
+ * remove script runs first, and the nodes go only once it has ended (a
+ * script that finds its backend deleted cannot read what to release) - on
+ * the forced paths too, so that what the add script
  * acquired is released.  With a daemon in the backend's domain, it does
  * both, and the library waits for it. */
 static void delete_all(struct xdev_op *op, bool be_exists)
@@ -141,8 +170,11 @@ static void delete_all(struct xdev_op *op, bool be_exists)
 		return;
 	}
 	if (hotplug__in_library(ctx, &op->id) &&
-	    (be_exists || store__exists(ctx, op->track->be)) &&
-	    hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
+	    (be_exists || store__exists(ctx, op->track->be))) {
+		if (hotplug__start(op, false, ctx->opts.timeout_hotplug_ms)) {
+			keep_for_cleanup(op);
+			return;
+		}
 		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
 		return;
 	}
@@ -157,9 +189,23 @@ static void step_script(struct xdev_op *op)
 		return;
 	}
 	op->script_state = SCRIPT_NONE;
-	if (hotplug__result(op, false))
+	if (hotplug__result(op, false)) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
 			 op->message);
+		if (!op->backend_vanished) {
+			keep_for_cleanup(op);
+			return;
+		}
+		/* nothing left to keep: the backend deleted its directory */
+		if (prune__delete_device(op->ctx, op->track))
+			ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: cleaning up "
+				 "failed", op->track->fe);
+		snprintf(op->message + strlen(op->message),
+			 sizeof(op->message) - strlen(op->message),
+			 " (the backend had deleted its directory)");
+		finish(op, op->internal ? 0 : XDEV_E_CLEANUP_FAILED);
+		return;
+	}
 	op->message[0] = 0;
 	if (op->backend_vanished) {
 		/* its nodes went before the script; the directories above
@@ -175,7 +221,7 @@ static void step_script(struct xdev_op *op)
 	delete_nodes(op);
 }
 
-/* The backend is gone (seed 001, case 3, and the gap: also during the
+/* The backend is gone (9eaaedf's third case, and the gap: also during the
  * wait): success, the frontend cleaned up, and the application told. */
 static void backend_gone(struct xdev_op *op)
 {
@@ -212,10 +258,67 @@ static void backend_vanished(struct xdev_op *op)
 		return;
 	}
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be, op->message);
+	if (!op->internal) {
+		snprintf(op->message + strlen(op->message),
+			 sizeof(op->message) - strlen(op->message),
+			 " (the backend had deleted its directory)");
+		finish(op, XDEV_E_CLEANUP_FAILED);
+		return;
+	}
 	snprintf(op->message, sizeof(op->message), "backend gone");
 	finish(op, 0);
 }
 
+
+/* The device's identity is dom0's word, never a guest's: its record says
+ * which backend domain it has (a guest can write any backend-id into its
+ * frontend; a removal acting on that domain would delete the record and
+ * orphan the real backend), and which script its add ran.  A device the
+ * context added knows both already.  False if the op finished. */
+static bool identity_checked(struct xdev_op *op)
+{
+	struct track *t = op->track;
+	uint32_t b;
+	int r;
+
+	if (t->recorded)
+		return true;
+	r = record__read(op->ctx, &op->id, &b, t->script, sizeof(t->script));
+	if (r == -ENOENT)
+		return true; /* another toolstack's, or an older xdev's */
+	if (r) {
+		finish(op, r);
+		return false;
+	}
+	if (b != op->id.backend_domid) {
+		snprintf(op->message, sizeof(op->message), "no device with "
+			 "backend domain %u: xdev's record %s names backend "
+			 "domain %u", op->id.backend_domid, t->rec, b);
+		finish(op, XDEV_E_NO_DEVICE);
+		return false;
+	}
+	t->recorded = true;
+	return true;
+}
+
+/* Closing could not be written: the backend's domain rewrote its nodes
+ * through every try.  FORCE does not need the backend's consent; AUTO
+ * would force past its timeout anyway; SAFE changes nothing. */
+static void closing_conflicted(struct xdev_op *op)
+{
+	if (op->mode == XDEV_REMOVE_SAFE) {
+		snprintf(op->message, sizeof(op->message), "%s: the backend's "
+			 "nodes kept changing while Closing was written (its "
+			 "domain rewrites them); nothing was changed",
+			 op->track->be);
+		finish(op, -EBUSY);
+		return;
+	}
+	ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: the backend's nodes keep "
+		 "changing (its domain rewrites them): Closing could not be "
+		 "written; forcing", op->track->be);
+	delete_all(op, true);
+}
 
 static void step_start(struct xdev_op *op)
 {
@@ -227,7 +330,9 @@ static void step_start(struct xdev_op *op)
 		finish(op, -ECANCELED);
 		return;
 	}
-	st = store__read_int(ctx, t->be, "state", 0);
+	if (!identity_checked(op))
+		return;
+	st = store__read_state(ctx, t->be);
 	/* a record alone (its frontend and backend deleted by others) is
 	 * cleaned up below as a device whose backend is gone */
 	if (st == 0 && !store__exists(ctx, t->fe) && !store__exists(ctx, t->be) &&
@@ -237,7 +342,8 @@ static void step_start(struct xdev_op *op)
 		finish(op, XDEV_E_NO_DEVICE);
 		return;
 	}
-	if (st == 0 || !store__domain_alive(ctx, op->id.backend_domid)) {
+	if ((st == 0 && !store__exists(ctx, t->be)) ||
+	    !store__domain_alive(ctx, op->id.backend_domid)) {
 		backend_gone(op);
 		return;
 	}
@@ -248,9 +354,19 @@ static void step_start(struct xdev_op *op)
 	/* the remove script is known before the backend can vanish */
 	if (hotplug__in_library(ctx, &op->id))
 		hotplug__resolve_script(op);
+	/* closed already (a removal whose script failed, kept for this one):
+	 * nothing to ask the backend */
+	if (st == XB_CLOSED && !store__exists(ctx, t->fe)) {
+		delete_all(op, true);
+		return;
+	}
 	r = store__write_online_state(ctx, t->be, "0", XB_CLOSING);
 	if (r == -ENOENT) {
 		backend_vanished(op);
+		return;
+	}
+	if (r == -EAGAIN) {
+		closing_conflicted(op);
 		return;
 	}
 	if (r) {
@@ -279,6 +395,12 @@ static void restore(struct xdev_op *op, int result)
 		backend_vanished(op);
 		return;
 	}
+	if (r == -EAGAIN) {
+		snprintf(op->message, sizeof(op->message), "%s: not restored: "
+			 "the backend's nodes kept changing (its domain "
+			 "rewrites them)", op->track->be);
+		r = -EBUSY;
+	}
 	finish(op, r ? r : result);
 }
 
@@ -291,7 +413,7 @@ static bool frontend_refused(struct xdev_op *op)
 	rel = strchr(rel, '/');
 	snprintf(path, sizeof(path), "/local/domain/%u/error%s/error",
 		 op->id.frontend_domid, rel ? rel : "");
-	v = xs_read(op->ctx->xs, XBT_NULL, path, NULL);
+	v = store__read_text(op->ctx, path, NULL);
 	if (!v)
 		return false;
 	snprintf(op->message, sizeof(op->message), "the frontend refused: %s",
@@ -377,7 +499,7 @@ void remove__step(struct xdev_op *op)
 		restore(op, -ECANCELED);
 		return;
 	}
-	st = store__read_int(ctx, t->be, "state", 0);
+	st = store__read_state(ctx, t->be);
 	if (st == 0 && !store__exists(ctx, t->be)) {
 		backend_vanished(op);
 		return;

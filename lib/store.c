@@ -2,43 +2,56 @@
  * store: small helpers over libxenstore, and the question every wait asks
  * when @releaseDomain fires: is this domain still alive?
  *
- * Paths (../shared/design/protocol-and-peers.md):
+ * Paths (the xenbus protocol, as libxl lays it out):
  *   backend   /local/domain/<be>/backend/<type>/<fe>/<devid>
  *   frontend  /local/domain/<fe>/device/<type>/<devid>
- *   record    /xdev/<fe>/<type>/<devid>   (the toolstack's own; holds the
- *             backend path, so a device is found from its frontend side)
+ *   record    /xdev/<fe>/<type>/<devid>   (the toolstack's own, readable
+ *             and writable by dom0 only: record.c)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
 #define RM_TRIES 20
+/* Conflicts retried at once, then with 1, 2, 4 ... 32 ms between: at most
+ * about 63 ms of the loop, only while a peer keeps writing the nodes. */
+#define ONLINE_STATE_FAST_TRIES 6
+#define ONLINE_STATE_TRIES (ONLINE_STATE_FAST_TRIES + 6)
 
 char *store__read(struct xdev_ctx *ctx, const char *dir, const char *key)
 {
 	char path[PATH_LEN + 64];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	if (key)
+		snprintf(path, sizeof(path), "%s/%s", dir, key);
+	else
+		snprintf(path, sizeof(path), "%s", dir);
 	return xs_read(ctx->xs, XBT_NULL, path, NULL);
 }
 
-int store__read_int(struct xdev_ctx *ctx, const char *dir, const char *key,
-		    int dflt)
+int store__read_state(struct xdev_ctx *ctx, const char *dir)
 {
-	char *v = store__read(ctx, dir, key), *end;
-	long n;
+	char *v = store__read(ctx, dir, "state");
+	int st = untrusted__parse_state(v);
+
+	free(v);
+	return st;
+}
+
+char *store__read_text(struct xdev_ctx *ctx, const char *dir, const char *key)
+{
+	char *v = store__read(ctx, dir, key), *text;
 
 	if (!v)
-		return dflt;
-	n = strtol(v, &end, 10);
-	if (end == v || *end)
-		n = dflt;
+		return NULL;
+	text = untrusted__text(v);
 	free(v);
-	return (int)n;
+	return text;
 }
 
 bool store__exists(struct xdev_ctx *ctx, const char *path)
@@ -137,11 +150,25 @@ void store__paths(const xdev_device_id *id, struct track *t)
 		 type, id->devid);
 }
 
+/* A transaction that conflicted TRIES times waits a little before the
+ * next: a peer rewriting the backend's nodes in a loop (a hostile or
+ * broken driver domain) must not make every try conflict in a row. */
+static void conflict_backoff(int tries)
+{
+	struct timespec ts = { 0, 0 };
+
+	if (tries < ONLINE_STATE_FAST_TRIES)
+		return;
+	ts.tv_nsec = (1L << (tries - ONLINE_STATE_FAST_TRIES)) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
 /* ONLINE and STATE of backend BE in one transaction, which reads `state`
  * first and aborts if it is gone: a write must never bring back a
  * directory its owner deleted meanwhile (a driver domain's xdevd, a
  * backend that deletes its own on close, a dying domain's toolstack):
- * nobody would delete it again.  -ENOENT then. */
+ * nobody would delete it again.  -ENOENT then; -EAGAIN if the transaction
+ * kept conflicting (someone keeps writing the backend's nodes). */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state)
 {
@@ -149,7 +176,7 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 	int tries;
 
 	snprintf(v, sizeof(v), "%d", state);
-	for (tries = 0; tries < 20; tries++) {
+	for (tries = 0; tries < ONLINE_STATE_TRIES; conflict_backoff(++tries)) {
 		xs_transaction_t tx = xs_transaction_start(ctx->xs);
 		bool ok;
 
@@ -182,5 +209,5 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 		if (errno != EAGAIN)
 			return XDEV_E_XENSTORE;
 	}
-	return XDEV_E_XENSTORE;
+	return -EAGAIN;
 }

@@ -3,7 +3,7 @@
  * events to the operation or monitor that cares, DEVICE_GONE, and listing.
  *
  * Device-gone monitoring is the "real fix" that libxl's commit 9eaaedf
- * names and leaves undone (seed 001): for every device the context added
+ * names and leaves undone: for every device the context added
  * or listed, when its backend directory disappears or its backend domain
  * dies, the frontend and the record are removed and the application is
  * told, so that a manager can bring its own state in line.
@@ -224,7 +224,7 @@ static bool monitor_domains(struct xdev_ctx *ctx, struct track *t)
 /* ... after an event on its backend directory. */
 static void monitor_backend(struct xdev_ctx *ctx, struct track *t)
 {
-	int st = store__read_int(ctx, t->be, "state", 0);
+	int st = store__read_state(ctx, t->be);
 
 	if (st == 0 && !store__exists(ctx, t->be)) {
 		remove__vanished_unattended(ctx, t);
@@ -365,47 +365,118 @@ void track__flush(struct xdev_ctx *ctx)
 
 /* ---- listing ------------------------------------------------------------- */
 
+/* The devids below DIR, strictly parsed (a name that is no devid is no
+ * device of ours), appended to *V. */
+static int devids_below(struct xdev_ctx *ctx, const char *dir, uint32_t **v,
+			unsigned *n)
+{
+	char **ids;
+	unsigned k, i;
+	unsigned long id;
+	uint32_t *grown;
+
+	ids = xs_directory(ctx->xs, XBT_NULL, dir, &k);
+	if (!ids)
+		return 0;
+	grown = realloc(*v, (*n + k + 1) * sizeof(**v));
+	if (!grown) {
+		free(ids);
+		return -ENOMEM;
+	}
+	*v = grown;
+	for (i = 0; i < k; i++)
+		if (!untrusted__parse_uint(ids[i], 0xffffffffUL, &id))
+			(*v)[(*n)++] = (uint32_t)id;
+	free(ids);
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The identity of the device DEVID of ID's domain and type: its record's
+ * backend domain, or dom0 for a device without one (another toolstack's,
+ * found from dom0's own backend directory).  -ENOENT if neither holds it. */
+static int listed_id(struct xdev_ctx *ctx, xdev_device_id *id)
+{
+	struct track t = { .id = *id };
+	int r;
+
+	id->backend_domid = 0;
+	r = record__read(ctx, id, &id->backend_domid, NULL, 0);
+	if (r != -ENOENT)
+		return r;
+	store__paths(id, &t);
+	return store__exists(ctx, t.be) ? 0 : -ENOENT;
+}
+
+static int list_entry(struct xdev_ctx *ctx, const xdev_device_id *id,
+		      xdev_device_info **v, unsigned *n)
+{
+	xdev_device_info *e, *grown;
+	struct track *t;
+	char *online;
+
+	grown = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	e = &(*v)[(*n)++];
+	memset(e, 0, sizeof(*e));
+	e->id = *id;
+	t = track__get(ctx, id);
+	if (!t)
+		return -ENOMEM;
+	t->monitored = true;
+	t->recorded = true;
+	e->frontend_state = store__read_state(ctx, t->fe);
+	e->backend_state = store__read_state(ctx, t->be);
+	online = store__read(ctx, t->be, "online");
+	e->online = online && !strcmp(online, "1");
+	free(online);
+	t->be_state = e->backend_state;
+	return 0;
+}
+
+/* A domain's devices of TYPE are those of xdev's records and of dom0's
+ * own backend directory: never the frontend directory, whose `backend`
+ * and `backend-id` say what the guest wants (XSA-175). */
 static int list_type(struct xdev_ctx *ctx, uint32_t domid,
 		     enum xdev_device_type type, xdev_device_info **v,
 		     unsigned *n)
 {
-	char dir[96], fe[PATH_LEN];
-	char **ids;
-	unsigned k, i;
+	const char *tn = dev__type_name(type);
+	char dir[96];
+	uint32_t *ids = NULL;
+	unsigned k = 0, i;
+	int r;
 
-	snprintf(dir, sizeof(dir), "/local/domain/%u/device/%s", domid,
-		 dev__type_name(type));
-	ids = xs_directory(ctx->xs, XBT_NULL, dir, &k);
-	for (i = 0; ids && i < k; i++) {
-		xdev_device_info *e, *grown;
-		struct track *t;
-		int be;
+	snprintf(dir, sizeof(dir), "/xdev/%u/%s", domid, tn);
+	r = devids_below(ctx, dir, &ids, &k);
+	snprintf(dir, sizeof(dir), "/local/domain/0/backend/%s/%u", tn, domid);
+	if (!r)
+		r = devids_below(ctx, dir, &ids, &k);
+	if (k)
+		qsort(ids, k, sizeof(*ids), cmp_u32);
+	for (i = 0; !r && i < k; i++) {
+		xdev_device_id id = { type, 0, domid, ids[i] };
 
-		snprintf(fe, sizeof(fe), "%s/%s", dir, ids[i]);
-		be = store__read_int(ctx, fe, "backend-id", -1);
-		if (be < 0)
-			continue; /* not (yet) a device */
-		grown = realloc(*v, (*n + 1) * sizeof(**v));
-		if (!grown) {
-			free(ids);
-			return -ENOMEM;
-		}
-		*v = grown;
-		e = &(*v)[(*n)++];
-		memset(e, 0, sizeof(*e));
-		e->id = (xdev_device_id){ type, (uint32_t)be, domid,
-					  (uint32_t)strtoul(ids[i], NULL, 10) };
-		e->frontend_state = store__read_int(ctx, fe, "state", 0);
-		t = track__get(ctx, &e->id);
-		if (!t)
+		if (i && ids[i] == ids[i - 1])
 			continue;
-		t->monitored = true;
-		e->backend_state = store__read_int(ctx, t->be, "state", 0);
-		e->online = store__read_int(ctx, t->be, "online", 0);
-		t->be_state = e->backend_state;
+		r = listed_id(ctx, &id);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (!r)
+			r = list_entry(ctx, &id, v, n);
 	}
 	free(ids);
-	return 0;
+	return r;
 }
 
 XDEV_PUBLIC int xdev_device_list(xdev_ctx *ctx, uint32_t domid,

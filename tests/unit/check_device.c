@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "internal.h"
 #include "xdev.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -552,6 +553,27 @@ START_TEST(error_is_empty_until_a_failure_and_kept_after_success)
 }
 END_TEST
 
+START_TEST(target_refuses_a_parent_component)
+{
+	static const char *const bad[] = { "..", "../x", "/dev/../etc/shadow",
+					   "phy:/img/..", "a/../../b" };
+	static const char *const good[] = { "/img/a..b", "/img/..x",
+					    "/img/x..", "/img/.../x" };
+	xdev_desc *d = desc_new(XDEV_VBD);
+	size_t i;
+
+	for (i = 0; i < (size_t)N(bad); i++) {
+		ck_assert_msg(xdev_desc_set(d, "target", bad[i]) == -EINVAL,
+			      "target accepted '%s'", bad[i]);
+		ck_assert_ptr_nonnull(strstr(xdev_desc_error(d),
+					     "has a '..' path component"));
+	}
+	for (i = 0; i < (size_t)N(good); i++)
+		set_ok(d, "target", good[i]);
+	xdev_desc_free(d);
+}
+END_TEST
+
 START_TEST(set_replaces_a_value)
 {
 	xdev_desc *d = desc_new(XDEV_VBD);
@@ -572,11 +594,13 @@ static const char *const hostile[] = {
 };
 
 /* Every key but target refuses every hostile value; target refuses the
- * ones with control characters (it may be any file name). */
+ * ones with control characters or a '..' component (it may be any other
+ * file name). */
 START_TEST(hostile_values_are_refused)
 {
 	const char *v = hostile[_i];
-	bool control = strpbrk(v, "\n\r\t\x1b") != NULL;
+	bool control = strpbrk(v, "\n\r\t\x1b") != NULL ||
+		       strstr(v, "../") != NULL;
 	xdev_desc *d;
 	int i;
 
@@ -1055,6 +1079,59 @@ START_TEST(vif_nodes_need_a_mac_and_the_devid_set)
 }
 END_TEST
 
+/* ---- values a guest or a driver domain writes (lib/untrusted.c) ---------- */
+
+START_TEST(peer_numbers_are_parsed_strictly)
+{
+	static const char *const bad[] = { "", "-1", "+4", " 4", "4 ", "04",
+					   "4x", "0x4", "1e3", "4294967296",
+					   "99999999999", "4\n" };
+	unsigned long v = 7;
+	int i;
+
+	for (i = 0; i < N(bad); i++)
+		ck_assert_msg(untrusted__parse_uint(bad[i], 0xffffffffUL, &v) < 0,
+			      "'%s' parsed", bad[i]);
+	ck_assert_int_eq(v, 7);
+	ck_assert_int_eq(untrusted__parse_uint("0", 10, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(untrusted__parse_uint("4294967295", 0xffffffffUL, &v),
+			 0);
+	ck_assert_uint_eq(v, 4294967295UL);
+	ck_assert_int_eq(untrusted__parse_uint("11", 10, &v), -ERANGE);
+	ck_assert_int_eq(untrusted__parse_uint(NULL, 10, &v), -EINVAL);
+}
+END_TEST
+
+START_TEST(peer_states_outside_xenbus_are_unknown)
+{
+	ck_assert_int_eq(untrusted__parse_state("4"), 4);
+	ck_assert_int_eq(untrusted__parse_state("8"), 8);
+	ck_assert_int_eq(untrusted__parse_state("9"), 0);
+	ck_assert_int_eq(untrusted__parse_state("2147483648"), 0);
+	ck_assert_int_eq(untrusted__parse_state("-2147483648"), 0);
+	ck_assert_int_eq(untrusted__parse_state("6 "), 0);
+	ck_assert_int_eq(untrusted__parse_state(NULL), 0);
+}
+END_TEST
+
+START_TEST(peer_text_is_escaped_and_bounded)
+{
+	char big[1000], *t;
+
+	t = untrusted__text("\x1b[2J\nxdev: detached vbd 1\\ \x7f\xc3\xa9");
+	ck_assert_str_eq(t, "\\x1b[2J\\x0axdev: detached vbd 1\\x5c "
+			    "\\x7f\\xc3\\xa9");
+	free(t);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	t = untrusted__text(big);
+	ck_assert_uint_eq(strlen(t), 203);
+	ck_assert_str_eq(t + 200, "...");
+	free(t);
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------------ */
 
 static TCase *loop_case(const char *name, const TTest *t, int n)
@@ -1072,7 +1149,7 @@ int main(void)
 		unknown_keys,
 		null_value_is_refused_for_every_key,
 		error_is_empty_until_a_failure_and_kept_after_success,
-		set_replaces_a_value,
+		set_replaces_a_value, target_refuses_a_parent_component,
 		long_values_are_refused_and_the_message_is_bounded,
 		target_length_limit,
 		domain_name_length_limit,
@@ -1090,6 +1167,9 @@ int main(void)
 		vif_nodes_with_defaults,
 		vif_nodes_with_every_key,
 		vif_nodes_need_a_mac_and_the_devid_set,
+		peer_numbers_are_parsed_strictly,
+		peer_states_outside_xenbus_are_unknown,
+		peer_text_is_escaped_and_bounded,
 	};
 	Suite *s = suite_create("device");
 	TCase *tc = tcase_create("device");
