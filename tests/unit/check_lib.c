@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1515,6 +1517,248 @@ START_TEST(list_reports_devices_and_states)
 }
 END_TEST
 
+/* ---- peers that write what they like (docs/security.md) ------------------ */
+
+static void write_node(const char *dir, const char *key, const char *v)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	ck_assert(xs_write(xs, XBT_NULL, path, v, strlen(v)));
+}
+
+/* A guest owns its frontend's backend-id: 999 there must not make the
+ * library list, monitor or remove the device as one of domain 999 (which
+ * would delete the record and orphan the real backend). */
+START_TEST(a_forged_backend_id_changes_no_identity)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_info *v = NULL;
+	xdev_device_id id, forged;
+	struct track t;
+	unsigned n = 0;
+	char *rec;
+
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	write_node(t.fe, "backend-id", "999");
+	write_node(t.fe, "backend", "/local/domain/999/backend/vbd/1/51712");
+	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(v[0].id.backend_domid, 0);
+	ck_assert_int_eq(v[0].backend_state, 4);
+	free(v);
+	/* the record, dom0's own, says which backend it is */
+	rec = xs_read(xs, XBT_NULL, t.rec, NULL);
+	ck_assert_str_eq(rec, t.be);
+	free(rec);
+	forged = id;
+	forged.backend_domid = 999;
+	ck_assert_int_eq(xdev_device_remove(ctx, &forged, XDEV_REMOVE_FORCE,
+					    NULL, NULL), XDEV_E_NO_DEVICE);
+	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "names backend "
+			     "domain 0"), "%s", xdev_ctx_last_message(ctx));
+	assert_kept(&id);
+	ck_assert_int_eq(state_at(t.be), 4);
+	ck_assert(!strstr(events, "gone:"));
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
+/* A device nobody recorded (another toolstack's) is listed from dom0's
+ * own backend directory; a frontend alone, whatever it points at, is no
+ * device. */
+START_TEST(list_finds_devices_from_dom0s_side_only)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_info *v = NULL;
+	xdev_device_id id;
+	struct track t;
+	char fe[96];
+	unsigned n = 0;
+
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	ck_assert(xs_rm(xs, XBT_NULL, t.rec));
+	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/51728", g);
+	write_node(fe, "backend-id", "0");
+	write_node(fe, "backend", t.be);
+	write_node(fe, "state", "4");
+	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(v[0].id.devid, 51712);
+	ck_assert_uint_eq(v[0].id.backend_domid, 0);
+	free(v);
+	ck_assert(xs_rm(xs, XBT_NULL, fe));
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
+/* A state no driver can be in ("2147483648" read as a negative int, say)
+ * is Unknown, "not yet": a SAFE removal waits for Closed, times out and
+ * restores, and the listing shows 0. */
+START_TEST(an_impossible_backend_state_is_not_yet)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_info *v = NULL;
+	xdev_device_id id;
+	struct track t;
+	unsigned n = 0;
+
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	write_node(t.be, "state", "2147483648");
+	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(v[0].backend_state, 0);
+	free(v);
+	write_node(t.be, "state", "4294967302"); /* 6 + 2^32 */
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), -ETIMEDOUT);
+	assert_kept(&id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*", ""), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
+/* A peer rewriting the backend's state without pause (a hostile driver
+ * domain; here a process of dom0's, which conflicts the same way): every
+ * transaction writing Closing conflicts.  FORCE removes all the same,
+ * SAFE fails with -EBUSY and changes nothing. */
+static pid_t state_flood_start(const char *be)
+{
+	char path[300];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/state", be);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct xs_handle *h = xs_open(0);
+		int i = 0;
+
+		while (h) {
+			xs_write(h, XBT_NULL, path, i++ & 1 ? "4" : "3", 1);
+			if (!(i & 255) && !xs_read(h, XBT_NULL, path, NULL))
+				break; /* deleted: stop recreating it */
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+static void state_flood_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+START_TEST(a_backend_rewriting_its_state_is_forced_away)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id;
+	struct track t;
+	pid_t flood;
+	int r;
+
+	connected_vbd(g, &id);
+	paths_of(&id, &t);
+	/* the drivers do not close it on their own: only force removes it */
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	flood = state_flood_start(t.be);
+	/* C xenstored fails every try; oxenstored may let one through
+	 * between two writes, and then the wait for Closed times out */
+	r = xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL, NULL);
+	ck_assert_msg(r == -EBUSY || r == -ETIMEDOUT, "SAFE: %s: %s",
+		      xdev_strerror(r), xdev_ctx_last_message(ctx));
+	if (r == -EBUSY)
+		ck_assert_msg(strstr(xdev_ctx_last_message(ctx),
+				     "kept changing"), "%s",
+			      xdev_ctx_last_message(ctx));
+	ck_assert(exists(t.fe) && exists(t.be) && exists(t.rec));
+	r = xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, NULL, NULL);
+	ck_assert_msg(r == 0, "FORCE: %s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
+	state_flood_stop(flood);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*", ""), 0);
+	ck_assert(!exists(t.fe) && !exists(t.rec));
+	/* the flood may have written state once more after the deletion:
+	 * that node is the writer's own, and nothing of ours is below */
+	if (exists(t.be)) {
+		ck_assert_str_eq(children(t.be), "state ");
+		ck_assert(xs_rm(xs, XBT_NULL, t.be));
+	}
+}
+END_TEST
+
+/* A remove script that cannot run is no success: the guest's end goes,
+ * the backend and the record stay, and the next removal, the script back,
+ * finishes.  The script is the one the add recorded, whatever hotplug
+ * directory the removing context has. */
+START_TEST(library_remove_script_failure_keeps_the_backend_for_a_retry)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .timeout_hotplug_ms = 10000,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = "/nonexistent" };
+	char script[300], moved[320], *v;
+	xdev_device_id id;
+	struct track t;
+	int r;
+
+	library_ctx(10000);
+	snprintf(script, sizeof(script), "%s/ok", fx_host.dir);
+	snprintf(moved, sizeof(moved), "%s.away", script);
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "cp %s/tests/hotplug/ok %s",
+			 TEST_SRCDIR, script);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	ck_assert_msg(add_with_script(g, script, NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	paths_of(&id, &t);
+	snprintf(moved, sizeof(moved), "%s/script", t.rec);
+	v = xs_read(xs, XBT_NULL, moved, NULL);
+	ck_assert_str_eq(v ? v : "", script);
+	free(v);
+	/* another context, another hotplug directory, and the script gone */
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	snprintf(moved, sizeof(moved), "%s.away", script);
+	ck_assert_int_eq(rename(script, moved), 0);
+	r = xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL, NULL);
+	ck_assert_msg(r == XDEV_E_CLEANUP_FAILED, "%s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
+	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "kept: ") &&
+		      strstr(xdev_ctx_last_message(ctx), t.rec), "%s",
+		      xdev_ctx_last_message(ctx));
+	ck_assert(!exists(t.fe));
+	ck_assert(exists(t.be) && exists(t.rec));
+	ck_assert_msg(!strstr(recorded(), "remove "), "%s", recorded());
+	/* the script back: the next removal runs it and finishes */
+	ck_assert_int_eq(rename(moved, script), 0);
+	r = xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL, NULL);
+	ck_assert_msg(r == 0, "%s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
+	ck_assert_msg(strstr(recorded(), "remove ") &&
+		      strstr(recorded(), "backend-present"), "%s", recorded());
+	assert_clean(&id);
+	unlink(script);
+}
+END_TEST
+
 /* The directories above a removed device go once nothing else is in
  * them - the context's other devices and another client's alike keep
  * them - and the domain's own device directory stays. */
@@ -1670,6 +1914,11 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		application_hooks_drive_an_add,
 		application_libev_loop_drives_an_add,
 		list_reports_devices_and_states,
+		a_forged_backend_id_changes_no_identity,
+		list_finds_devices_from_dom0s_side_only,
+		an_impossible_backend_state_is_not_yet,
+		a_backend_rewriting_its_state_is_forced_away,
+		library_remove_script_failure_keeps_the_backend_for_a_retry,
 	};
 	size_t i;
 
