@@ -258,12 +258,18 @@ typedef struct xdev_op_how {
  *
  * ERRORS (returned, or given to the callback)
  *   -EINVAL                  an incomplete description
+ *
+ * The add writes xdev's record of the device (/xdev/<domid>/<type>/<devid>:
+ * its backend directory and domain, vdev or MAC, and the hotplug script
+ * it runs), the one source of the device's identity afterwards.
  *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist
  *   XDEV_E_DEVICE_EXISTS     the device already exists
  *   -ETIMEDOUT               a wait ran out; the nodes are removed
  *   XDEV_E_BACKEND_GONE      the backend vanished while waiting
- *   XDEV_E_FRONTEND_GONE     the frontend domain died (or its directory
- *                            vanished) while waiting
+ *   XDEV_E_FRONTEND_GONE     the frontend domain died, or its directory
+ *                            vanished (the guest may delete it), while
+ *                            waiting or by the time the add ended: what
+ *                            the add did is undone
  *   -EIO                     the backend closed the device on its own
  *                            (message: its error node); a frontend that
  *                            starts over (kexec) is waited for instead
@@ -297,10 +303,24 @@ enum xdev_remove_mode {
  * xdevd deleted once Closed: its normal end).  The empty directories above
  * the device's nodes go with them.
  *
+ * The device's identity is dom0's: if xdev's record of it names another
+ * backend domain than ID does, the removal fails with XDEV_E_NO_DEVICE
+ * and changes nothing (a guest can write any backend-id into its
+ * frontend; docs/security.md).  The remove script is the one the add
+ * recorded.  A backend domain that keeps rewriting the backend's nodes so
+ * that Closing cannot be written: AUTO and FORCE remove the device
+ * without its consent, SAFE fails with -EBUSY.
+ *
  * ERRORS
- *   XDEV_E_NO_DEVICE     no such device
+ *   XDEV_E_NO_DEVICE     no such device (or not with this backend domain)
  *   -ETIMEDOUT           SAFE only
  *   XDEV_E_FRONTEND_REFUSED  SAFE only: the frontend wrote an error node
+ *   -EBUSY               SAFE only: the backend's nodes kept changing
+ *                        while Closing was written; nothing was changed
+ *   XDEV_E_CLEANUP_FAILED  the remove script failed or could not run: the
+ *                        frontend is deleted, the backend directory and
+ *                        the record are kept (the message says so) and
+ *                        the next removal runs the script again
  *   -ECANCELED           cancelled before anything was changed, or the
  *                        device was restored as SAFE does
  */
@@ -336,6 +356,10 @@ typedef struct xdev_device_info {
  *
  * *RET is a malloc'd array of *RET_N entries (free() it).  Listed devices
  * are monitored: DEVICE_GONE is delivered if their backend disappears.
+ * The devices are those of xdev's records and of dom0's own backend
+ * directories, never read from the guest's frontend directory (whose
+ * backend and backend-id nodes the guest can rewrite); a state that is no
+ * xenbus state reads as 0.
  */
 int xdev_device_list(xdev_ctx *ctx, uint32_t domid, xdev_device_info **ret,
 		     unsigned *ret_n);

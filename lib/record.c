@@ -2,8 +2,8 @@
  * record: xdev's own record of a device, the one place its identity comes
  * from (docs/security.md).
  *
- *   /xdev/<fe>/<type>/<devid>             the backend directory
- *   /xdev/<fe>/<type>/<devid>/backend-id  its domain
+ *   /xdev/<fe>/<type>/<devid>             the backend directory, which
+ *                                         names the backend domain
  *   /xdev/<fe>/<type>/<devid>/vdev        a vbd's vdev as given (xvdb)
  *   /xdev/<fe>/<type>/<devid>/mac         a vif's MAC, lowercase
  *   /xdev/<fe>/<type>/<devid>/script      the hotplug script the add ran
@@ -38,11 +38,7 @@ static bool write_child(struct xs_handle *xs, xs_transaction_t tx,
 bool record__write(struct xdev_ctx *ctx, xs_transaction_t tx,
 		   const struct track *t, const char *name)
 {
-	char b[16];
-
-	snprintf(b, sizeof(b), "%u", t->id.backend_domid);
 	return xs_write(ctx->xs, tx, t->rec, t->be, strlen(t->be)) &&
-	       write_child(ctx->xs, tx, t->rec, "backend-id", b) &&
 	       (!name || write_child(ctx->xs, tx, t->rec,
 				     t->id.type == XDEV_VBD ? "vdev" : "mac",
 				     name)) &&

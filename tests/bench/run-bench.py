@@ -239,7 +239,7 @@ def table(r):
     q = r["requests"]
     p("\n1. xenstore requests per operation, the library's own connection"
       " (xenstored -T trace, between marker reads; library hotplug mode,"
-      " trivial script; target <= 28 per add, <= 12 per remove)")
+      " trivial script; target <= 32 per add, <= 12 per remove)")
     p("   %-12s %8s %8s %16s" % ("", "steady", "alone", "after the op"))
     for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
         p("   %-12s %8d %8d %16d" % (k, q[k], q["alone"][k], q["after"][k]))
