@@ -508,7 +508,7 @@ def test_remove_twice_and_remove_without_add_succeed(hp):
 
 
 def test_remove_after_the_backend_was_deleted_still_detaches(hp):
-    """Seed 003: the toolstack may delete the backend before remove runs."""
+    """A toolstack may delete the backend before the remove script runs."""
     image = hp.image()
     be = hp.backend("vbd", 5, 51712, params=str(image), type="file", mode="w")
     assert hp.block("add", be).returncode == 0

@@ -8,7 +8,7 @@
  *
  *   frontend      backend goes to
  *   Initialising  InitWait (from Initialising, or from Closing/Closed with
- *                 online=1: the reconnect of seed 000)
+ *                 online=1: a frontend's reconnect after kexec)
  *   Initialised,  InitWait from Initialising; Connected from InitWait once
  *   Connected     ready (vbd: physical-device checked; vif: hotplug-status
  *                 is "connected")

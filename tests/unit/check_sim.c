@@ -339,7 +339,7 @@ END_TEST
 START_TEST(crash_fires_release_and_keeps_domain) { shutdown_case(1); }
 END_TEST
 
-/* ---- ring reconnect (seed 002) --------------------------------------- */
+/* ---- ring reconnect (the connection field of xs_wire.h) ------------ */
 
 START_TEST(reconnect_resets_ring_on_oxenstored)
 {

@@ -375,6 +375,6 @@ if make_guest; then
 	# xen_machine_halt there (arch/x86/xen/enlighten_pv.c, SHUTDOWN_poweroff)
 	# and runs before machine_kexec(); Xen's docs/misc/kexec_and_kdump.txt:
 	# kexec "does not work in conjunction with domU kernels".
-	skip kexec-reconnect "kexec cannot run in a PV guest (Linux's PV machine_shutdown powers the domain off before the new kernel starts); the frontend's Closing -> Initialising reconnect is covered on the simulated host (seed 000)"
+	skip kexec-reconnect "kexec cannot run in a PV guest (Linux's PV machine_shutdown powers the domain off before the new kernel starts); the frontend's Closing -> Initialising reconnect is covered on the simulated host (xdev-sim kexec)"
 fi
 exit $failed
