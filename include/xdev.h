@@ -316,7 +316,9 @@ enum xdev_remove_mode {
  *   -ETIMEDOUT           SAFE only
  *   XDEV_E_FRONTEND_REFUSED  SAFE only: the frontend wrote an error node
  *   -EBUSY               SAFE only: the backend's nodes kept changing
- *                        while Closing was written; nothing was changed
+ *                        while Closing was written (nothing was
+ *                        changed), or its state kept going back from
+ *                        Closing until the timeout (restored)
  *   XDEV_E_CLEANUP_FAILED  the remove script failed or could not run: the
  *                        frontend is deleted, the backend directory and
  *                        the record are kept (the message says so) and

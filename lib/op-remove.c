@@ -404,6 +404,22 @@ static void restore(struct xdev_op *op, int result)
 	finish(op, r ? r : result);
 }
 
+/* The backend went back below Closing after every ask (closing_ask_again):
+ * no driver does that, a domain rewriting its backend's state does. */
+static bool rewritten(const struct xdev_op *op)
+{
+	return op->closing_asks >= CLOSING_ASKS_MAX;
+}
+
+static void restore_rewritten(struct xdev_op *op)
+{
+	snprintf(op->message, sizeof(op->message), "%s: not Closed within %d "
+		 "ms: the backend's state kept changing back from Closing (its "
+		 "domain rewrote it %d times); restored", op->track->be,
+		 op->ctx->opts.timeout_remove_ms, op->closing_asks + 1);
+	restore(op, -EBUSY);
+}
+
 /* The frontend's own refusal (blkfront while mounted). */
 static bool frontend_refused(struct xdev_op *op)
 {
@@ -433,15 +449,22 @@ static void on_timeout(struct xdev_op *op)
 		return;
 	}
 	if (op->mode == XDEV_REMOVE_SAFE) {
-		if (!refused)
+		if (refused)
+			restore(op, XDEV_E_FRONTEND_REFUSED);
+		else if (rewritten(op))
+			restore_rewritten(op);
+		else {
 			snprintf(op->message, sizeof(op->message),
 				 "%s: not Closed within %d ms; restored",
 				 op->track->be, ctx->opts.timeout_remove_ms);
-		restore(op, refused ? XDEV_E_FRONTEND_REFUSED : -ETIMEDOUT);
+			restore(op, -ETIMEDOUT);
+		}
 		return;
 	}
 	/* AUTO: force.  Without its frontend every backend closes. */
-	ctx__log(ctx, XDEV_LOG_WARNING, "%s: no answer; forcing", op->track->be);
+	ctx__log(ctx, XDEV_LOG_WARNING, "%s: no answer%s; forcing",
+		 op->track->be, rewritten(op) ? " (its domain keeps rewriting "
+		 "its state over Closing)" : "");
 	store__rm_all(ctx, paths);
 	set_state(op, RM_FORCE_WAIT, ctx->opts.timeout_remove_ms);
 	remove__step(op);
