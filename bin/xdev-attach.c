@@ -117,17 +117,21 @@ static void print_attached(const struct cli *cli, struct xs_handle *xs,
 {
 	json_object *dev = out_device(xs, dom, id);
 	json_object *st, *vdev;
+	char name[160], dname[sizeof(dom->name) * 4];
 
 	if (cli->json) {
 		out_json(dev, false);
 	} else if (!cli->quiet) {
+		/* the vdev may be a driver domain's dev node */
 		json_object_object_get_ex(dev, "backend_state_name", &st);
 		if (!json_object_object_get_ex(dev, "vdev", &vdev))
 			json_object_object_get_ex(dev, "mac", &vdev);
 		printf("attached %s %s (devid %u) to %s (%u): backend %u %s\n",
 		       dev_type_name(id->type),
-		       vdev ? json_object_get_string(vdev) : "?", id->devid,
-		       dom->name, dom->domid, id->backend_domid,
+		       vdev ? term_escape(json_object_get_string(vdev), name,
+					  sizeof(name)) : "?", id->devid,
+		       term_escape(dom->name, dname, sizeof(dname)),
+		       dom->domid, id->backend_domid,
 		       st ? json_object_get_string(st) : "gone");
 	}
 	json_object_put(dev);
@@ -256,10 +260,12 @@ static void print_detached(const struct cli *cli, const struct dom *dom,
 		out_json(o, false);
 		json_object_put(o);
 	} else if (!cli->quiet) {
-		char label[100];
+		char label[100], safe[400];
 
 		printf("detached %s %u from %s\n", dev_type_name(id->type),
-		       id->devid, dom_label(dom, label, sizeof(label)));
+		       id->devid, term_escape(dom_label(dom, label,
+							  sizeof(label)),
+					      safe, sizeof(safe)));
 	}
 }
 

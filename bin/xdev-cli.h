@@ -106,14 +106,49 @@ void store_domain_name(struct xs_handle *xs, struct dom *dom);
 bool store_domain_exists(struct xs_handle *xs, uint32_t domid);
 /* A node's value (malloc'd), or NULL. */
 char *store_read(struct xs_handle *xs, const char *dir, const char *key);
-/* The devices of TYPE of a domain: malloc'd array of devids. */
-int store_devids(struct xs_handle *xs, uint32_t domid,
-		 enum xdev_device_type type, uint32_t **ret, unsigned *ret_n);
+/* S as a canonical decimal (no sign, no blank, no leading zero) of at
+ * most MAX: 0 and *RET, else -1.  Every number read from a node a guest or
+ * a driver domain can write goes through it. */
+int parse_uint(const char *s, unsigned long long max,
+	       unsigned long long *ret);
+/* A canonical domid (< 0x7ff0), else -1. */
+long parse_domid(const char *s);
+
+/*
+ * Who a device is comes from dom0's data only (issue 16): a guest owns
+ * its whole frontend directory (backend, backend-id, mac, state ...) and
+ * a driver domain its backend directory, so neither is ever read for a
+ * device's identity.  xdev's record, /xdev/<fe>/<type>/<devid>, is
+ * dom0's alone: its value is the backend directory, and its children
+ * backend-id, vdev (vbd), mac (vif) and script; records written before
+ * the children existed hold only the value.
+ */
+struct record {
+	uint32_t backend_domid;
+	char name[40];             /* vdev (vbd) or MAC (vif); "" if none */
+};
+
+/* The record of device (TYPE, FE, DEVID): 0 and *REC if it is valid (its
+ * value exactly /local/domain/<b>/backend/<type>/<fe>/<devid>, b a
+ * canonical domid, and backend-id, if there, b); -ENOENT if there is
+ * none, -EINVAL if it is not valid (ignored; WARN: say so). */
+int store_record(struct xs_handle *xs, uint32_t fe,
+		 enum xdev_device_type type, uint32_t devid, bool warn,
+		 struct record *rec);
+/* The devices of TYPE of domain DOMID as dom0 knows them: those xdev
+ * recorded, and those with a backend in dom0 (another toolstack's); each
+ * once (a record wins), sorted by devid.  A malloc'd array; 0 or
+ * -ENOMEM. */
+int store_devices(struct xs_handle *xs, uint32_t domid,
+		  enum xdev_device_type type, xdev_device_id **ret,
+		  unsigned *ret_n);
 /* A device of DOM named by devid, vdev (vbd) or MAC (vif): 0 and *RET,
- * or EXIT_NOT_FOUND with the message printed.  Looked up under the
- * frontend, then (its domain or its directory gone) from the backends'
- * side: xdev's record, then /local/domain/<be>/backend/<type>/<domid>
- * of every domain. */
+ * or EXIT_NOT_FOUND with the message printed.  Looked up among
+ * store_devices() (a name: the record's vdev or MAC; a record without
+ * them, or a device without a record, by dom0's backend's dev or mac);
+ * for a domain that is gone, then by devid only among the backend
+ * directories other domains hold for it
+ * (/local/domain/<be>/backend/<type>/<domid>/<devid>). */
 int store_find_device(struct xs_handle *xs, const struct dom *dom,
 		      enum xdev_device_type type, const char *which,
 		      xdev_device_id *ret);
@@ -122,10 +157,23 @@ int store_find_device(struct xs_handle *xs, const struct dom *dom,
 
 extern const char *cli_prog; /* "xdev" */
 
+/* Every message is written through term_escape(): it may quote the
+ * store. */
 __attribute__((format(printf, 1, 2)))
 void cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2)))
 void cli_warn(const char *fmt, ...);
+/* S made safe to print on a terminal, in BUF (LEN bytes, at least 8):
+ * bytes below 0x20, 0x7f, bytes that are not part of valid UTF-8 (and
+ * the UTF-8 of C1 controls and of Unicode's invisible and bidirectional
+ * format characters) as \xNN, a backslash as \\; cut, with "...", to fit
+ * BUF.  Returns BUF.  For any text (non-JSON) output that can carry what
+ * a store node holds: a guest's or a driver domain's bytes must not move
+ * the cursor, clear the screen or forge a line. */
+const char *term_escape(const char *s, char *buf, size_t len);
+/* A JSON string of S (NULL: null), each byte that is not part of valid
+ * UTF-8 replaced by U+FFFD: the output stays UTF-8 whatever a node holds. */
+json_object *json_text(const char *s);
 /* The exit code for a library result, with a message saying what went
  * wrong and what to do, naming the device and domain. */
 int cli_fail(const struct cli *cli, int r, const char *what,

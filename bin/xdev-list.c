@@ -1,9 +1,13 @@
 /*
  * block-list, network-list: xl's tables, or with -j a JSON array of the
  * devices (docs/cli.md).  Read straight from the store: a listing changes
- * nothing, and shows devices whoever added them (xl, libvirt, xdev).
- * As xl does, a domain that does not exist is reported and the others
- * are still listed; the exit code then says "not found".
+ * nothing.  The devices of a domain are those dom0 knows: xdev's records
+ * (/xdev/<domid>/<type>) and the backends in dom0 (another toolstack's
+ * devices), each once - never the frontend directory, which the guest
+ * writes (it could list a device twice, hide one, or name another's
+ * backend).  What the device's nodes say is then shown as they say it.
+ * As xl does, a domain that does not exist is reported and the others are
+ * still listed; the exit code then says "not found".
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -16,24 +20,15 @@
 static int list_domain(struct xs_handle *xs, const struct dom *dom,
 		       enum xdev_device_type type, json_object *array)
 {
-	xdev_device_id id = { .type = type, .frontend_domid = dom->domid };
-	char fe[96], *be;
-	uint32_t *ids;
+	xdev_device_id *ids;
 	unsigned n, i;
 
-	if (store_devids(xs, dom->domid, type, &ids, &n) < 0) {
+	if (store_devices(xs, dom->domid, type, &ids, &n) < 0) {
 		cli_error("out of memory");
 		return EXIT_FAILED;
 	}
-	for (i = 0; i < n; i++) {
-		snprintf(fe, sizeof(fe), "/local/domain/%u/device/%s/%u",
-			 dom->domid, dev_type_name(type), ids[i]);
-		be = store_read(xs, fe, "backend-id");
-		id.devid = ids[i];
-		id.backend_domid = be ? (uint32_t)strtoul(be, NULL, 10) : 0;
-		free(be);
-		json_object_array_add(array, out_device(xs, dom, &id));
-	}
+	for (i = 0; i < n; i++)
+		json_object_array_add(array, out_device(xs, dom, &ids[i]));
 	free(ids);
 	return EXIT_OK;
 }

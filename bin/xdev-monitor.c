@@ -77,7 +77,11 @@ static void emit(struct monitor *m, const char *event, const struct mdom *md,
 	json_object *o;
 
 	if (!m->cli->json) {
-		printf("%-7s %s (%u)", event, md->dom.name, md->dom.domid);
+		char name[sizeof(md->dom.name) * 4];
+
+		printf("%-7s %s (%u)", event,
+		       term_escape(md->dom.name, name, sizeof(name)),
+		       md->dom.domid);
 		if (d)
 			printf(" %s %u backend %u%s%s: frontend %s, backend %s",
 			       dev_type_name(d->id.type), d->id.devid,
@@ -92,7 +96,7 @@ static void emit(struct monitor *m, const char *event, const struct mdom *md,
 	json_object_object_add(o, "time", json_object_new_double(now()));
 	json_object_object_add(o, "event", json_object_new_string(event));
 	json_object_object_add(o, "domid", json_object_new_int64(md->dom.domid));
-	json_object_object_add(o, "domain", json_object_new_string(md->dom.name));
+	json_object_object_add(o, "domain", json_text(md->dom.name));
 	if (d) {
 		json_object_object_add(o, "type", json_object_new_string(
 			dev_type_name(d->id.type)));
@@ -142,17 +146,20 @@ static void drop_dev(struct mdom *md, struct mdev *d)
 	free(d);
 }
 
+/* The guest writes it: a canonical xenbus state (0 .. 8), else 0
+ * (Unknown), as the library reads it. */
 static int frontend_state(struct monitor *m, const struct mdev *d)
 {
 	char fe[96], *v;
-	int st;
+	unsigned long long st;
 
 	snprintf(fe, sizeof(fe), "/local/domain/%u/device/%s/%u",
 		 d->id.frontend_domid, dev_type_name(d->id.type), d->id.devid);
 	v = store_read(m->xs, fe, "state");
-	st = v ? atoi(v) : 0;
+	if (parse_uint(v, 8, &st))
+		st = 0;
 	free(v);
-	return st;
+	return (int)st;
 }
 
 /* ---- listing a domain ---------------------------------------------------------- */
@@ -292,7 +299,10 @@ static void adopt_domains(struct monitor *m, const char *first)
 
 	ids = xs_directory(m->xs, XBT_NULL, "/local/domain", &n);
 	for (i = 0; ids && i < n; i++) {
-		dom.domid = (uint32_t)strtoul(ids[i], NULL, 10);
+		if (parse_domid(ids[i]) < 0)
+			continue;
+		dom.domid = (uint32_t)parse_domid(ids[i]);
+		dom.gone = false;
 		if (find_dom(m, dom.domid) ||
 		    !store_domain_exists(m->xs, dom.domid))
 			continue;
@@ -329,21 +339,48 @@ static struct mdev *find_devid(struct mdom *md, const char *type,
 	return NULL;
 }
 
-/* An event under /local/domain/<id>/device (TOK is that path). */
+/* "/<type>/<devid>" at the start of P, canonical (the guest names the
+ * nodes under its device directory): its length, else 0. */
+static size_t device_part(const char *p, char *type, size_t tlen,
+			  unsigned *devid)
+{
+	char num[16];
+	size_t t, n;
+	unsigned long long v;
+
+	if (*p++ != '/' || (t = strcspn(p, "/")) == 0 || t >= tlen ||
+	    p[t] != '/')
+		return 0;
+	memcpy(type, p, t);
+	type[t] = 0;
+	n = strcspn(p + t + 1, "/");
+	if (n == 0 || n >= sizeof(num))
+		return 0;
+	memcpy(num, p + t + 1, n);
+	num[n] = 0;
+	if (parse_uint(num, 0x7fffffff, &v))
+		return 0;
+	*devid = (unsigned)v;
+	return 1 + t + 1 + n;
+}
+
+/* An event under /local/domain/<id>/device (TOK is that path).  The
+ * guest writes there: an event only says "look again"; who the device is
+ * comes from the library's list. */
 static void device_event(struct monitor *m, const char *path, const char *tok)
 {
 	struct mdom *md = find_dom(m, (uint32_t)strtoul(tok + 14, NULL, 10));
-	size_t len = strlen(tok);
+	size_t len = strlen(tok), n;
 	const char *rest = path + len;
 	struct mdev *d;
 	unsigned devid;
 	char type[8];
-	int n = 0, st;
+	int st;
 
 	if (!md || strncmp(path, tok, len))
 		return;
 	/* The directory or a type's: something came or went. */
-	if (sscanf(rest, "/%7[a-z]/%u%n", type, &devid, &n) != 2) {
+	if (!(n = device_part(rest, type, sizeof(type), &devid))) {
 		rescan(m, md, "added");
 		return;
 	}

@@ -16,7 +16,7 @@
 #include "xdev-cli.h"
 
 struct progress {
-	char what[160];            /* "block-attach xvdb to alice" */
+	char what[160];            /* "block-attach xvdb to alice", escaped */
 	char awaited[160];         /* "the backend to reach InitWait" */
 	int timeout_ms;            /* that wait's timeout; 0: none */
 	ev_tstamp step_start;
@@ -47,9 +47,13 @@ static void draw(struct run *run)
 	else
 		n = snprintf(line, sizeof(line), "[%4.1f s] %s: waiting for %s",
 			     t, p->what, p->awaited);
-	/* a wrapped line could not be erased with \r */
-	if (n > width && width < (int)sizeof(line))
+	/* a wrapped line could not be erased with \r; not inside a
+	 * character */
+	if (n > width && width < (int)sizeof(line)) {
+		while (width > 0 && (line[width] & 0xc0) == 0x80)
+			width--;
 		line[width] = '\0';
+	}
 	fprintf(stderr, "\r\033[K%s", line);
 	fflush(stderr);
 	p->drawn = true;
@@ -64,7 +68,8 @@ void progress_start(struct run *run, const char *what)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return; /* no status line: not worth failing for */
-	snprintf(p->what, sizeof(p->what), "%s", what);
+	/* it names the domain: a store node */
+	term_escape(what, p->what, sizeof(p->what));
 	p->step_start = ev_time();
 	run->progress = p;
 	/* the first step is set next; the timer draws it */

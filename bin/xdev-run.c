@@ -55,10 +55,14 @@ static void on_log(void *user, enum xdev_log_level level, const char *msg)
 	static const char *const names[] = { "error", "warning", "info",
 					     "debug" };
 	struct run *run = user;
+	char safe[4096];
 
+	/* a message may quote a node, a script's output: one line, and
+	 * nothing a terminal would act on */
 	progress_clear(run);
 	fprintf(stderr, "%s: [%s] %s\n", cli_prog,
-		level <= XDEV_LOG_DEBUG ? names[level] : "?", msg);
+		level <= XDEV_LOG_DEBUG ? names[level] : "?",
+		term_escape(msg, safe, sizeof(safe)));
 }
 
 static void watch_signals(struct run *run, struct run_priv *p)

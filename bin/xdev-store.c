@@ -3,6 +3,13 @@
  * operator does (a domain by name, a disk by vdev, a NIC by MAC), and reads
  * the nodes the listings show.  The library has its own connection; the
  * two never share a handle, so neither sees the other's watch events.
+ *
+ * Which devices a domain has, and which one a name means, is taken from
+ * what only dom0 writes (xdev's records, dom0's own backend directories):
+ * a guest writes its whole frontend directory and a driver domain its
+ * backend directories, and either could make a detach remove another
+ * device or act on a backend that is not the device's (docs/security.md,
+ * docs/cli.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,19 +74,32 @@ bool store_domain_exists(struct xs_handle *xs, uint32_t domid)
 	return v != NULL;
 }
 
-/* A canonical decimal domid (no sign, no leading zero), else -1. */
-static long parse_domid(const char *s)
+int parse_uint(const char *s, unsigned long long max,
+	       unsigned long long *ret)
 {
-	long v = 0;
+	unsigned long long v = 0;
+	const char *p;
 
-	if (!*s || (s[0] == '0' && s[1]) || strlen(s) > 5)
+	if (!s || !*s || (s[0] == '0' && s[1]) || strlen(s) > 20)
 		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
+	for (p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
 			return -1;
-		v = v * 10 + (*s - '0');
+		if (v > (~0ULL - (unsigned)(*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(*p - '0');
 	}
-	return v < 0x7ff0 ? v : -1;
+	if (v > max)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+long parse_domid(const char *s)
+{
+	unsigned long long v;
+
+	return parse_uint(s, 0x7fef, &v) ? -1 : (long)v;
 }
 
 void store_domain_name(struct xs_handle *xs, struct dom *dom)
@@ -164,79 +184,16 @@ const char *dom_label(const struct dom *dom, char *buf, size_t len)
 	return buf;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* A devid as a store node names it: a canonical decimal. */
+static long store_devid(const char *s)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	unsigned long long v;
 
-	return (x > y) - (x < y);
+	return parse_uint(s, 0x7fffffff, &v) ? -1 : (long)v;
 }
 
-int store_devids(struct xs_handle *xs, uint32_t domid,
-		 enum xdev_device_type type, uint32_t **ret, unsigned *ret_n)
-{
-	char dir[64], **ids;
-	uint32_t *v;
-	unsigned n = 0, i, k = 0;
-	long id;
-
-	snprintf(dir, sizeof(dir), "/local/domain/%u/device/%s", domid,
-		 dev_type_name(type));
-	ids = xs_directory(xs, XBT_NULL, dir, &n);
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(ids);
-		return -ENOMEM;
-	}
-	for (i = 0; ids && i < n; i++) {
-		/* devids are decimal; anything else is not a device */
-		id = strspn(ids[i], "0123456789") == strlen(ids[i]) &&
-			     strlen(ids[i]) <= 9 ? atol(ids[i]) : -1;
-		if (id >= 0)
-			v[k++] = (uint32_t)id;
-	}
-	free(ids);
-	qsort(v, k, sizeof(*v), cmp_u32);
-	*ret = v;
-	*ret_n = k;
-	return 0;
-}
-
-/* Does device DEVID match WHICH by its vdev (the backend's "dev", as
- * libxl and xdev write it) or its MAC (the frontend's "mac")? */
-static bool matches(struct xs_handle *xs, const char *fe,
-		    enum xdev_device_type type, const char *which)
-{
-	char *be, *v = NULL;
-	bool m;
-
-	if (type == XDEV_VIF) {
-		v = store_read(xs, fe, "mac");
-		m = v && !strcasecmp(v, which);
-	} else {
-		be = store_read(xs, fe, "backend");
-		v = be ? store_read(xs, be, "dev") : NULL;
-		m = v && !strcmp(v, which);
-		free(be);
-	}
-	free(v);
-	return m;
-}
-
-static int fill_id(struct xs_handle *xs, const char *fe, uint32_t devid,
-		   enum xdev_device_type type, uint32_t domid,
-		   xdev_device_id *ret)
-{
-	char *be = store_read(xs, fe, "backend-id");
-	long b = be ? parse_domid(be) : -1;
-
-	free(be);
-	if (b < 0)
-		return -ENOENT;
-	*ret = (xdev_device_id){ type, (uint32_t)b, domid, devid };
-	return 0;
-}
-
-/* A devid: decimal, at most 9 digits (a vbd's may be 268442112). */
+/* A devid as the user gives it: decimal, at most 9 digits (a vbd's may be
+ * 268442112). */
 static long parse_devid(const char *s)
 {
 	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
@@ -244,114 +201,223 @@ static long parse_devid(const char *s)
 	return atol(s);
 }
 
-/* The frontend's side: /local/domain/<fe>/device/<type>/<devid>. */
-static int by_frontend(struct xs_handle *xs, const struct dom *dom,
-		       enum xdev_device_type type, const char *which,
-		       long want, xdev_device_id *ret)
+int store_record(struct xs_handle *xs, uint32_t fe,
+		 enum xdev_device_type type, uint32_t devid, bool warn,
+		 struct record *rec)
 {
-	char fe[96];
-	uint32_t *ids;
-	unsigned n, i;
-	int r = EXIT_NOT_FOUND;
+	const char *tn = dev_type_name(type), *why = NULL;
+	char path[80], want[80], dom[8], *v, *bid, *name;
+	unsigned long long id;
+	size_t n;
+	long b = -1;
 
-	if (store_devids(xs, dom->domid, type, &ids, &n) < 0) {
-		cli_error("out of memory");
-		return EXIT_FAILED;
+	snprintf(path, sizeof(path), "/xdev/%u/%s/%u", fe, tn, devid);
+	v = store_read(xs, path, NULL);
+	if (!v)
+		return -ENOENT;
+	memset(rec, 0, sizeof(*rec));
+	snprintf(want, sizeof(want), "/backend/%s/%u/%u", tn, fe, devid);
+	if (strncmp(v, "/local/domain/", 14) ||
+	    (n = strcspn(v + 14, "/")) >= sizeof(dom)) {
+		why = "its value is not the device's backend directory";
+	} else {
+		memcpy(dom, v + 14, n);
+		dom[n] = 0;
+		b = parse_domid(dom);
+		if (b < 0 || strcmp(v + 14 + n, want))
+			why = "its value is not the device's backend directory";
 	}
-	for (i = 0; i < n && r; i++) {
-		snprintf(fe, sizeof(fe), "/local/domain/%u/device/%s/%u",
-			 dom->domid, dev_type_name(type), ids[i]);
-		if ((want >= 0 ? ids[i] == (uint32_t)want
-			       : matches(xs, fe, type, which)) &&
-		    fill_id(xs, fe, ids[i], type, dom->domid, ret) == 0)
-			r = 0;
+	free(v);
+	if (!why) {
+		bid = store_read(xs, path, "backend-id");
+		if (bid && (parse_uint(bid, 0x7fef, &id) ||
+			    id != (unsigned long long)b))
+			why = "its backend-id is not its backend directory's "
+			      "domain";
+		free(bid);
 	}
-	free(ids);
-	return r;
+	if (why) {
+		if (warn)
+			cli_warn("ignoring %s: not a record of xdev's (%s)",
+				 path, why);
+		return -EINVAL;
+	}
+	rec->backend_domid = (uint32_t)b;
+	/* written before the children existed: no name */
+	name = store_read(xs, path, type == XDEV_VBD ? "vdev" : "mac");
+	if (name && strlen(name) < sizeof(rec->name))
+		strcpy(rec->name, name);
+	free(name);
+	return 0;
 }
 
-/* Does the backend directory BE name WHICH (its "dev" for a vbd, its
- * "mac" for a vif, as xdev and libxl write them)? */
-static bool backend_matches(struct xs_handle *xs, const char *be,
-			    enum xdev_device_type type, const char *which)
+static int cmp_devid(const void *a, const void *b)
 {
-	char *v = store_read(xs, be, type == XDEV_VBD ? "dev" : "mac");
-	bool m = v && (type == XDEV_VBD ? !strcmp(v, which)
-					: !strcasecmp(v, which));
+	uint32_t x = ((const xdev_device_id *)a)->devid;
+	uint32_t y = ((const xdev_device_id *)b)->devid;
 
+	return (x > y) - (x < y);
+}
+
+int store_devices(struct xs_handle *xs, uint32_t domid,
+		  enum xdev_device_type type, xdev_device_id **ret,
+		  unsigned *ret_n)
+{
+	const char *tn = dev_type_name(type);
+	xdev_device_id *v, *nv, key;
+	unsigned n = 0, i, k = 0, nrec;
+	struct record rec;
+	char dir[80], **ids;
+	long devid;
+
+	/* xdev's records: dom0's own */
+	snprintf(dir, sizeof(dir), "/xdev/%u/%s", domid, tn);
+	ids = xs_directory(xs, XBT_NULL, dir, &n);
+	v = calloc(ids && n ? n : 1, sizeof(*v));
+	if (!v) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (i = 0; ids && i < n; i++)
+		if ((devid = store_devid(ids[i])) >= 0 &&
+		    !store_record(xs, domid, type, (uint32_t)devid, true, &rec))
+			v[k++] = (xdev_device_id){ type, rec.backend_domid,
+						   domid, (uint32_t)devid };
+	free(ids);
+	qsort(v, k, sizeof(*v), cmp_devid);
+	nrec = k;
+	/* dom0's backends: another toolstack's devices (a record wins) */
+	snprintf(dir, sizeof(dir), "/local/domain/0/backend/%s/%u", tn, domid);
+	ids = xs_directory(xs, XBT_NULL, dir, &n);
+	if (ids && n) {
+		nv = realloc(v, (k + n) * sizeof(*v));
+		if (!nv) {
+			free(ids);
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+	}
+	for (i = 0; ids && i < n; i++) {
+		if ((devid = store_devid(ids[i])) < 0)
+			continue;
+		key = (xdev_device_id){ type, 0, domid, (uint32_t)devid };
+		if (!bsearch(&key, v, nrec, sizeof(*v), cmp_devid))
+			v[k++] = key;
+	}
+	free(ids);
+	qsort(v, k, sizeof(*v), cmp_devid);
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+static bool same_name(enum xdev_device_type type, const char *a,
+		      const char *b)
+{
+	return type == XDEV_VBD ? !strcmp(a, b) : !strcasecmp(a, b);
+}
+
+/* Does device ID (of store_devices) answer to the name WHICH: its record's
+ * vdev or MAC, or for a record without them (or no record), dom0's own
+ * backend's dev or mac?  -1: it has no name we can trust (a driver
+ * domain's backend is that domain's to write). */
+static int named(struct xs_handle *xs, const xdev_device_id *id,
+		 const char *which)
+{
+	struct record rec;
+	char be[96], *v;
+	int m;
+
+	if (!store_record(xs, id->frontend_domid, id->type, id->devid, false,
+			  &rec) && rec.name[0])
+		return same_name(id->type, rec.name, which);
+	if (id->backend_domid != 0)
+		return -1;
+	snprintf(be, sizeof(be), "/local/domain/0/backend/%s/%u/%u",
+		 dev_type_name(id->type), id->frontend_domid, id->devid);
+	v = store_read(xs, be, id->type == XDEV_VBD ? "dev" : "mac");
+	m = v && same_name(id->type, v, which);
 	free(v);
 	return m;
 }
 
-/* The backend domain of record REC (/xdev/<fe>/<type>/<devid>, whose value
- * is the backend directory), or -1. */
-static long record_backend(struct xs_handle *xs, const char *rec,
-			   enum xdev_device_type type, uint32_t domid,
-			   uint32_t devid)
+/* What dom0 knows: xdev's records, and dom0's own backends. */
+static int by_dom0(struct xs_handle *xs, const struct dom *dom,
+		   enum xdev_device_type type, const char *which, long want,
+		   xdev_device_id *ret, unsigned *unnamed)
 {
-	char *be = store_read(xs, rec, NULL), want[96];
-	unsigned b;
-	long r = -1;
-	int end = 0;
+	xdev_device_id *v;
+	unsigned n, i;
+	int r = EXIT_NOT_FOUND, m;
 
-	if (be && sscanf(be, "/local/domain/%u/backend/%n", &b, &end) == 1 &&
-	    end > 0) {
-		snprintf(want, sizeof(want), "%s/%u/%u", dev_type_name(type),
-			 domid, devid);
-		if (!strcmp(be + end, want) && b < 0x7ff0)
-			r = b;
+	if (store_devices(xs, dom->domid, type, &v, &n) < 0) {
+		cli_error("out of memory");
+		return EXIT_FAILED;
 	}
-	free(be);
-	return r;
-}
-
-/* The backends' side, for a frontend that is gone (its domain destroyed,
- * or its directory deleted): xdev's records /xdev/<fe>/<type>/<devid>
- * first, then every /local/domain/<be>/backend/<type>/<fe>/<devid>.  By
- * name only where the backend directory is left. */
-static int by_backend(struct xs_handle *xs, const struct dom *dom,
-		      enum xdev_device_type type, const char *which,
-		      long want, xdev_device_id *ret)
-{
-	const char *tn = dev_type_name(type);
-	char dir[96], path[128], **doms, **ids;
-	unsigned nd = 0, n = 0, i, j;
-	long b, devid;
-	int r = EXIT_NOT_FOUND;
-
-	snprintf(dir, sizeof(dir), "/xdev/%u/%s", dom->domid, tn);
-	ids = xs_directory(xs, XBT_NULL, dir, &n);
-	for (i = 0; ids && i < n && r; i++) {
-		if ((devid = parse_devid(ids[i])) < 0 ||
-		    (want >= 0 && devid != want))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, ids[i]);
-		b = record_backend(xs, path, type, dom->domid, (uint32_t)devid);
-		if (b < 0)
-			continue;
-		snprintf(path, sizeof(path), "/local/domain/%ld/backend/%s/%u/%ld",
-			 b, tn, dom->domid, devid);
-		if (want >= 0 || backend_matches(xs, path, type, which)) {
-			*ret = (xdev_device_id){ type, (uint32_t)b, dom->domid,
-						 (uint32_t)devid };
+	for (i = 0; i < n && r; i++) {
+		if (want >= 0) {
+			m = v[i].devid == (uint32_t)want;
+		} else if ((m = named(xs, &v[i], which)) < 0) {
+			++*unnamed;
+			m = 0;
+		}
+		if (m) {
+			*ret = v[i];
 			r = 0;
 		}
 	}
-	free(ids);
-	doms = r ? xs_directory(xs, XBT_NULL, "/local/domain", &nd) : NULL;
-	for (i = 0; doms && i < nd && r; i++) {
-		if ((b = parse_domid(doms[i])) < 0)
-			continue;
-		snprintf(dir, sizeof(dir), "/local/domain/%ld/backend/%s/%u", b,
-			 tn, dom->domid);
+	free(v);
+	return r;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* For a domain that is gone: the backend directories other domains hold
+ * for DOM, which dom0 has no record of (another toolstack's devices, in
+ * driver domains): by devid only (WANT), the lowest backend domid first,
+ * never by the dev or mac a driver domain wrote; with WANT -1 they are
+ * only counted in *UNNAMED. */
+static int by_driver_domain(struct xs_handle *xs, const struct dom *dom,
+			    enum xdev_device_type type, long want,
+			    xdev_device_id *ret, unsigned *unnamed)
+{
+	const char *tn = dev_type_name(type);
+	char dir[96], **doms, **ids;
+	unsigned nd = 0, n, i, j, k = 0;
+	struct record rec;
+	long *bs, devid;
+	int r = EXIT_NOT_FOUND;
+
+	doms = xs_directory(xs, XBT_NULL, "/local/domain", &nd);
+	bs = calloc(doms && nd ? nd : 1, sizeof(*bs));
+	for (i = 0; bs && doms && i < nd; i++)
+		if ((bs[k] = parse_domid(doms[i])) > 0)
+			k++;
+	free(doms);
+	if (!bs) {
+		cli_error("out of memory");
+		return EXIT_FAILED;
+	}
+	qsort(bs, k, sizeof(*bs), cmp_long);
+	for (i = 0; i < k && r; i++) {
+		snprintf(dir, sizeof(dir), "/local/domain/%ld/backend/%s/%u",
+			 bs[i], tn, dom->domid);
 		ids = xs_directory(xs, XBT_NULL, dir, &n);
 		for (j = 0; ids && j < n && r; j++) {
-			if ((devid = parse_devid(ids[j])) < 0 ||
-			    (want >= 0 && devid != want))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, ids[j]);
-			if (want >= 0 || backend_matches(xs, path, type, which)) {
-				*ret = (xdev_device_id){ type, (uint32_t)b,
+			if ((devid = store_devid(ids[j])) < 0 ||
+			    store_record(xs, dom->domid, type, (uint32_t)devid,
+					 false, &rec) == 0)
+				continue; /* recorded: by_dom0's */
+			if (want < 0) {
+				++*unnamed;
+			} else if (devid == want) {
+				*ret = (xdev_device_id){ type, (uint32_t)bs[i],
 							 dom->domid,
 							 (uint32_t)devid };
 				r = 0;
@@ -359,7 +425,7 @@ static int by_backend(struct xs_handle *xs, const struct dom *dom,
 		}
 		free(ids);
 	}
-	free(doms);
+	free(bs);
 	return r;
 }
 
@@ -370,25 +436,32 @@ int store_find_device(struct xs_handle *xs, const struct dom *dom,
 	const char *what = type == XDEV_VBD ? "disk" : "network device";
 	const char *tn = dev_type_name(type);
 	long want = parse_devid(which); /* a number is a devid, else a name */
-	int r = EXIT_NOT_FOUND;
+	unsigned unnamed = 0;
+	char note[200] = "";
+	int r;
 
-	if (!dom->gone)
-		r = by_frontend(xs, dom, type, which, want, ret);
-	if (r == EXIT_NOT_FOUND)
-		r = by_backend(xs, dom, type, which, want, ret);
+	r = by_dom0(xs, dom, type, which, want, ret, &unnamed);
+	if (r == EXIT_NOT_FOUND && dom->gone)
+		r = by_driver_domain(xs, dom, type, want, ret, &unnamed);
 	if (r != EXIT_NOT_FOUND)
 		return r;
+	if (unnamed)
+		snprintf(note, sizeof(note), "; %u %s%s of it with a backend "
+			 "in a driver domain and no %s in xdev's record can "
+			 "be named only by devid", unnamed, what,
+			 unnamed > 1 ? "s" : "",
+			 type == XDEV_VBD ? "vdev" : "MAC");
 	if (dom->gone)
 		cli_error("no %s '%s' of domain %u: the domain is gone, and "
 			  "neither a backend (/local/domain/*/backend/%s/%u/%s) "
-			  "nor an xdev record (/xdev/%u/%s/%s) of it is left",
+			  "nor an xdev record (/xdev/%u/%s/%s) of it is left%s",
 			  what, which, dom->domid, tn, dom->domid,
 			  want >= 0 ? which : "*", dom->domid, tn,
-			  want >= 0 ? which : "*");
+			  want >= 0 ? which : "*", note);
 	else
 		cli_error("no %s '%s' on domain %s (%u): `%s %s-list %u` shows "
-			  "its devices", what, which, dom->name, dom->domid,
+			  "its devices%s", what, which, dom->name, dom->domid,
 			  cli_prog, type == XDEV_VBD ? "block" : "network",
-			  dom->domid);
+			  dom->domid, note);
 	return r;
 }

@@ -50,19 +50,33 @@ static char *node_read(struct xdevd *d, const struct device *dev,
 	return xs_read(d->xs, XBT_NULL, path, NULL);
 }
 
+/* The LEN bytes at V as a canonical decimal (no sign, blank or leading
+ * zero) up to UINT32_MAX, else -1. */
+static long long canonical(const char *v, size_t len)
+{
+	long long n = 0;
+	size_t i;
+
+	if (!len || len > 10 || (v[0] == '0' && len > 1))
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	return n <= UINT32_MAX ? n : -1;
+}
+
+/* A small number node (state, online); DFLT if missing or not a
+ * canonical decimal. */
 static int node_int(struct xdevd *d, const struct device *dev,
 		    const char *node, int dflt)
 {
-	char *v = node_read(d, dev, node), *end;
-	long n;
+	char *v = node_read(d, dev, node);
+	long long n = v ? canonical(v, strlen(v)) : -1;
 
-	if (!v)
-		return dflt;
-	n = strtol(v, &end, 10);
-	if (end == v || *end)
-		n = dflt;
 	free(v);
-	return (int)n;
+	return n < 0 || n > 255 ? dflt : (int)n;
 }
 
 static bool node_write(struct xdevd *d, const struct device *dev,
@@ -90,22 +104,28 @@ static bool dir_exists(struct xdevd *d, const struct device *dev)
 static bool parse_path(struct xdevd *d, const char *path,
 		       enum xdevd_type *type, uint32_t *fe, uint32_t *devid)
 {
-	size_t bl = strlen(d->backend);
-	char tname[8];
-	unsigned long a, b;
-	int n = 0;
+	size_t bl = strlen(d->backend), an, bn;
+	const char *p = path + bl + 1;
+	long long a, b;
 
 	if (strncmp(path, d->backend, bl) || path[bl] != '/')
 		return false;
-	if (sscanf(path + bl + 1, "%7[a-z]/%lu/%lu%n", tname, &a, &b, &n) != 3 ||
-	    (path[bl + 1 + n] && path[bl + 1 + n] != '/') ||
-	    a >= 0x7ff0 || b > UINT32_MAX)
-		return false;
-	if (!strcmp(tname, "vbd"))
+	if (!strncmp(p, "vbd/", 4))
 		*type = XDEVD_VBD;
-	else if (!strcmp(tname, "vif"))
+	else if (!strncmp(p, "vif/", 4))
 		*type = XDEVD_VIF;
 	else
+		return false;
+	/* canonical numbers only: the directory's name is the device's
+	 * path, rebuilt from them */
+	p += 4;
+	an = strcspn(p, "/");
+	if (p[an] != '/')
+		return false;
+	bn = strcspn(p + an + 1, "/");
+	a = canonical(p, an);
+	b = canonical(p + an + 1, bn);
+	if (a < 0 || a >= 0x7ff0 || b < 0)
 		return false;
 	*fe = (uint32_t)a;
 	*devid = (uint32_t)b;
@@ -436,9 +456,14 @@ static void scan_frontend(struct xdevd *d, const char *tdir,
 		return;
 	for (i = 0; i < n; i++) {
 		char dpath[XDEVD_PATH_LEN + 128];
+		enum xdevd_type type;
+		uint32_t fe_id, devid;
 
+		/* not a device's name: not ours (and device_changed would
+		 * scan again) */
 		snprintf(dpath, sizeof(dpath), "%s/%s", path, ids[i]);
-		if (strlen(dpath) < XDEVD_PATH_LEN)
+		if (strlen(dpath) < XDEVD_PATH_LEN &&
+		    parse_path(d, dpath, &type, &fe_id, &devid))
 			device_changed(d, dpath);
 	}
 	free(ids);

@@ -33,8 +33,8 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 	const char *s = op->desc ? dev__desc_get(op->desc, "script") : NULL;
 	char *node = NULL;
 
-	/* known since the add: no read of the node at removal */
-	if (!s && op->track->script[0]) {
+	/* known since the add or from the record: no read of the node */
+	if (!s && op->track->script_known) {
 		snprintf(buf, n, "%s", op->track->script);
 		return;
 	}
@@ -50,6 +50,7 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 		snprintf(buf, n, "%s/%s", op->ctx->opts.hotplug_dir, s);
 	free(node);
 	snprintf(op->track->script, sizeof(op->track->script), "%s", buf);
+	op->track->script_known = true;
 }
 
 /* The environment: ours, without the names we set, plus those. */
@@ -124,8 +125,14 @@ void hotplug__resolve_script(struct xdev_op *op)
 {
 	char path[SCRIPT_LEN];
 
-	if (!op->track->script[0])
+	if (!op->track->script_known)
 		script_path(op, path, sizeof(path));
+}
+
+bool hotplug__has_script(struct xdev_op *op)
+{
+	hotplug__resolve_script(op);
+	return op->track->script[0] != 0;
 }
 
 static int script_run(struct xdev_op *op)

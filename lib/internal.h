@@ -58,7 +58,9 @@ struct track {
 	char fe[PATH_LEN];        /* frontend directory */
 	char rec[PATH_LEN];       /* the toolstack's record */
 	struct xdev_op *op;       /* the operation on it, if any */
-	char script[SCRIPT_LEN];  /* its hotplug script, once resolved */
+	char script[SCRIPT_LEN];  /* its hotplug script, once resolved ("":
+				     none: the add ran none) */
+	bool script_known;        /* script is resolved (hotplug.c) */
 	int be_state;             /* last backend state seen (0: none) */
 	bool monitored;           /* deliver DEVICE_GONE when it vanishes */
 	bool recorded;            /* its id is dom0's word: from its add or
@@ -236,7 +238,9 @@ bool record__write(struct xdev_ctx *ctx, xs_transaction_t tx,
 /* The record of KEY's frontend, type and devid (KEY's backend domain is
  * not used): the backend domain it names and, if SCRIPT, the script the
  * add ran ("" if none).  -ENOENT if there is none (or it is not one of
- * xdev's: a warning), XDEV_E_XENSTORE. */
+ * xdev's: a warning), XDEV_E_XENSTORE; -ENODATA (the backend domain
+ * filled in) for a record of an older xdev, which does not say whether a
+ * script ran. */
 int record__read(struct xdev_ctx *ctx, const xdev_device_id *key,
 		 uint32_t *backend_domid, char *script, size_t script_len);
 
@@ -337,9 +341,12 @@ void op__free(struct xdev_op *op);
 bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id);
 bool hotplug__daemon_cleans_up(struct xdev_ctx *ctx, const xdev_device_id *id);
 /* Learn OP's device's script now (from the backend's `script` node unless
- * known since the add), for a remove script that may have to run after
- * the backend directory has vanished. */
+ * known since the add or from the record), for a remove script that may
+ * have to run after the backend directory has vanished. */
 void hotplug__resolve_script(struct xdev_op *op);
+/* Whether OP's device has a remove script to run (resolving it): not if
+ * its add ran none (hotplug mode none or external, as its record says). */
+bool hotplug__has_script(struct xdev_op *op);
 /* Start the add (online) or remove (offline) script, or queue it while
  * max_scripts run (its timeout counts from its start); its end steps
  * OP. */

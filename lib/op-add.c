@@ -176,6 +176,7 @@ static int write_nodes(struct xdev_op *op)
 	 * whatever hotplug directory the remover's context has */
 	if (hotplug__in_library(ctx, id))
 		hotplug__resolve_script(op);
+	t->script_known = true; /* "" if none: the record says so */
 	nf = dev__frontend_nodes(op->desc, id->backend_domid, id->devid, t->be,
 				 fkv);
 	nb = dev__backend_nodes(op->desc, id->frontend_domid, id->devid, t->fe,

@@ -169,7 +169,7 @@ static void delete_all(struct xdev_op *op, bool be_exists)
 		daemon_wait_start(op);
 		return;
 	}
-	if (hotplug__in_library(ctx, &op->id) &&
+	if (hotplug__in_library(ctx, &op->id) && hotplug__has_script(op) &&
 	    (be_exists || store__exists(ctx, op->track->be))) {
 		if (hotplug__start(op, false, ctx->opts.timeout_hotplug_ms)) {
 			keep_for_cleanup(op);
@@ -247,7 +247,7 @@ static void backend_vanished(struct xdev_op *op)
 		delete_nodes(op);
 		return;
 	}
-	if (!hotplug__in_library(ctx, &op->id)) {
+	if (!hotplug__in_library(ctx, &op->id) || !hotplug__has_script(op)) {
 		backend_gone(op);
 		return;
 	}
@@ -284,9 +284,11 @@ static bool identity_checked(struct xdev_op *op)
 	if (t->recorded)
 		return true;
 	r = record__read(op->ctx, &op->id, &b, t->script, sizeof(t->script));
-	if (r == -ENOENT)
-		return true; /* another toolstack's, or an older xdev's */
-	if (r) {
+	if (r == -ENOENT) {
+		t->script[0] = 0; /* another toolstack's, or an older xdev's */
+		return true;
+	}
+	if (r && r != -ENODATA) {
 		finish(op, r);
 		return false;
 	}
@@ -298,6 +300,7 @@ static bool identity_checked(struct xdev_op *op)
 		return false;
 	}
 	t->recorded = true;
+	t->script_known = r == 0; /* "": the add ran none */
 	return true;
 }
 

@@ -100,6 +100,14 @@ int record__read(struct xdev_ctx *ctx, const xdev_device_id *key,
 	s = store__read(ctx, k.rec, "script");
 	if (s && s[0] == '/' && strlen(s) < script_len)
 		strcpy(script, s);
+	if (!s) {
+		/* no script: the add ran none - if the record is of this
+		 * format (it has the vdev or MAC), not an older one */
+		s = store__read(ctx, k.rec, key->type == XDEV_VBD ? "vdev"
+								 : "mac");
+		if (!s)
+			r = -ENODATA;
+	}
 	free(s);
-	return 0;
+	return r;
 }

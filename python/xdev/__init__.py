@@ -11,10 +11,11 @@ extension); docs/python.md is the guide.
 libxdev is $XDEV_LIBRARY if set, else the installed libxdev.so.0.
 """
 from .context import Context, Operation, version
-from .errors import (BackendGone, Cancelled, DeviceExists, DomainNotFound,
-                     FrontendGone, FrontendRefused, HotplugFailed,
-                     InvalidArgument, NoDevice, XdevError, XdevTimeout,
-                     XenstoreError, code_name, error_for, strerror)
+from .errors import (BackendGone, Cancelled, CleanupFailed, DeviceExists,
+                     DomainNotFound, FrontendGone, FrontendRefused,
+                     HotplugFailed, InvalidArgument, NoDevice, XdevError,
+                     XdevTimeout, XenstoreError, code_name, error_for,
+                     strerror)
 from .types import (DeviceId, DeviceInfo, DeviceType, Event, EventType,
                     Hotplug, LogLevel, RemoveMode, Vbd, Vif, XenbusState)
 
@@ -24,6 +25,7 @@ __all__ = [
     "Context", "Operation", "version",
     "XdevError", "InvalidArgument", "XdevTimeout", "Cancelled",
     "BackendGone", "FrontendGone", "FrontendRefused", "HotplugFailed",
+    "CleanupFailed",
     "DomainNotFound", "XenstoreError", "DeviceExists", "NoDevice",
     "code_name", "error_for", "strerror",
     "DeviceId", "DeviceInfo", "DeviceType", "Event", "EventType", "Hotplug",

@@ -19,6 +19,7 @@ E_XENSTORE = E_BASE + 4
 E_DEVICE_EXISTS = E_BASE + 5
 E_NO_DEVICE = E_BASE + 6
 E_FRONTEND_GONE = E_BASE + 7
+E_CLEANUP_FAILED = E_BASE + 8
 
 _NAMES = {
     E_BACKEND_GONE: "XDEV_E_BACKEND_GONE",
@@ -29,6 +30,7 @@ _NAMES = {
     E_DEVICE_EXISTS: "XDEV_E_DEVICE_EXISTS",
     E_NO_DEVICE: "XDEV_E_NO_DEVICE",
     E_FRONTEND_GONE: "XDEV_E_FRONTEND_GONE",
+    E_CLEANUP_FAILED: "XDEV_E_CLEANUP_FAILED",
 }
 
 
@@ -83,7 +85,15 @@ class BackendGone(XdevError):
 
 
 class FrontendGone(XdevError):
-    """XDEV_E_FRONTEND_GONE: the frontend domain died."""
+    """XDEV_E_FRONTEND_GONE: the frontend domain died, or its device
+    directory vanished."""
+
+
+class CleanupFailed(XdevError):
+    """XDEV_E_CLEANUP_FAILED: a removal deleted the frontend, but the
+    backend's remove script failed or could not run (which: message); the
+    backend directory and xdev's record are kept, so that removing the
+    device again retries the script."""
 
 
 class FrontendRefused(XdevError):
@@ -117,6 +127,7 @@ _CLASSES = {
     -errno.ECANCELED: Cancelled,
     E_BACKEND_GONE: BackendGone,
     E_FRONTEND_GONE: FrontendGone,
+    E_CLEANUP_FAILED: CleanupFailed,
     E_FRONTEND_REFUSED: FrontendRefused,
     E_HOTPLUG_FAILED: HotplugFailed,
     E_DOMAIN_NOT_FOUND: DomainNotFound,
