@@ -8,7 +8,8 @@
  *     hotplug-status gets its add (vif: online) script;
  *   - a device that reaches Closed with online=0 gets its remove (offline)
  *     script, and only then is its backend directory deleted - the toolstack
- *     in dom0 waits for that deletion (the race of seed 003 cannot happen);
+ *     in dom0 waits for that deletion (so the remove script never finds
+ *     its backend already deleted by the toolstack);
  *   - a backend directory deleted under a device whose add script ran still
  *     gets the remove script (forced removals release what add acquired);
  *   - at start-up everything found half done is completed, so a restart at
