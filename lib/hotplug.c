@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -31,7 +32,7 @@ extern char **environ;
 static void script_path(struct xdev_op *op, char *buf, size_t n)
 {
 	const char *s = op->desc ? dev__desc_get(op->desc, "script") : NULL;
-	char *node = NULL;
+	char *node = NULL, cwd[PATH_LEN];
 
 	/* known since the add or from the record: no read of the node */
 	if (!s && op->track->script_known) {
@@ -46,8 +47,10 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 		s = op->id.type == XDEV_VBD ? "block" : "vif-bridge";
 	if (s[0] == '/')
 		snprintf(buf, n, "%s", s);
-	else
+	else if (op->ctx->opts.hotplug_dir[0] == '/' || !getcwd(cwd, sizeof(cwd)))
 		snprintf(buf, n, "%s/%s", op->ctx->opts.hotplug_dir, s);
+	else /* recorded: absolute, for a remover in another directory */
+		snprintf(buf, n, "%s/%s/%s", cwd, op->ctx->opts.hotplug_dir, s);
 	free(node);
 	snprintf(op->track->script, sizeof(op->track->script), "%s", buf);
 	op->track->script_known = true;
