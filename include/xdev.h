@@ -189,7 +189,16 @@ int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret);
  * xdev_ctx_free - free a context (NULL-safe)
  *
  * Operations still pending complete with -ECANCELED first (their callbacks
- * run inside this call), and leave no nodes behind.
+ * run inside this call), and leave no nodes behind.  The call may block
+ * while they clean up: at most twice timeout_remove_ms and a second.
+ *
+ * Legal from inside any callback of the context (a completion, an event,
+ * a log message): its operations are cancelled at once, and the context
+ * is freed - their callbacks first - when the outermost xdev call running
+ * the callback (xdev_ctx_run(), xdev_ctx_fd_ready(), xdev_ctx_timeout(),
+ * a synchronous call, or the libev watcher) returns; that call then
+ * returns as if nothing were pending.  Call nothing of the context after
+ * xdev_ctx_free() but from those callbacks, and free it only once.
  */
 void xdev_ctx_free(xdev_ctx *ctx);
 

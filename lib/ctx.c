@@ -157,16 +157,52 @@ XDEV_PUBLIC int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret)
 	return ctx__new(opts, NULL, ret);
 }
 
-XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
+static void cancel_all(struct xdev_ctx *ctx)
 {
 	struct xdev_op *op;
 
-	if (!ctx)
-		return;
-	ctx->freeing = true;
 	for (op = ctx->ops; op; op = op->next)
 		if (!op->cancelled)
 			xdev_op_cancel(op);
+}
+
+static void ctx_destroy(struct xdev_ctx *ctx);
+
+void ctx__enter(struct xdev_ctx *ctx)
+{
+	ctx->depth++;
+}
+
+bool ctx__leave(struct xdev_ctx *ctx)
+{
+	if (--ctx->depth || !ctx->free_pending)
+		return false;
+	ctx_destroy(ctx);
+	return true;
+}
+
+/* Called from a callback, the context cannot go at once: the library's
+ * own frames below the callback still use it (a use-after-free before).
+ * Its operations are cancelled now, and the context is freed - as below,
+ * their callbacks run first - when the outermost xdev call returns. */
+XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
+{
+	if (!ctx || ctx->free_pending)
+		return;
+	ctx->free_pending = true;
+	if (ctx->depth) {
+		cancel_all(ctx);
+		ctx__rearm(ctx);
+		return;
+	}
+	ctx_destroy(ctx);
+}
+
+static void ctx_destroy(struct xdev_ctx *ctx)
+{
+	ctx->depth++; /* a callback's xdev_ctx_free() now returns at once */
+	ctx->freeing = true;
+	cancel_all(ctx);
 	/* Cancelled operations still clean up what they wrote (or restore
 	 * what they changed): let them, within a bound. */
 	if (ctx->xs)
@@ -196,10 +232,13 @@ static long next_timeout(struct xdev_ctx *ctx)
 
 	if (ctx->done)
 		return 0;
-	for (op = ctx->ops; op; op = op->next)
+	for (op = ctx->ops; op; op = op->next) {
+		if (op->woken && op__may_begin(op))
+			return 0;
 		if (op->deadline && (!first || op->deadline < first) &&
 		    op__may_begin(op))
 			first = op->deadline;
+	}
 	if (!first)
 		return -1;
 	return first > now ? (long)(first - now) : 0;
@@ -218,11 +257,14 @@ static struct xdev_op *earliest_due(struct xdev_ctx *ctx, int64_t now)
 {
 	struct xdev_op *op, *best = NULL;
 
-	for (op = ctx->ops; op; op = op->next)
-		if (op->deadline && op->deadline <= now &&
-		    op->stepped_pass != ctx->pass && op__may_begin(op) &&
-		    (!best || op->deadline <= best->deadline))
+	for (op = ctx->ops; op; op = op->next) {
+		int64_t due = op->woken ? 1 : op->deadline; /* woken: first */
+
+		if (due && due <= now && op->stepped_pass != ctx->pass &&
+		    op__may_begin(op) &&
+		    (!best || due <= (best->woken ? 1 : best->deadline)))
 			best = op;
+	}
 	return best;
 }
 
@@ -270,6 +312,7 @@ void ctx__process(struct xdev_ctx *ctx)
 {
 	if (ctx->processing)
 		return;
+	ctx__enter(ctx);
 	ctx->processing = true;
 	drain_epoll(ctx);
 	watch__dispatch(ctx);
@@ -278,6 +321,7 @@ void ctx__process(struct xdev_ctx *ctx)
 	ctx->processing = false;
 	op__run_completions(ctx);
 	ctx__rearm(ctx);
+	ctx__leave(ctx);
 }
 
 /* One iteration without the loop backend: wait for the store's fd or the

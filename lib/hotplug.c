@@ -103,7 +103,7 @@ static void script_done(struct child *c, int status, void *user)
 	(void)c;
 	op->script_state = SCRIPT_DONE;
 	op->script_status = status;
-	op->deadline = ctx__now_ms(); /* step it from the loop */
+	op__wake(op);
 }
 
 bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id)
@@ -221,7 +221,7 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 		op->script_not_started = true;
 		op->script_state = SCRIPT_DONE;
 		op->script_status = -1;
-		op->deadline = ctx__now_ms();
+		op__wake(op);
 	}
 }
 
@@ -255,7 +255,7 @@ int hotplug__result(struct xdev_op *op, bool adding)
 	if (op->script_timed_out) {
 		snprintf(op->message, sizeof(op->message),
 			 "%s timed out after %d ms", op->child.name,
-			 op->ctx->opts.timeout_hotplug_ms);
+			 op->script_timeout_ms);
 		return -ETIMEDOUT;
 	}
 	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)

@@ -137,6 +137,10 @@ struct xdev_ctx {
 	unsigned script_seq;      /* scripts queued so far */
 	bool domains_dirty;       /* @releaseDomain fired */
 	bool freeing;
+	/* xdev_ctx_free() from inside a callback: the context is freed when
+	 * the outermost call into the library returns (ctx__leave) */
+	unsigned depth;           /* calls into the library in progress */
+	bool free_pending;
 	char last_message[512];
 };
 
@@ -152,6 +156,11 @@ void ctx__rearm(struct xdev_ctx *ctx);
 /* Drive the context until OP completes (synchronous calls). */
 int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op);
 void ctx__event(struct xdev_ctx *ctx, const xdev_event *ev);
+/* Around every public call that may run callbacks: a context freed by
+ * one of them is freed by the outermost ctx__leave, which then returns
+ * true (the context is gone: touch nothing of it). */
+void ctx__enter(struct xdev_ctx *ctx);
+bool ctx__leave(struct xdev_ctx *ctx);
 
 struct ev_loop;
 int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
@@ -277,7 +286,9 @@ struct xdev_op {
 	struct xdev_ctx *ctx;
 	enum op_kind kind;
 	int state;                /* op-add.c / op-remove.c enums */
-	int64_t deadline;         /* ms, 0: none */
+	int64_t deadline;         /* ms, 0: none: its timeout, nothing else */
+	bool woken;               /* an input arrived (a cancel, its script's
+				     end): step it in the next pass */
 	unsigned stepped_pass;    /* the last pass step_expired stepped it */
 	int result;
 	bool cancelled;
@@ -323,6 +334,9 @@ struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 int op__start(struct xdev_op *op, struct xdev_op **ret_op);
 void op__set_state(struct xdev_op *op, int state, const char *name);
 void op__set_deadline(struct xdev_op *op, int ms);
+/* Step OP in the loop's next pass: an input for it arrived.  Never by
+ * moving its deadline, which a waiting state reads as its timeout. */
+void op__wake(struct xdev_op *op);
 /* Finish OP with RESULT: it leaves the pending list; its callback runs
  * later from the loop. */
 void op__complete(struct xdev_op *op, int result);

@@ -138,8 +138,10 @@ XDEV_PUBLIC int xdev_ctx_run(xdev_ctx *ctx, int timeout_ms)
 	assert_return(ctx && ctx->loop == &libev_ops, -EINVAL);
 	l = ctx->loop_data;
 	assert_return(l->own, -EINVAL); /* the application runs its loop */
+	ctx__enter(ctx);
 	loop__libev_run(ctx, timeout_ms);
 	for (op = ctx->ops; op; op = op->next)
 		n++;
-	return n;
+	/* freed by a callback: its loop is gone, and so are its operations */
+	return ctx__leave(ctx) ? 0 : n;
 }

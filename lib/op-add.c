@@ -449,6 +449,13 @@ static void script_finished(struct xdev_op *op)
 		fail(op, r, NULL);
 		return;
 	}
+	if (op->cancelled) {
+		/* let finish, not killed: a script stopped halfway (block
+		 * between losetup and recording it) cannot be undone */
+		fail(op, -ECANCELED, "cancelled while its add script ran; "
+		     "undone by the remove script");
+		return;
+	}
 	op->script_state = SCRIPT_NONE;
 	advance(op);
 }
@@ -457,7 +464,10 @@ static void script_finished(struct xdev_op *op)
 static void step_script(struct xdev_op *op)
 {
 	if (op->script_state != SCRIPT_DONE) {
-		if (op->state == ADD_RUN_SCRIPT && wait_interrupted(op))
+		/* a cancel waits for a running script's end (script_finished) */
+		if (op->state == ADD_RUN_SCRIPT &&
+		    (op->script_state == SCRIPT_QUEUED || !op->cancelled) &&
+		    wait_interrupted(op))
 			return;
 		if (ctx__now_ms() >= op->deadline)
 			hotplug__tick(op);

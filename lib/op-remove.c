@@ -69,6 +69,9 @@ static void finish(struct xdev_op *op, int result)
 {
 	struct track *t = op->track;
 
+	if (op->cancelled && result == 0 && !op->message[0])
+		snprintf(op->message, sizeof(op->message), "cancelled too "
+			 "late: the removal was past its point of no return");
 	op__complete(op, result);
 	op->track = NULL;
 	if (result == 0 || !t->monitored)

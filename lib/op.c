@@ -151,6 +151,7 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	op->next = ctx->ops;
 	ctx->ops = op;
 	if (op->sync) {
+		ctx__enter(ctx);
 		op__step(op);
 		r = ctx__run_until_done(ctx, op);
 		if (!op->completed)
@@ -161,6 +162,7 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 			 op->message);
 		r = op->result;
 		op__free(op);
+		ctx__leave(ctx);
 		return r;
 	}
 	/* The first step runs from the loop: a deadline of "now". */
@@ -180,6 +182,12 @@ void op__set_state(struct xdev_op *op, int state, const char *name)
 void op__set_deadline(struct xdev_op *op, int ms)
 {
 	op->deadline = ms > 0 ? ctx__now_ms() + ms : 0;
+}
+
+void op__wake(struct xdev_op *op)
+{
+	op->woken = true;
+	ctx__rearm(op->ctx);
 }
 
 void op__complete(struct xdev_op *op, int result)
@@ -209,6 +217,7 @@ void op__step(struct xdev_op *op)
 	if (!op->begun)
 		load_take(op);
 	op->begun = true;
+	op->woken = false;
 	if (op->kind == OP_ADD)
 		add__step(op);
 	else
@@ -249,8 +258,7 @@ XDEV_PUBLIC int xdev_op_cancel(xdev_op *op)
 		return -EALREADY;
 	op->cancelled = true;
 	/* Step it from the loop, like any event. */
-	op->deadline = ctx__now_ms();
-	ctx__rearm(op->ctx);
+	op__wake(op);
 	return 0;
 }
 

@@ -43,6 +43,7 @@ static char loopdev[64];
 static int loop_fd = -1;
 static char events[4096];   /* "gone:vbd/51712 done:0 ..." in order */
 static int gone_alive = -1; /* the last DEVICE_GONE's backend_domain_alive */
+static bool free_on_state;  /* on_event frees the context (then NULLs it) */
 
 static long long now_ms(void)
 {
@@ -66,6 +67,11 @@ static void on_event(void *user, const xdev_event *ev)
 			 ev->type == XDEV_EVENT_DEVICE_GONE ? "gone" : "done",
 			 ev->device.frontend_domid, ev->device.devid);
 	strncat(events, e, sizeof(events) - strlen(events) - 1);
+	if (free_on_state && ev->type == XDEV_EVENT_DEVICE_STATE) {
+		free_on_state = false;
+		xdev_ctx_free(ctx);
+		ctx = NULL;
+	}
 }
 
 /* The library's warnings, in the test's output: the why of a failure. */
@@ -745,6 +751,81 @@ START_TEST(freeing_the_context_cancels_and_cleans_up)
 }
 END_TEST
 
+/* A manager frees its context from a callback (shutdown on an event, on
+ * an operation's end): legal, the pending operations are cancelled and
+ * their callbacks run once, and the context goes when the library's own
+ * frames are done with it (valgrind's run of this program finds any
+ * use after free). */
+static void free_in_done(xdev_op *op, int r, void *user)
+{
+	on_done(op, r, user);
+	xdev_ctx_free(ctx);
+	xdev_ctx_free(ctx); /* a second call from a callback: ignored */
+}
+
+START_TEST(freeing_the_context_from_a_completion_callback)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how_a = { .cb = free_in_done }, how_b = { .cb = on_done };
+	struct result a = { 0 }, b = { 0 };
+	xdev_device_id id_a, id_b;
+	xdev_desc *d = vbd("xvda", NULL);
+	xdev_desc *v = NULL;
+	long long end = now_ms() + 20000;
+
+	how_a.user = &a;
+	how_b.user = &b;
+	/* B's backend never answers: B is pending when A's callback runs */
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "vif/0",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_desc_new(XDEV_VIF, &v), 0);
+	ck_assert_int_eq(xdev_vif_add(ctx, g, v, 0, &how_b, &id_b, NULL), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how_a, &id_a, NULL), 0);
+	xdev_desc_free(d);
+	xdev_desc_free(v);
+	while (!a.done && now_ms() < end)
+		ck_assert_int_ge(xdev_ctx_run(ctx, 100), 0);
+	ctx = NULL; /* freed when that xdev_ctx_run returned */
+	ck_assert_msg(a.done && a.r == 0, "A: %d", a.r);
+	ck_assert_msg(b.done && b.r == -ECANCELED, "B: %d %d", b.done, b.r);
+	assert_clean(&id_b);
+	/* A was added; a new context removes it */
+	open_ctx(&(xdev_ctx_opts){ .hotplug = XDEV_HOTPLUG_EXTERNAL });
+	ck_assert_int_eq(xdev_device_remove(ctx, &id_a, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	assert_clean(&id_a);
+}
+END_TEST
+
+START_TEST(freeing_the_context_from_an_event_callback)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	long long end = now_ms() + 20000;
+
+	how.user = &res;
+	/* a backend that stays Initialising: nothing of it races the
+	 * cancelled add's deletion (a connecting blkback publishes its disk
+	 * into the directory being deleted) */
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	free_on_state = true; /* at the add's first backend state */
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, &how,
+				      &id, NULL), 0);
+	xdev_desc_free(d);
+	while (ctx && now_ms() < end)
+		xdev_ctx_run(ctx, 100);
+	ck_assert_ptr_null(ctx);
+	ck_assert(res.done);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	ck_assert_msg(strstr(events, "state1 "), "%s", events);
+	assert_clean(&id);
+}
+END_TEST
+
 /* ---- every removal mode against every fault ------------------------------- */
 
 enum expect { OK_QUICK, OK_ONE_TIMEOUT, OK_TWO_TIMEOUTS, TIMEOUT_RESTORED,
@@ -1072,6 +1153,78 @@ static void add_async(uint32_t g, const char *vdev, const char *backend,
 	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, id, op), 0);
 	xdev_desc_free(d);
 }
+
+/* A cancel is an input, not a timeout: a script it finds running is let
+ * finish (one stopped halfway - block between losetup and recording the
+ * loop device - leaks what it took).  A removal past Closed completes
+ * with 0 and says the cancel came too late; an add is undone by its
+ * remove script and completes with -ECANCELED. */
+static void still_running_after_a_cancel(xdev_op *op, struct result *res)
+{
+	long long end = now_ms() + 300; /* the old bug: SIGTERM within ms */
+
+	ck_assert_int_eq(xdev_op_cancel(op), 0);
+	while (now_ms() < end)
+		xdev_ctx_run(ctx, 50);
+	ck_assert(!res->done);
+	ck_assert_int_eq(op->script_state, SCRIPT_RUNNING);
+}
+
+START_TEST(cancel_lets_a_running_remove_script_finish)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = gate_opts();
+	char started[320], open_fifo[320];
+	struct result res = { 0 };
+	xdev_op_how how = { on_done, &res };
+	xdev_device_id id;
+	xdev_op *op = NULL;
+
+	gate_setup(&o, started, open_fifo);
+	ck_assert_int_eq(setenv("XDEV_TEST_GATE_ON", "remove", 1), 0);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	ck_assert_msg(add_with_script(g, "gate", NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, &how,
+					    &op), 0);
+	ck_assert_str_eq(fifo_line(started), "remove");
+	still_running_after_a_cancel(op, &res);
+	gate_open(open_fifo);
+	run_until(&res, 10000);
+	ck_assert_int_eq(res.r, 0);
+	ck_assert_msg(strstr(recorded(), "remove ") &&
+		      strstr(recorded(), "backend-present"), "%s", recorded());
+	ck_assert_msg(!strstr(queue_log, "timed out"), "%s", queue_log);
+	assert_clean(&id);
+}
+END_TEST
+
+START_TEST(cancel_lets_a_running_add_script_finish_then_undoes_it)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = gate_opts();
+	char started[320], open_fifo[320];
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_op *op = NULL;
+
+	gate_setup(&o, started, open_fifo);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	add_async(g, "xvda", NULL, "gate", &res, &id, &op);
+	ck_assert_str_eq(fifo_line(started), "add");
+	still_running_after_a_cancel(op, &res);
+	gate_open(open_fifo);
+	run_until(&res, 10000);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	/* the add script ended as it does, then the remove script undid it */
+	ck_assert_msg(strstr(recorded(), "add ") && strstr(recorded(), "remove "),
+		      "%s", recorded());
+	ck_assert_msg(!strstr(queue_log, "timed out"), "%s", queue_log);
+	assert_clean(&id);
+}
+END_TEST
 
 START_TEST(library_begins_at_most_max_ops_per_backend)
 {
@@ -1901,6 +2054,10 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		cancel_of_a_remove_restores_the_device,
 		cancel_before_the_first_step_writes_nothing,
 		freeing_the_context_cancels_and_cleans_up,
+		freeing_the_context_from_a_completion_callback,
+		freeing_the_context_from_an_event_callback,
+		cancel_lets_a_running_remove_script_finish,
+		cancel_lets_a_running_add_script_finish_then_undoes_it,
 		library_runs_the_scripts_and_deletes_after_remove,
 		library_runs_at_most_max_scripts_at_once,
 		library_begins_at_most_max_ops_per_backend,
