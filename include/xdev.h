@@ -146,7 +146,8 @@ typedef struct xdev_ctx_opts {
 	int timeout_init_ms;           /* backend InitWait (10000) */
 	int timeout_hotplug_ms;        /* hotplug-status (40000) */
 	int timeout_connect_ms;        /* optional Connected wait (10000) */
-	int timeout_remove_ms;         /* backend Closed, each phase (10000) */
+	int timeout_remove_ms;         /* backend Closed, the whole wait of a
+					  removal (10000) */
 	enum xdev_hotplug_mode hotplug;
 	const char *hotplug_dir;       /* scripts named without a '/'; default
 					  $(libexecdir)/xdev */
@@ -305,8 +306,10 @@ enum xdev_remove_mode {
  * Both ends alive: the backend is asked to close (online=0, Closing), the
  * operation waits for Closed, then deletes the nodes.  No answer within
  * the timeout: SAFE fails with -ETIMEDOUT and restores the device (online,
- * its previous state); AUTO forces: deletes the frontend, waits for Closed
- * once more, then deletes both.  The backend already gone, or vanishing or
+ * its previous state); AUTO forces: past three quarters of the timeout it
+ * deletes the frontend, waits for Closed the rest of it, then deletes
+ * both.  The timeout bounds the whole wait for Closed in either mode
+ * (scripts have their own).  The backend already gone, or vanishing or
  * dying during the wait: success at once, the frontend cleaned up, and a
  * DEVICE_GONE event (except a backend directory that the backend domain's
  * xdevd deleted once Closed: its normal end).  The empty directories above

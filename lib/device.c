@@ -742,6 +742,20 @@ int dev__desc_complete(xdev_desc *desc, char *err, size_t errlen)
 		if (!desc->value[KEY_TARGET])
 			return complete_fail(desc, err, errlen,
 					     "target is required");
+		/* xl hands a qcow2 image to QEMU's qdisk; blkback, the one
+		 * backend xdev drives, would show the guest the container's
+		 * bytes as its disk */
+		if (desc->value[KEY_FORMAT] &&
+		    strcmp(desc->value[KEY_FORMAT], "raw"))
+			return complete_fail(desc, err, errlen,
+					     "format '%s': blkback serves raw "
+					     "images and block devices only (a "
+					     "%s image needs QEMU's qdisk "
+					     "backend, which xdev does not "
+					     "drive; or convert it: qemu-img "
+					     "convert -O raw)",
+					     desc->value[KEY_FORMAT],
+					     desc->value[KEY_FORMAT]);
 		return 0;
 	}
 	if (desc->value[KEY_MAC])

@@ -312,6 +312,7 @@ struct xdev_op {
 	int prev_state;
 	int prev_online;
 	int closing_asks;         /* Closing written again (op-remove.c) */
+	int64_t remove_end;       /* the whole wait for Closed ends here */
 	bool backend_vanished;    /* its remove script runs for a backend
 				     that deleted its own directory */
 	/* hotplug (hotplug.c) */

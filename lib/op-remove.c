@@ -384,7 +384,13 @@ static void step_start(struct xdev_op *op)
 		delete_all(op, true);
 		return;
 	}
-	set_state(op, RM_WAIT_CLOSED, ctx->opts.timeout_remove_ms);
+	/* the removal timeout bounds the whole wait for Closed: AUTO asks for
+	 * three quarters of it, and waits the rest once it has deleted the
+	 * frontend (on_timeout) */
+	op->remove_end = ctx__now_ms() + ctx->opts.timeout_remove_ms;
+	set_state(op, RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
+		  ? ctx->opts.timeout_remove_ms - ctx->opts.timeout_remove_ms / 4
+		  : ctx->opts.timeout_remove_ms);
 	remove__step(op);
 }
 
@@ -472,7 +478,9 @@ static void on_timeout(struct xdev_op *op)
 		 op->track->be, rewritten(op) ? " (its domain keeps rewriting "
 		 "its state over Closing)" : "");
 	store__rm_all(ctx, paths);
-	set_state(op, RM_FORCE_WAIT, ctx->opts.timeout_remove_ms);
+	op->deadline = op->remove_end > ctx__now_ms() ? op->remove_end
+						       : ctx__now_ms();
+	op__set_state(op, RM_FORCE_WAIT, rm_state_names[RM_FORCE_WAIT]);
 	remove__step(op);
 }
 

@@ -431,6 +431,11 @@ def test_bad_specs_leave_the_store_untouched(cli):
         assert message in proc.stderr
     for spec, message in BAD_NIC_SPECS[:4]:
         cli("network-attach", "dave", spec, code=EXIT_USAGE)
+    # a format blkback cannot serve: parsed as xl does, refused by the add
+    for spec in ("qcow2:/srv/a.qcow2,xvdb,w", "/srv/a.vhd,vhd,xvdb"):
+        proc = cli("block-attach", "dave", spec, code=EXIT_USAGE)
+        assert "blkback serves raw images and block devices only" \
+            in proc.stderr, proc.stderr
     assert cli.dump() == before
 
 

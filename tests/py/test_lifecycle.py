@@ -17,6 +17,7 @@ script has its remove script (the hotplug record) and that no process,
 interface or loop device is left.  One host per daemon serves all cases.
 """
 import collections
+import math
 import os
 import re
 import subprocess
@@ -150,10 +151,10 @@ def want(case):
         if fault == "frontend-refuse-close":
             return Want({"XDEV_E_FRONTEND_REFUSED"}, False, True, 0)
         return Want({"-ETIMEDOUT"}, False, True, 1)
-    # auto: one timeout, then the frontend is deleted; an unresponsive
-    # backend makes it wait for Closed once more
+    # auto: three quarters of the timeout, then the frontend is deleted;
+    # an unresponsive backend makes it wait for Closed the rest of it
     return Want({"0"}, False, False,
-                2 if fault == "backend-unresponsive" else 1)
+                1 if fault == "backend-unresponsive" else 0.75)
 
 
 # ---- inside the host (SimHost.call) ---------------------------------------
@@ -335,7 +336,8 @@ def test_lifecycle(matrix_host, case):
     # the timeouts it ran into, and only those
     assert out["elapsed"] >= w.slow * REMOVE_S * 0.95 if case.op != "add" \
         else out["elapsed"] >= w.slow * INIT_S * 0.95, what
-    limit = (w.slow + 1) * (REMOVE_S if case.op != "add" else INIT_S) + 1.5
+    limit = (math.ceil(w.slow) + 1) * \
+        (REMOVE_S if case.op != "add" else INIT_S) + 1.5
     assert out["elapsed"] < limit, what
     # the events: the operation's OP_DONE with its result, last of its
     # own; DEVICE_GONE as the case says

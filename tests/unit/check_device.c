@@ -574,6 +574,31 @@ START_TEST(target_refuses_a_parent_component)
 }
 END_TEST
 
+/* blkback reads an image's bytes as the disk: a container format would
+ * be attached as raw, so an add refuses it before writing anything. */
+START_TEST(complete_refuses_what_blkback_cannot_serve)
+{
+	static const char *const formats[] = { "qcow", "qcow2", "vhd", "qed" };
+	char err[400];
+	size_t i;
+
+	for (i = 0; i < (size_t)N(formats); i++) {
+		xdev_desc *d = desc_new(XDEV_VBD);
+
+		set_ok(d, "vdev", "xvdb");
+		set_ok(d, "target", "/srv/a.img");
+		set_ok(d, "format", formats[i]); /* xl's syntax: accepted */
+		ck_assert_int_eq(dev__desc_complete(d, err, sizeof(err)),
+				 -EINVAL);
+		ck_assert_msg(strstr(err, "blkback serves raw images") &&
+			      strstr(err, formats[i]), "%s", err);
+		set_ok(d, "format", "raw");
+		ck_assert_int_eq(dev__desc_complete(d, err, sizeof(err)), 0);
+		xdev_desc_free(d);
+	}
+}
+END_TEST
+
 START_TEST(set_replaces_a_value)
 {
 	xdev_desc *d = desc_new(XDEV_VBD);
@@ -1150,6 +1175,7 @@ int main(void)
 		null_value_is_refused_for_every_key,
 		error_is_empty_until_a_failure_and_kept_after_success,
 		set_replaces_a_value, target_refuses_a_parent_component,
+		complete_refuses_what_blkback_cannot_serve,
 		long_values_are_refused_and_the_message_is_bounded,
 		target_length_limit,
 		domain_name_length_limit,
