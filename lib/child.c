@@ -13,8 +13,9 @@
  * the library needs no SIGCHLD handler, no pidfd (valgrind has none) and
  * never calls waitpid(-1): it only waits for its own watcher, once the
  * status has arrived.  Signals for the script go to the watcher, which
- * relays them only while the script is not yet reaped, so a recycled pid
- * is never signalled.  Both pipes are in the context's epoll set: the
+ * relays them to the script's process group (the script leads its own)
+ * only while the script is not yet reaped, so a recycled pid is never
+ * signalled.  Both pipes are in the context's epoll set: the
  * application still watches one fd.
  */
 #define _GNU_SOURCE
@@ -59,10 +60,12 @@ static int watcher_wait(pid_t pid, int sfd)
 			return status;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
+		/* the script's whole group: a child it started (losetup,
+		 * ip) must not finish as an orphan after the script is gone */
 		if (si.ssi_signo == SIGTERM)
-			kill(pid, SIGTERM);
+			kill(-pid, SIGTERM);
 		else if (si.ssi_signo == SIGUSR1)
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 	}
 }
 
@@ -85,10 +88,13 @@ static void watcher_main(const char *path, char *const argv[],
 	if (pid == 0) {
 		sigset_t none;
 
+		setpgid(0, 0); /* its own process group, signalled whole */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		watcher_exec(path, argv, envp, out_fd);
 	}
+	if (pid > 0)
+		setpgid(pid, pid); /* before any relay: whichever runs first */
 	close(out_fd);
 	msg = pid;
 	if (pid < 0 || sfd < 0 || write(status_fd, &msg, sizeof(msg)) < 0)
