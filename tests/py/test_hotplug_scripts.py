@@ -8,6 +8,8 @@ device when it ends; interfaces live in the host's namespace and die with
 it, and the tests remove theirs anyway.
 """
 import os
+import shutil
+import signal
 import subprocess
 import time
 
@@ -518,6 +520,56 @@ def test_remove_after_the_backend_was_deleted_still_detaches(hp):
     assert proc.returncode == 0, proc.stderr
     assert loops_of(image) == []
     assert not hp.nodes(be), "remove recreated the backend directory"
+
+
+@pytest.mark.parametrize("moment", ["in-losetup", "after-losetup"])
+def test_add_interrupted_releases_what_it_attached(hp, moment):
+    """The library signals a script's whole process group (its timeout, a
+    cancel, its caller's death).  An add stopped so releases the loop
+    device it took: in-losetup, losetup has attached the image and not yet
+    printed the device (a losetup killed there leaves it attached and
+    unknown); after-losetup, the script holds it.  A `losetup` first in
+    PATH stands still at the moment until the test's signal arrives."""
+    real = shutil.which("losetup")
+    bindir = hp.tmp / "bin"
+    bindir.mkdir()
+    marker = hp.tmp / "attached"
+    wrapper = bindir / "losetup"
+    if moment == "in-losetup":
+        body = (f'if [[ " $* " == *" --find "* ]]; then\n'
+                f'  out=$("{real}" "$@") || exit\n'
+                f'  : >"{marker}"; sleep 60; printf "%s\\n" "$out"\n'
+                f'else exec "{real}" "$@"; fi\n')
+    else:
+        # the query after the attach: the script has recorded the device
+        body = (f'if [[ " $* " == *" --output RO -- "* ]]; then\n'
+                f'  : >"{marker}"; sleep 60; fi\n'
+                f'exec "{real}" "$@"\n')
+    wrapper.write_text("#!/bin/bash\n" + body)
+    wrapper.chmod(0o755)
+    image = hp.image()
+    be = hp.backend("vbd", 5, 51712, params=str(image), type="file", mode="w")
+    proc = subprocess.Popen(
+        [XDEV_SIM, "exec", "--", "env", f"XENBUS_PATH={be}",
+         f"XDEV_HOTPLUG_LOCK_DIR={hp.lock_dir}",
+         f"PATH={bindir}:{os.environ['PATH']}", BLOCK, "add"],
+        env=hp.host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True)
+    try:
+        wait_for(marker.exists, "losetup attached the image")
+        assert len(loops_of(image)) == 1
+        os.killpg(proc.pid, signal.SIGTERM)    # as the library's watcher
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # ended by the signal (its trap exits 143; the exec wrapper in
+    # between may report the signal itself)
+    assert proc.returncode in (143, -signal.SIGTERM), err
+    assert "interrupted; released" in err, err
+    assert loops_of(image) == []
+    assert not os.listdir(hp.lock_dir / "block")   # no record left
 
 
 def test_remove_waits_until_the_kernel_lets_go_of_a_loop_device_held_open(hp):
