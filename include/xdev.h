@@ -349,6 +349,9 @@ int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,
  * -ECANCELED (an add removes what it wrote; a remove restores the device if
  * it can, and otherwise finishes, as libxl's abort), or with its own result
  * if it had already finished.  Legal from inside any xdev callback.
+ * A hotplug script running is let finish, never killed by a cancel (an
+ * add whose add script succeeded is then undone by its remove script; a
+ * removal whose remove script runs completes with 0).
  * Returns -EALREADY if the operation is already completing.
  */
 int xdev_op_cancel(xdev_op *op);

@@ -307,6 +307,21 @@ static bool identity_checked(struct xdev_op *op)
 	return true;
 }
 
+/* Remove without the backend's consent: the frontend goes first, and the
+ * backend closes on its own once it sees it vanish (Linux's backends
+ * switch to Closed, and with online=0 unregister the device, releasing
+ * what they hold: blkback its loop device).  The remove script then
+ * finds the device released instead of waiting for a backend that still
+ * holds it (the block script fails past its wait, and the backend and the
+ * record were then kept for nothing). */
+static void force_now(struct xdev_op *op)
+{
+	const char *fe[] = { op->track->fe, NULL };
+
+	store__rm_each(op->ctx, fe);
+	delete_all(op, true);
+}
+
 /* Closing could not be written: the backend's domain rewrote its nodes
  * through every try.  FORCE does not need the backend's consent; AUTO
  * would force past its timeout anyway; SAFE changes nothing. */
@@ -323,7 +338,7 @@ static void closing_conflicted(struct xdev_op *op)
 	ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: the backend's nodes keep "
 		 "changing (its domain rewrites them): Closing could not be "
 		 "written; forcing", op->track->be);
-	delete_all(op, true);
+	force_now(op);
 }
 
 static void step_start(struct xdev_op *op)
@@ -381,7 +396,7 @@ static void step_start(struct xdev_op *op)
 	}
 	track__state_seen(ctx, t, XB_CLOSING);
 	if (op->mode == XDEV_REMOVE_FORCE) {
-		delete_all(op, true);
+		force_now(op);
 		return;
 	}
 	/* the removal timeout bounds the whole wait for Closed: AUTO asks for
