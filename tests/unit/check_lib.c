@@ -171,6 +171,7 @@ static bool exists(const char *path)
 {
 	char *v = xs_read(xs, XBT_NULL, path, NULL);
 
+	free(v);
 	return v != NULL;
 }
 
@@ -182,6 +183,7 @@ static int state_at(const char *dir)
 	snprintf(path, sizeof(path), "%s/state", dir);
 	v = xs_read(xs, XBT_NULL, path, NULL);
 	s = v ? atoi(v) : 0;
+	free(v);
 	return s;
 }
 
@@ -202,6 +204,7 @@ static const char *children(const char *dir)
 		strncat(buf, v[i], sizeof(buf) - strlen(buf) - 2);
 		strcat(buf, " ");
 	}
+	free(v);
 	return buf;
 }
 
@@ -282,6 +285,7 @@ static void assert_kept(const xdev_device_id *id)
 	snprintf(path, sizeof(path), "%s/online", t.be);
 	v = xs_read(xs, XBT_NULL, path, NULL);
 	ck_assert_str_eq(v ? v : "", "1");
+	free(v);
 }
 
 /* ---- add and remove ----------------------------------------------------- */
@@ -308,8 +312,10 @@ START_TEST(vbd_add_writes_the_nodes_and_remove_deletes_them)
 	snprintf(path, sizeof(path), "%s/params", t.be);
 	v = xs_read(xs, XBT_NULL, path, NULL);
 	ck_assert_str_eq(v, loopdev);
+	free(v);
 	v = xs_read(xs, XBT_NULL, t.rec, NULL);
 	ck_assert_str_eq(v, t.be);
+	free(v);
 	ck_assert_int_eq(wait_state(t.fe, 4, 5000), 0);
 	t0 = now_ms();
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
@@ -1716,6 +1722,7 @@ START_TEST(list_reports_devices_and_states)
 	ck_assert_int_eq(v[0].frontend_state, 4);
 	ck_assert_int_eq(v[0].backend_state, 4);
 	ck_assert_int_eq(v[0].online, 1);
+	free(v);
 	ck_assert_int_eq(xdev_device_list(ctx, 4242, &v, &n),
 			 XDEV_E_DOMAIN_NOT_FOUND);
 }
@@ -1751,6 +1758,7 @@ START_TEST(a_forged_backend_id_changes_no_identity)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(v[0].id.backend_domid, 0);
 	ck_assert_int_eq(v[0].backend_state, 4);
+	free(v);
 	/* the record, dom0's own, says which backend it is */
 	rec = xs_read(xs, XBT_NULL, t.rec, NULL);
 	ck_assert_str_eq(rec, t.be);
@@ -1793,6 +1801,7 @@ START_TEST(list_finds_devices_from_dom0s_side_only)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(v[0].id.devid, 51712);
 	ck_assert_uint_eq(v[0].id.backend_domid, 0);
+	free(v);
 	ck_assert(xs_rm(xs, XBT_NULL, fe));
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
 					    NULL), 0);
@@ -1819,6 +1828,7 @@ START_TEST(an_impossible_backend_state_is_not_yet)
 	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(v[0].backend_state, 0);
+	free(v);
 	write_node(t.be, "state", "4294967302"); /* 6 + 2^32 */
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
 					    NULL), -ETIMEDOUT);
@@ -1933,6 +1943,7 @@ START_TEST(library_remove_script_failure_keeps_the_backend_for_a_retry)
 	snprintf(moved, sizeof(moved), "%s/script", t.rec);
 	v = xs_read(xs, XBT_NULL, moved, NULL);
 	ck_assert_str_eq(v ? v : "", script);
+	free(v);
 	/* another context, another hotplug directory, and the script gone */
 	xdev_ctx_free(ctx);
 	open_ctx(&o);
