@@ -28,9 +28,7 @@
 #include <syslog.h>
 
 #include "xdevd.h"
-
-#define XB_INITWAIT 2
-#define XB_CLOSED 6
+#include "xenbus.h"
 
 extern char **environ;
 

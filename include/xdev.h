@@ -324,6 +324,12 @@ enum xdev_remove_mode {
  * without its consent, SAFE fails with -EBUSY.
  *
  * ERRORS
+ *   -EINVAL              a NULL context or id, an unknown type or mode, a
+ *                        domid out of range, HOW without a callback
+ *   -ENOMEM
+ *   -EBUSY (returned)    an operation of this context on the device is
+ *                        pending (an add answers XDEV_E_DEVICE_EXISTS)
+ *   XDEV_E_XENSTORE      the store failed a request
  *   XDEV_E_NO_DEVICE     no such device (or not with this backend domain)
  *   -ETIMEDOUT           SAFE only
  *   XDEV_E_FRONTEND_REFUSED  SAFE only: the frontend wrote an error node

@@ -204,7 +204,9 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 		r = -errno;
 		goto fail;
 	}
-	fflush(NULL);
+	/* No fflush(NULL): the application's stdio is its own.  The copies
+	 * of its buffers in the watcher are never written out: the watcher
+	 * and the script's child end with _exit() or exec. */
 	c->watcher = fork();
 	if (c->watcher < 0) {
 		r = -errno;

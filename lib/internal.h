@@ -26,6 +26,7 @@
 #include <xenstore.h>
 
 #include "device.h"
+#include "xenbus.h"
 #include "xdev.h"
 
 #define XDEV_PUBLIC __attribute__((visibility("default")))
@@ -37,13 +38,6 @@
 			return (r);                                            \
 	} while (0)
 
-#define XB_INITIALISING 1
-#define XB_INITWAIT 2
-#define XB_INITIALISED 3
-#define XB_CONNECTED 4
-#define XB_CLOSING 5
-#define XB_CLOSED 6
-#define XB_RECONFIGURED 8
 
 #define PATH_LEN 160
 #define SCRIPT_LEN (PATH_LEN + 256)
@@ -286,6 +280,7 @@ struct xdev_op {
 	struct xdev_ctx *ctx;
 	enum op_kind kind;
 	int state;                /* op-add.c / op-remove.c enums */
+	const char *state_name;   /* its name, for the transition log */
 	int64_t deadline;         /* ms, 0: none: its timeout, nothing else */
 	bool woken;               /* an input arrived (a cancel, its script's
 				     end): step it in the next pass */

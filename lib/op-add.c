@@ -374,7 +374,8 @@ static bool backend_closed(struct xdev_op *op)
 	if (!err && (fst == XB_INITIALISING || fst == XB_CLOSING ||
 		     fst == XB_CLOSED)) {
 		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: the frontend is starting "
-			 "over (state %d); waiting for it", t->be, fst);
+			 "over (%s); waiting for it", t->be,
+			 xenbus_state_name(fst));
 		return true;
 	}
 	/* The two reads are not one: both ends may have been through a whole

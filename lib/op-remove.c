@@ -513,8 +513,8 @@ static bool closing_ask_again(struct xdev_op *op, int st)
 	if (op->closing_asks >= CLOSING_ASKS_MAX)
 		return true;
 	op->closing_asks++;
-	ctx__log(ctx, XDEV_LOG_INFO, "%s: state %d after Closing was written; "
-		 "writing Closing again", op->track->be, st);
+	ctx__log(ctx, XDEV_LOG_INFO, "%s: %s after Closing was written; "
+		 "writing Closing again", op->track->be, xenbus_state_name(st));
 	r = store__write_online_state(ctx, op->track->be, "0", XB_CLOSING);
 	if (r == -ENOENT) {
 		backend_vanished(op);

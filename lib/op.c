@@ -173,10 +173,15 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	return 0;
 }
 
+/* Every transition, in one place: "<device>: <kind> <old> -> <new>". */
 void op__set_state(struct xdev_op *op, int state, const char *name)
 {
-	ctx__log(op->ctx, XDEV_LOG_DEBUG, "op %p: -> %s", (void *)op, name);
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s %s -> %s",
+		 op->track ? op->track->be : "?",
+		 op->kind == OP_ADD ? "add" : "remove",
+		 op->state_name ? op->state_name : "new", name);
 	op->state = state;
+	op->state_name = name;
 }
 
 void op__set_deadline(struct xdev_op *op, int ms)
@@ -206,7 +211,8 @@ void op__complete(struct xdev_op *op, int result)
 	op->next = ctx->done;
 	ctx->done = op;
 	ctx__log(ctx, result ? XDEV_LOG_INFO : XDEV_LOG_DEBUG,
-		 "op %p: done: %s%s%s", (void *)op, xdev_strerror(result),
+		 "%s: %s done: %s%s%s", op->track ? op->track->be : "?",
+		 op->kind == OP_ADD ? "add" : "remove", xdev_strerror(result),
 		 op->message[0] ? ": " : "", op->message);
 }
 

@@ -66,8 +66,8 @@ int drv_fault_apply_word(struct drv_faults *f, const char *w)
 			       &f->connect_delay_ms)))
 		return r < 0 ? r : 0;
 	else if (!strncmp(w, "destroy-at=", 11)) {
-		r = xb_state_parse(w + 11);
-		if (r < 0)
+		r = xenbus_state_parse(w + 11);
+		if (r < XB_INITIALISING || r > XB_CLOSED)
 			return -EINVAL;
 		f->destroy_at = r;
 	} else {

@@ -26,28 +26,6 @@
 #include "drv.h"
 #include "fakexen.h"
 
-static const char *const state_names[] = {
-	[XB_UNKNOWN] = "unknown", [XB_INITIALISING] = "initialising",
-	[XB_INITWAIT] = "initwait", [XB_INITIALISED] = "initialised",
-	[XB_CONNECTED] = "connected", [XB_CLOSING] = "closing",
-	[XB_CLOSED] = "closed",
-};
-
-const char *xb_state_name(int s)
-{
-	return s >= 0 && s <= XB_CLOSED ? state_names[s] : "invalid";
-}
-
-int xb_state_parse(const char *s)
-{
-	int i;
-
-	for (i = XB_INITIALISING; i <= XB_CLOSED; i++)
-		if (!strcmp(s, state_names[i]))
-			return i;
-	return -1;
-}
-
 int64_t drv_now_ms(void)
 {
 	struct timespec ts;
@@ -180,7 +158,7 @@ static bool switch_state_in(struct drv *d, xs_transaction_t t, void *arg)
 	cur = xs_read(d->xs, t, path, NULL);
 	if (!cur) {
 		drv_log(d, "%s: gone, not switching to %s", sw->dev->path,
-			xb_state_name(sw->state));
+			xenbus_state_name(sw->state));
 		return false;
 	}
 	free(cur);
@@ -196,7 +174,7 @@ bool drv_set_state(struct drv *d, struct drv_dev *dev, int state)
 	if (!drv_in_transaction(d, switch_state_in, &sw))
 		return false;
 	dev->state_written = state;
-	drv_log(d, "%s -> %s", dev->path, xb_state_name(state));
+	drv_log(d, "%s -> %s", dev->path, xenbus_state_name(state));
 	return true;
 }
 
@@ -297,7 +275,7 @@ bool drv_destroy_point(struct drv *d, struct drv_dev *dev, int state)
 	if (f.destroy_at != state || d->domid == 0)
 		return false;
 	drv_log(d, "fault: destroying domain %u before %s", d->domid,
-		xb_state_name(state));
+		xenbus_state_name(state));
 	d->dying = true;
 	r = drv_request_destroy(d->domid);
 	if (r)

@@ -23,20 +23,9 @@
 
 enum drv_role { DRV_BACKEND, DRV_FRONTEND };
 
-/* xenbus states (xen/io/xenbus.h); 0 also stands for "node missing". */
-enum xb_state {
-	XB_UNKNOWN = 0,
-	XB_INITIALISING = 1,
-	XB_INITWAIT = 2,
-	XB_INITIALISED = 3,
-	XB_CONNECTED = 4,
-	XB_CLOSING = 5,
-	XB_CLOSED = 6,
-};
-
-const char *xb_state_name(int s);
-/* "initwait" -> 2, ...; -1 if unknown. */
-int xb_state_parse(const char *s);
+/* xenbus states (lib/xenbus.h, shared with the library and xdevd); 0
+ * also stands for "node missing". */
+#include "xenbus.h"
 
 /* Faults (drv-fault.c).  Domain-wide and per device; a device's own rule
  * wins over the domain's for the fields it sets. */
