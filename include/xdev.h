@@ -206,7 +206,9 @@ void xdev_ctx_free(xdev_ctx *ctx);
 /* Private loop: run one iteration, waiting at most TIMEOUT_MS (-1: until
  * something happens).  Returns the number of pending operations. */
 int xdev_ctx_run(xdev_ctx *ctx, int timeout_ms);
-/* Hooks: the application reports that FD is readable / the timer fired. */
+/* Hooks: the application reports that FD is readable (EVENTS: the events
+ * it was registered for that happened, XDEV_POLL_IN; -EINVAL for another
+ * fd, no event or an unknown one) / the timer fired. */
 int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events);
 int xdev_ctx_timeout(xdev_ctx *ctx);
 /* The message of the last failed synchronous call (e.g. the hotplug
@@ -386,6 +388,20 @@ typedef struct xdev_device_info {
  */
 int xdev_device_list(xdev_ctx *ctx, uint32_t domid, xdev_device_info **ret,
 		     unsigned *ret_n);
+
+/*
+ * xdev_device_unmonitor - stop monitoring a device
+ *
+ * No more DEVICE_STATE or DEVICE_GONE events for ID, which a list or an
+ * add made the context monitor; the context forgets the device.  A later
+ * list or add monitors it again.
+ *
+ * ERRORS
+ *   -EINVAL            a NULL context or id
+ *   XDEV_E_NO_DEVICE   the context does not monitor ID
+ *   -EBUSY             an operation of the context on ID is pending
+ */
+int xdev_device_unmonitor(xdev_ctx *ctx, const xdev_device_id *id);
 
 #ifdef __cplusplus
 }

@@ -363,7 +363,7 @@ int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op)
 XDEV_PUBLIC int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events)
 {
 	assert_return(ctx && fd == ctx->epfd, -EINVAL);
-	(void)events;
+	assert_return(events == XDEV_POLL_IN, -EINVAL);
 	ctx__process(ctx);
 	return 0;
 }

@@ -498,3 +498,17 @@ XDEV_PUBLIC int xdev_device_list(xdev_ctx *ctx, uint32_t domid,
 	*ret_n = n;
 	return 0;
 }
+
+XDEV_PUBLIC int xdev_device_unmonitor(xdev_ctx *ctx, const xdev_device_id *id)
+{
+	struct track *t;
+
+	assert_return(ctx && id, -EINVAL);
+	t = track__find(ctx, id);
+	if (!t || !t->monitored)
+		return XDEV_E_NO_DEVICE;
+	if (t->op)
+		return -EBUSY; /* an add would monitor it again at its end */
+	track__drop(ctx, t);
+	return 0;
+}

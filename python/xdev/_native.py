@@ -106,6 +106,7 @@ PROTOTYPES = {
     "xdev_device_list": (_INT, [_P, _U32,
                                 ctypes.POINTER(ctypes.POINTER(DeviceInfoC)),
                                 ctypes.POINTER(ctypes.c_uint)]),
+    "xdev_device_unmonitor": (_INT, [_P, ctypes.POINTER(DeviceIdC)]),
 }
 
 # xdev.h constants

@@ -525,6 +525,17 @@ class Context:
         finally:
             _native.libc_free(arr)
 
+    def unmonitor(self, device):
+        """No more events for DEVICE (a DeviceId a list or an add made the
+        context monitor).  Raises NoDevice if it is not monitored,
+        XdevError (-EBUSY) while an operation on it is pending."""
+        cid = _c_device(device)
+        with self._lock:
+            r = lib.xdev_device_unmonitor(self._live(), ctypes.byref(cid))
+        self._check()
+        if r:
+            raise error_for(r)
+
 
 def version():
     """The library's release, e.g. "0.1.0"."""

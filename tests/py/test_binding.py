@@ -83,6 +83,12 @@ def round_trip(host, guest, loopdev):
                                        script="ok"), wait_connected=True)
         nic = ctx.add(guest, xdev.Vif(script="ok", mac="00:16:3e:00:00:07"))
         listed = ctx.list_devices(guest)
+        ctx.unmonitor(nic)
+        try:
+            ctx.unmonitor(nic)
+            listed = None  # a second unmonitor must raise NoDevice
+        except xdev.NoDevice:
+            pass
         be_mac = host.read(nic.backend_path + "/mac")
         ctx.remove(disk, mode="safe")
         ctx.remove(nic, mode=xdev.RemoveMode.FORCE)

@@ -1970,6 +1970,40 @@ START_TEST(library_remove_script_failure_keeps_the_backend_for_a_retry)
 }
 END_TEST
 
+/* A manager that stops caring for a device says so: no more events for
+ * it, whatever becomes of it. */
+START_TEST(unmonitor_stops_the_events_of_a_device)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_info *v = NULL;
+	xdev_device_id id, other;
+	struct track t;
+	unsigned n = 0;
+
+	connected_vbd(g, &id);
+	ck_assert_int_eq(xdev_device_list(ctx, g, &v, &n), 0);
+	free(v);
+	ck_assert_int_eq(xdev_device_unmonitor(ctx, &id), 0);
+	ck_assert_int_eq(xdev_device_unmonitor(ctx, &id), XDEV_E_NO_DEVICE);
+	other = id;
+	other.devid++;
+	ck_assert_int_eq(xdev_device_unmonitor(ctx, &other), XDEV_E_NO_DEVICE);
+	ck_assert_int_eq(xdev_device_unmonitor(NULL, &id), -EINVAL);
+	/* its backend vanishes: nobody is told, nothing is cleaned up */
+	paths_of(&id, &t);
+	events[0] = 0;
+	ck_assert(xs_rm(xs, XBT_NULL, t.be));
+	for (int i = 0; i < 20; i++)
+		xdev_ctx_run(ctx, 10);
+	ck_assert_msg(!strstr(events, "gone:"), "%s", events);
+	ck_assert(exists(t.fe) && exists(t.rec));
+	/* a removal still cleans up what is left */
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
 /* The directories above a removed device go once nothing else is in
  * them - the context's other devices and another client's alike keep
  * them - and the domain's own device directory stays. */
@@ -2131,6 +2165,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		application_libev_loop_drives_an_add,
 		list_reports_devices_and_states,
 		a_forged_backend_id_changes_no_identity,
+		unmonitor_stops_the_events_of_a_device,
 		list_finds_devices_from_dom0s_side_only,
 		an_impossible_backend_state_is_not_yet,
 		a_backend_rewriting_its_state_is_forced_away,
