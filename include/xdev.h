@@ -177,6 +177,11 @@ typedef struct xdev_ctx_opts {
  * xdev_ctx_new - create a context
  *
  * OPTS may be NULL for all defaults.  On success *RET is the context.
+ * OPTS and what it points to (the hooks structure, hotplug_dir,
+ * xenstore_path) are copied: the application may reuse them at once.
+ * The process environment and the application's stdio are left alone
+ * (hotplug scripts get XENSTORED_PATH=xenstore_path in their own
+ * environment).
  *
  * ERRORS
  *   -EINVAL      a negative timeout, max_scripts or max_ops_per_backend,

@@ -95,12 +95,63 @@ static void apply_defaults(xdev_ctx_opts *o)
 	}
 }
 
+/* libxenstore takes the socket's path from XENSTORED_PATH only: set for
+ * the call, then put back as it was - the process environment is the
+ * application's. */
+static struct xs_handle *open_store_at(const char *path)
+{
+	const char *cur = getenv("XENSTORED_PATH");
+	char *saved = cur ? strdup(cur) : NULL;
+	struct xs_handle *xs;
+	int e;
+
+	if (cur && !saved)
+		return NULL;
+	if (setenv("XENSTORED_PATH", path, 1)) {
+		free(saved);
+		return NULL;
+	}
+	xs = xs_open(0);
+	e = errno;
+	if (saved)
+		setenv("XENSTORED_PATH", saved, 1);
+	else
+		unsetenv("XENSTORED_PATH");
+	free(saved);
+	errno = e;
+	return xs;
+}
+
+/* What the options point to, copied: an application may reuse or free
+ * its buffers (and hooks structure) once xdev_ctx_new() returned. */
+static int copy_opts(struct xdev_ctx *ctx)
+{
+	if (ctx->opts.hooks) {
+		ctx->hooks = *ctx->opts.hooks;
+		ctx->opts.hooks = &ctx->hooks;
+	}
+	ctx->hotplug_dir = strdup(ctx->opts.hotplug_dir);
+	ctx->opts.hotplug_dir = ctx->hotplug_dir;
+	if (ctx->opts.xenstore_path) {
+		ctx->xenstore_path = strdup(ctx->opts.xenstore_path);
+		ctx->opts.xenstore_path = ctx->xenstore_path;
+		if (!ctx->xenstore_path)
+			return -ENOMEM;
+	}
+	return ctx->hotplug_dir ? 0 : -ENOMEM;
+}
+
+static void free_opts(struct xdev_ctx *ctx)
+{
+	free(ctx->hotplug_dir);
+	free(ctx->xenstore_path);
+}
+
 static int connect_store(struct xdev_ctx *ctx)
 {
-	if (ctx->opts.xenstore_path && setenv("XENSTORED_PATH",
-					      ctx->opts.xenstore_path, 1))
-		return -errno;
-	ctx->xs = xs_open(0);
+	ctx->xs = ctx->opts.xenstore_path
+			  ? open_store_at(ctx->opts.xenstore_path)
+			  : xs_open(0);
 	if (!ctx->xs) {
 		ctx__log(ctx, XDEV_LOG_ERROR, "cannot connect to xenstore: %s",
 			 strerror(errno));
@@ -137,11 +188,18 @@ int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
 	if (opts)
 		ctx->opts = *opts;
 	apply_defaults(&ctx->opts);
+	if ((r = copy_opts(ctx))) {
+		free_opts(ctx);
+		free(ctx);
+		return r;
+	}
 	ctx->xs_fd = -1;
 	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ctx->epfd < 0) {
+		r = -errno;
+		free_opts(ctx);
 		free(ctx);
-		return -errno;
+		return r;
 	}
 	if ((r = connect_store(ctx)) || (r = watch__init(ctx)) ||
 	    (r = ctx__init_loop(ctx, app_loop))) {
@@ -221,6 +279,7 @@ static void ctx_destroy(struct xdev_ctx *ctx)
 		xc_interface_close(ctx->xc);
 	if (ctx->epfd >= 0)
 		close(ctx->epfd);
+	free_opts(ctx);
 	free(ctx);
 }
 

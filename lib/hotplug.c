@@ -59,16 +59,20 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 /* The environment: ours, without the names we set, plus those. */
 static char **script_env(struct xdev_op *op, const char *path)
 {
-	static const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
-					    "XENBUS_BASE_PATH=", "script=",
-					    "vif=", NULL };
+	/* the store's socket too, when the context names one: the script
+	 * must reach the store the context uses (not set in the process's
+	 * environment, which is the application's) */
+	const char *store = op->ctx->opts.xenstore_path;
+	const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
+				     "XENBUS_BASE_PATH=", "script=", "vif=",
+				     store ? "XENSTORED_PATH=" : NULL, NULL };
 	const char *type = dev__type_name(op->id.type);
 	size_t n = 0, i, k = 0;
 	char **env;
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 6, sizeof(*env));
+	env = calloc(n + 7, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -86,7 +90,8 @@ static char **script_env(struct xdev_op *op, const char *path)
 	    asprintf(&env[k++], "script=%s", path) < 0 ||
 	    (op->id.type == XDEV_VIF &&
 	     asprintf(&env[k++], "vif=vif%u.%u", op->id.frontend_domid,
-		      op->id.devid) < 0))
+		      op->id.devid) < 0) ||
+	    (store && asprintf(&env[k++], "XENSTORED_PATH=%s", store) < 0))
 		goto fail;
 	return env;
 fail:

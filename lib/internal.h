@@ -106,7 +106,11 @@ struct loop_ops {
 };
 
 struct xdev_ctx {
-	xdev_ctx_opts opts;
+	xdev_ctx_opts opts;       /* the application's, with what they point
+				     to copied: nothing borrowed */
+	xdev_loop_hooks hooks;    /* opts.hooks points here */
+	char *hotplug_dir;        /* opts.hotplug_dir points here */
+	char *xenstore_path;      /* opts.xenstore_path points here */
 	struct xs_handle *xs;
 	xc_interface *xc;         /* NULL: domains are checked in the store */
 	int xs_fd;

@@ -1441,6 +1441,44 @@ START_TEST(library_signals_the_scripts_whole_process_group)
 }
 END_TEST
 
+/* The options are the application's: what they point to is copied (the
+ * buffers reused at once here), and the process environment is left as it
+ * was (the store's socket reaches the scripts through theirs). */
+START_TEST(options_are_copied_and_the_environment_left_alone)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	char dir[300], sock[300], *real = strdup(getenv("XENSTORED_PATH"));
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hotplug_dir = dir, .xenstore_path = sock };
+	xdev_device_id id;
+	int r;
+
+	ck_assert_ptr_nonnull(real);
+	snprintf(dir, sizeof(dir), "%s/tests/hotplug", TEST_SRCDIR);
+	snprintf(sock, sizeof(sock), "%s", real);
+	ck_assert_int_eq(setenv("XENSTORED_PATH", "/nonexistent/socket", 1), 0);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	ck_assert_str_eq(getenv("XENSTORED_PATH"), "/nonexistent/socket");
+	memset(dir, 'x', sizeof(dir) - 1); /* reused by the application */
+	memset(sock, 'y', sizeof(sock) - 1);
+	r = add_with_script(g, "ok", NULL, &id);
+	ck_assert_msg(r == 0, "%s: %s", xdev_strerror(r),
+		      xdev_ctx_last_message(ctx));
+	/* the script reached the context's store */
+	ck_assert_msg(strstr(recorded(), "add "), "%s", recorded());
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	ck_assert_str_eq(getenv("XENSTORED_PATH"), "/nonexistent/socket");
+	ck_assert_int_eq(setenv("XENSTORED_PATH", real, 1), 0);
+	free(real);
+	assert_clean(&id);
+}
+END_TEST
+
 START_TEST(library_forced_removal_still_runs_the_remove_script)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -2156,6 +2194,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		library_reports_a_failing_script_and_undoes_it,
 		library_kills_a_hanging_script_at_its_timeout,
 		library_forced_removal_still_runs_the_remove_script,
+		options_are_copied_and_the_environment_left_alone,
 		library_signals_the_scripts_whole_process_group,
 		library_runs_the_remove_script_of_a_backend_that_deleted_itself,
 		library_with_the_block_script_attaches_and_detaches_a_loop,
