@@ -133,6 +133,7 @@ class Operation:
         self._ptr = None
         self._token = next(_tokens)
         self._callbacks = []
+        self._cancel_asked = False
 
     def __repr__(self):
         state = "pending" if self.code is None else \
@@ -143,6 +144,11 @@ class Operation:
         return self.code is not None
 
     def cancelled(self):
+        """True from a successful cancel() on, and once it completed with
+        Cancelled; False again if it completed with its own result after
+        all (a removal past its point of no return)."""
+        if self.code is None:
+            return self._cancel_asked
         return self.code == -errno.ECANCELED
 
     def cancel(self):
@@ -151,7 +157,9 @@ class Operation:
         if self.done() or self._ptr is None:
             return False
         with self._ctx._lock:
-            return lib.xdev_op_cancel(self._ptr) == 0
+            asked = lib.xdev_op_cancel(self._ptr) == 0
+        self._cancel_asked = self._cancel_asked or asked
+        return asked
 
     def wait(self, timeout=None):
         """Drive the loop until done or TIMEOUT seconds; True if done."""

@@ -264,7 +264,11 @@ def cancel_and_callback_errors(host, guest, loopdev):
         op = ctx.add_async(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
                                            script="ok"))
         ctx.run(0.05)
+        before = op.cancelled()
         out["cancel"] = op.cancel()
+        # asked: cancelled at once, as a future says (while it has not
+        # completed otherwise)
+        out["cancelled_at_once"] = (before, op.cancelled())
         out["again"] = op.cancel()
         try:
             op.result(10)
@@ -293,7 +297,8 @@ def test_cancel_and_exceptions_from_callbacks(xdev_sim_host, tmp_loop):
     guest = host.domain_create("guest")
     out = host.call(cancel_and_callback_errors, host, guest,
                     tmp_loop(host))
-    assert out == {"cancel": True, "again": False,
+    assert out == {"cancel": True, "cancelled_at_once": (False, True),
+                   "again": False,
                    "result": "-ECANCELED", "after": False,
                    "cancelled": True, "raised": "from a callback",
                    "op2": -125}
