@@ -101,12 +101,30 @@ fail:
 	return NULL;
 }
 
+static const char *const script_state_names[] = {
+	[SCRIPT_NONE] = "none", [SCRIPT_QUEUED] = "queued",
+	[SCRIPT_RUNNING] = "running", [SCRIPT_TERMED] = "sigtermed",
+	[SCRIPT_KILLED] = "sigkilled", [SCRIPT_DONE] = "done",
+};
+
+/* Every change of a script's phase, in one place and in the log. */
+void hotplug__set_state(struct xdev_op *op, enum script_state s)
+{
+	if (op->script_state == s)
+		return;
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s script %s -> %s",
+		 op->track ? op->track->be : "?",
+		 op->script_adding ? "add" : "remove",
+		 script_state_names[op->script_state], script_state_names[s]);
+	op->script_state = s;
+}
+
 static void script_done(struct child *c, int status, void *user)
 {
 	struct xdev_op *op = user;
 
 	(void)c;
-	op->script_state = SCRIPT_DONE;
+	hotplug__set_state(op, SCRIPT_DONE);
 	op->script_status = status;
 	op__wake(op);
 }
@@ -172,7 +190,7 @@ static int script_run(struct xdev_op *op)
 			 path, strerror(-r));
 		return r;
 	}
-	op->script_state = SCRIPT_RUNNING;
+	hotplug__set_state(op, SCRIPT_RUNNING);
 	op__set_deadline(op, op->script_timeout_ms);
 	return 0;
 }
@@ -207,7 +225,7 @@ int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 	if (scripts_running(op->ctx, &oldest) < op->ctx->opts.max_scripts &&
 	    !oldest)
 		return script_run(op);
-	op->script_state = SCRIPT_QUEUED;
+	hotplug__set_state(op, SCRIPT_QUEUED);
 	op->script_seq = ++op->ctx->script_seq;
 	op->deadline = 0; /* its end, or a slot, steps it */
 	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: its script waits for one of %d slots",
@@ -224,7 +242,7 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 			continue;
 		/* as a script that failed: its op's step says so */
 		op->script_not_started = true;
-		op->script_state = SCRIPT_DONE;
+		hotplug__set_state(op, SCRIPT_DONE);
 		op->script_status = -1;
 		op__wake(op);
 	}
@@ -238,13 +256,13 @@ void hotplug__tick(struct xdev_op *op)
 			 op->child.name);
 		op->script_timed_out = true;
 		child__signal(&op->child, false);
-		op->script_state = SCRIPT_TERMED;
+		hotplug__set_state(op, SCRIPT_TERMED);
 		op__set_deadline(op, KILL_GRACE_MS);
 	} else if (op->script_state == SCRIPT_TERMED) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: SIGKILL",
 			 op->child.name);
 		child__signal(&op->child, true);
-		op->script_state = SCRIPT_KILLED;
+		hotplug__set_state(op, SCRIPT_KILLED);
 		op__set_deadline(op, KILL_GRACE_MS);
 	}
 }

@@ -365,6 +365,8 @@ bool hotplug__has_script(struct xdev_op *op);
  * max_scripts run (its timeout counts from its start); its end steps
  * OP. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
+/* OP's script enters phase S (logged). */
+void hotplug__set_state(struct xdev_op *op, enum script_state s);
 /* Start queued scripts, oldest first, while slots are free. */
 void hotplug__run_queued(struct xdev_ctx *ctx);
 /* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */

@@ -101,13 +101,13 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 		child__stop(op->ctx, &op->child); /* killed and reaped */
 	if (op->script_state == SCRIPT_QUEUED) {
 		/* its add script never ran: nothing to undo */
-		op->script_state = SCRIPT_NONE;
+		hotplug__set_state(op, SCRIPT_NONE);
 		op->needs_undo = false;
 	}
 	if (op->needs_undo) {
 		op->needs_undo = false;
 		op->undo_result = result;
-		op->script_state = SCRIPT_NONE;
+		hotplug__set_state(op, SCRIPT_NONE);
 		if (store__exists(op->ctx, t->be) &&
 		    hotplug__start(op, false, op->ctx->opts.timeout_hotplug_ms)
 		    == 0) {
@@ -457,7 +457,7 @@ static void script_finished(struct xdev_op *op)
 		     "undone by the remove script");
 		return;
 	}
-	op->script_state = SCRIPT_NONE;
+	hotplug__set_state(op, SCRIPT_NONE);
 	advance(op);
 }
 
@@ -487,9 +487,8 @@ static void step_script(struct xdev_op *op)
 				 op->track->be, op->message);
 		memcpy(op->message, why, sizeof(why));
 	}
-	op->script_state = SCRIPT_NONE;
-	set_state(op, ADD_WAIT_HOTPLUG, 0); /* any state past WRITE */
-	fail(op, op->undo_result, NULL);
+	hotplug__set_state(op, SCRIPT_NONE);
+	fail(op, op->undo_result, NULL); /* the nodes go now */
 }
 
 /* UNDO_DAEMON: the backend directory deleted by the daemon, its domain

@@ -191,7 +191,7 @@ static void step_script(struct xdev_op *op)
 			hotplug__tick(op);
 		return;
 	}
-	op->script_state = SCRIPT_NONE;
+	hotplug__set_state(op, SCRIPT_NONE);
 	if (hotplug__result(op, false)) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
 			 op->message);
