@@ -35,7 +35,9 @@ enum {
 	XDEV_E_FRONTEND_REFUSED,            /* the guest refused an unplug */
 	XDEV_E_HOTPLUG_FAILED,              /* the hotplug script failed */
 	XDEV_E_DOMAIN_NOT_FOUND,            /* no such domain */
-	XDEV_E_XENSTORE,                    /* the store failed a request */
+	XDEV_E_XENSTORE,                    /* the store failed a request (the
+					       operation's message says with
+					       which errno) */
 	XDEV_E_DEVICE_EXISTS,               /* the device is already there */
 	XDEV_E_NO_DEVICE,                   /* no such device */
 	XDEV_E_FRONTEND_GONE,               /* the frontend domain died, or its

@@ -139,6 +139,7 @@ struct xdev_ctx {
 	 * the outermost call into the library returns (ctx__leave) */
 	unsigned depth;           /* calls into the library in progress */
 	bool free_pending;
+	int store_errno;          /* of the last failed request (store.c) */
 	char last_message[512];
 };
 
@@ -193,6 +194,10 @@ static inline bool store__rm_absent(int e)
 {
 	return e == ENOENT || e == EINVAL;
 }
+/* A request failed with errno E: kept for the operation's message (a
+ * manager wants EACCES or a quota's EDQUOT, not just "the store failed").
+ * Returns XDEV_E_XENSTORE. */
+int store__failed(struct xdev_ctx *ctx, int e);
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
  * fine.  Retried on conflict. */
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);

@@ -186,7 +186,7 @@ static int write_nodes(struct xdev_op *op)
 		return nf < 0 ? nf : nb;
 	}
 	tx = xs_transaction_start(ctx->xs);
-	r = tx == XBT_NULL ? XDEV_E_XENSTORE
+	r = tx == XBT_NULL ? store__failed(ctx, errno)
 		: write_tx(op, tx, fperm, bperm, fkv, nf, bkv, nb);
 	free(fkv);
 	return r;
@@ -218,11 +218,11 @@ static int write_tx(struct xdev_op *op, xs_transaction_t tx,
 		xs_transaction_end(ctx->xs, tx, true);
 		snprintf(op->message, sizeof(op->message), "writing %s: %s",
 			 t->be, strerror(e));
-		return XDEV_E_XENSTORE;
+		return store__failed(ctx, e);
 	}
 	if (xs_transaction_end(ctx->xs, tx, false))
 		return 0;
-	return errno == EAGAIN ? -EAGAIN : XDEV_E_XENSTORE;
+	return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
 }
 
 /* Jittered exponential backoff: conflicts come in bursts from concurrent

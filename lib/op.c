@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,6 +204,10 @@ void op__complete(struct xdev_op *op, int result)
 		return;
 	op->completed = true;
 	op->result = result;
+	if (result == XDEV_E_XENSTORE && !op->message[0])
+		snprintf(op->message, sizeof(op->message), "the store failed "
+			 "a request: %s", strerror(ctx->store_errno ?
+						   ctx->store_errno : EIO));
 	op->deadline = 0;
 	load_release(op);
 	if (op->track && op->track->op == op)

@@ -86,7 +86,7 @@ int record__read(struct xdev_ctx *ctx, const xdev_device_id *key,
 	v = xs_read(ctx->xs, XBT_NULL, k.rec, NULL);
 	if (!v)
 		return errno == ENOENT || store__rm_absent(errno)
-			       ? -ENOENT : XDEV_E_XENSTORE;
+			       ? -ENOENT : store__failed(ctx, errno);
 	r = parse_backend(v, key, backend_domid);
 	free(v);
 	if (r) {

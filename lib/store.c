@@ -62,6 +62,12 @@ bool store__exists(struct xdev_ctx *ctx, const char *path)
 	return v != NULL;
 }
 
+int store__failed(struct xdev_ctx *ctx, int e)
+{
+	ctx->store_errno = e ? e : EIO;
+	return XDEV_E_XENSTORE;
+}
+
 int store__rm_each(struct xdev_ctx *ctx, const char *const *paths)
 {
 	int i, r = 0;
@@ -69,7 +75,7 @@ int store__rm_each(struct xdev_ctx *ctx, const char *const *paths)
 	for (i = 0; paths[i]; i++)
 		if (!xs_rm(ctx->xs, XBT_NULL, paths[i]) &&
 		    !store__rm_absent(errno))
-			r = XDEV_E_XENSTORE;
+			r = store__failed(ctx, errno);
 	return r;
 }
 
@@ -81,19 +87,21 @@ int store__rm_all(struct xdev_ctx *ctx, const char *const *paths)
 		xs_transaction_t t = xs_transaction_start(ctx->xs);
 
 		if (t == XBT_NULL)
-			return XDEV_E_XENSTORE;
+			return store__failed(ctx, errno);
 		for (i = 0; paths[i]; i++)
 			if (!xs_rm(ctx->xs, t, paths[i]) &&
 			    !store__rm_absent(errno)) {
+				int e = errno;
+
 				xs_transaction_end(ctx->xs, t, true);
-				return XDEV_E_XENSTORE;
+				return store__failed(ctx, e);
 			}
 		if (xs_transaction_end(ctx->xs, t, false))
 			return 0;
 		if (errno != EAGAIN)
-			return XDEV_E_XENSTORE;
+			return store__failed(ctx, errno);
 	}
-	return XDEV_E_XENSTORE;
+	return store__failed(ctx, EAGAIN);
 }
 
 bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid)
@@ -181,7 +189,7 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 		bool ok;
 
 		if (tx == XBT_NULL)
-			return XDEV_E_XENSTORE;
+			return store__failed(ctx, errno);
 		snprintf(path, sizeof(path), "%s/state", be);
 		cur = xs_read(ctx->xs, tx, path, NULL);
 		if (!cur) {
@@ -190,7 +198,7 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			xs_transaction_end(ctx->xs, tx, true);
 			if (e == EAGAIN) /* a conflict, seen early */
 				continue;
-			return e == ENOENT ? -ENOENT : XDEV_E_XENSTORE;
+			return e == ENOENT ? -ENOENT : store__failed(ctx, e);
 		}
 		free(cur);
 		ok = xs_write(ctx->xs, tx, path, v, strlen(v));
@@ -202,12 +210,12 @@ int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			xs_transaction_end(ctx->xs, tx, true);
 			if (e == EAGAIN)
 				continue;
-			return XDEV_E_XENSTORE;
+			return store__failed(ctx, e);
 		}
 		if (xs_transaction_end(ctx->xs, tx, false))
 			return 0;
 		if (errno != EAGAIN)
-			return XDEV_E_XENSTORE;
+			return store__failed(ctx, errno);
 	}
 	return -EAGAIN;
 }
