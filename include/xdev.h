@@ -282,7 +282,9 @@ typedef struct xdev_op_how {
  * its backend directory and domain, vdev or MAC, and the hotplug script
  * it runs), the one source of the device's identity afterwards.
  *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist
- *   XDEV_E_DEVICE_EXISTS     the device already exists
+ *   XDEV_E_DEVICE_EXISTS     the device already exists (in the store)
+ *   -EBUSY (returned)        an operation of this context on the device
+ *                            is pending (as xdev_device_remove() says)
  *   -ETIMEDOUT               a wait ran out; the nodes are removed
  *   XDEV_E_BACKEND_GONE      the backend vanished while waiting
  *   XDEV_E_FRONTEND_GONE     the frontend domain died, or its directory
@@ -337,7 +339,7 @@ enum xdev_remove_mode {
  *                        domid out of range, HOW without a callback
  *   -ENOMEM
  *   -EBUSY (returned)    an operation of this context on the device is
- *                        pending (an add answers XDEV_E_DEVICE_EXISTS)
+ *                        pending (an add answers the same)
  *   XDEV_E_XENSTORE      the store failed a request
  *   XDEV_E_NO_DEVICE     no such device (or not with this backend domain)
  *   -ETIMEDOUT           SAFE only

@@ -638,7 +638,7 @@ static int add(xdev_ctx *ctx, enum xdev_device_type type, uint32_t domid,
 	if (!r) {
 		t = track__find(ctx, &op->id);
 		if (t && t->op)
-			r = XDEV_E_DEVICE_EXISTS; /* being added or removed */
+			r = -EBUSY; /* being added or removed: as a removal says */
 		else if (!(t = track__get(ctx, &op->id)))
 			r = -ENOMEM;
 	}

@@ -687,6 +687,32 @@ START_TEST(cancel_during_the_wait_removes_the_nodes)
 }
 END_TEST
 
+/* One code per condition: a device with an operation of the context
+ * pending is busy, for an add as for a removal (an add said "exists"). */
+START_TEST(a_device_with_an_operation_pending_is_busy)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_device_id id, id2;
+	xdev_desc *d = vbd("xvda", NULL);
+	xdev_op *op = NULL;
+
+	how.user = &res;
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, &op), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id2, NULL), -EBUSY);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, &how,
+					    NULL), -EBUSY);
+	xdev_desc_free(d);
+	ck_assert_int_eq(xdev_op_cancel(op), 0);
+	run_until(&res, QUICK_MS);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	assert_clean(&id);
+}
+END_TEST
+
 START_TEST(cancel_of_a_remove_restores_the_device)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -2182,6 +2208,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		add_reports_the_hotplug_error,
 		cancel_during_the_wait_removes_the_nodes,
 		cancel_of_a_remove_restores_the_device,
+		a_device_with_an_operation_pending_is_busy,
 		cancel_before_the_first_step_writes_nothing,
 		freeing_the_context_cancels_and_cleans_up,
 		freeing_the_context_from_a_completion_callback,
