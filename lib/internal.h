@@ -291,6 +291,7 @@ struct xdev_op {
 	int state;                /* op-add.c / op-remove.c enums */
 	const char *state_name;   /* its name, for the transition log */
 	int64_t deadline;         /* ms, 0: none: its timeout, nothing else */
+	bool again;               /* step once more now (op__again) */
 	bool woken;               /* an input arrived (a cancel, its script's
 				     end): step it in the next pass */
 	unsigned stepped_pass;    /* the last pass step_expired stepped it */
@@ -346,6 +347,9 @@ void op__wake(struct xdev_op *op);
  * later from the loop. */
 void op__complete(struct xdev_op *op, int result);
 void op__step(struct xdev_op *op);
+/* The transition just made wants the new state looked at at once: the
+ * step function runs again (op__step loops). */
+void op__again(struct xdev_op *op);
 /* Whether OP may be stepped now: begun already, or its backend domain has
  * fewer than max_ops_per_backend operations begun (cancels, synchronous
  * calls and the library's own operations never wait). */

@@ -299,11 +299,11 @@ static void advance(struct xdev_op *op)
 		   ctx->opts.hotplug != XDEV_HOTPLUG_NONE) {
 		/* external mode, or a driver domain's xdevd */
 		set_state(op, ADD_WAIT_HOTPLUG, ctx->opts.timeout_hotplug_ms);
-		add__step(op);
+		op__again(op);
 	} else if (op->state != ADD_WAIT_CONNECTED &&
 		   (op->flags & XDEV_ADD_WAIT_CONNECTED)) {
 		set_state(op, ADD_WAIT_CONNECTED, ctx->opts.timeout_connect_ms);
-		add__step(op);
+		op__again(op);
 	} else {
 		succeed(op, false);
 	}

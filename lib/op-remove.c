@@ -406,7 +406,7 @@ static void step_start(struct xdev_op *op)
 	set_state(op, RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
 		  ? ctx->opts.timeout_remove_ms - ctx->opts.timeout_remove_ms / 4
 		  : ctx->opts.timeout_remove_ms);
-	remove__step(op);
+	op__again(op);
 }
 
 /* SAFE past the timeout, or a cancel: put the device back as it was. */
@@ -496,7 +496,7 @@ static void on_timeout(struct xdev_op *op)
 	op->deadline = op->remove_end > ctx__now_ms() ? op->remove_end
 						       : ctx__now_ms();
 	op__set_state(op, RM_FORCE_WAIT, rm_state_names[RM_FORCE_WAIT]);
-	remove__step(op);
+	op__again(op);
 }
 
 /* The backend went back below Closing after we asked for it.  blkback's

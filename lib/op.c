@@ -221,6 +221,13 @@ void op__complete(struct xdev_op *op, int result)
 		 op->message[0] ? ": " : "", op->message);
 }
 
+void op__again(struct xdev_op *op)
+{
+	op->again = true;
+}
+
+/* One step function per kind, run until no transition asks for another
+ * look (op__again): a loop, not steps calling themselves. */
 void op__step(struct xdev_op *op)
 {
 	if (op->completed)
@@ -229,10 +236,13 @@ void op__step(struct xdev_op *op)
 		load_take(op);
 	op->begun = true;
 	op->woken = false;
-	if (op->kind == OP_ADD)
-		add__step(op);
-	else
-		remove__step(op);
+	do {
+		op->again = false;
+		if (op->kind == OP_ADD)
+			add__step(op);
+		else
+			remove__step(op);
+	} while (op->again && !op->completed);
 }
 
 /* Callbacks of completed operations, oldest first.  A callback may start
