@@ -198,6 +198,11 @@ static inline bool store__rm_absent(int e)
  * manager wants EACCES or a quota's EDQUOT, not just "the store failed").
  * Returns XDEV_E_XENSTORE. */
 int store__failed(struct xdev_ctx *ctx, int e);
+/* BODY in a transaction until it commits (store.c has the rules). */
+int store__transact(struct xdev_ctx *ctx,
+		    int (*body)(struct xdev_ctx *ctx, xs_transaction_t tx,
+				void *arg),
+		    void *arg, int tries, int fast);
 /* Remove PATHS (NULL-terminated) in one transaction; absent ones are
  * fine.  Retried on conflict. */
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths);

@@ -79,29 +79,23 @@ int store__rm_each(struct xdev_ctx *ctx, const char *const *paths)
 	return r;
 }
 
+static int rm_all_in(struct xdev_ctx *ctx, xs_transaction_t tx, void *arg)
+{
+	const char *const *paths = arg;
+	int i;
+
+	for (i = 0; paths[i]; i++)
+		if (!xs_rm(ctx->xs, tx, paths[i]) && !store__rm_absent(errno))
+			return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
+	return 0;
+}
+
 int store__rm_all(struct xdev_ctx *ctx, const char *const *paths)
 {
-	int tries, i;
+	int r = store__transact(ctx, rm_all_in, (void *)paths, RM_TRIES,
+				RM_TRIES);
 
-	for (tries = 0; tries < RM_TRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(ctx->xs);
-
-		if (t == XBT_NULL)
-			return store__failed(ctx, errno);
-		for (i = 0; paths[i]; i++)
-			if (!xs_rm(ctx->xs, t, paths[i]) &&
-			    !store__rm_absent(errno)) {
-				int e = errno;
-
-				xs_transaction_end(ctx->xs, t, true);
-				return store__failed(ctx, e);
-			}
-		if (xs_transaction_end(ctx->xs, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			return store__failed(ctx, errno);
-	}
-	return store__failed(ctx, EAGAIN);
+	return r == -EAGAIN ? store__failed(ctx, EAGAIN) : r;
 }
 
 bool store__domain_alive(struct xdev_ctx *ctx, uint32_t domid)
@@ -158,17 +152,70 @@ void store__paths(const xdev_device_id *id, struct track *t)
 		 type, id->devid);
 }
 
-/* A transaction that conflicted TRIES times waits a little before the
- * next: a peer rewriting the backend's nodes in a loop (a hostile or
- * broken driver domain) must not make every try conflict in a row. */
-static void conflict_backoff(int tries)
+/* Run BODY in a transaction until it commits, at most TRIES times: the
+ * first FAST at once, the others after 1, 2, 4 ... ms, so that a peer
+ * rewriting the same nodes in a loop (a hostile or broken driver domain)
+ * does not make every try conflict in a row.  BODY returns 0 to commit,
+ * -EAGAIN to try again (a conflict it saw early), anything else to abort
+ * with it.  Returns 0, BODY's code, XDEV_E_XENSTORE, or -EAGAIN when every
+ * try conflicted. */
+int store__transact(struct xdev_ctx *ctx,
+		    int (*body)(struct xdev_ctx *ctx, xs_transaction_t tx,
+				void *arg),
+		    void *arg, int tries, int fast)
 {
 	struct timespec ts = { 0, 0 };
+	int i, r;
 
-	if (tries < ONLINE_STATE_FAST_TRIES)
-		return;
-	ts.tv_nsec = (1L << (tries - ONLINE_STATE_FAST_TRIES)) * 1000000L;
-	nanosleep(&ts, NULL);
+	for (i = 0; i < tries; i++) {
+		xs_transaction_t tx;
+
+		if (i >= fast) {
+			ts.tv_nsec = (1L << (i - fast)) * 1000000L;
+			nanosleep(&ts, NULL);
+		}
+		tx = xs_transaction_start(ctx->xs);
+		if (tx == XBT_NULL)
+			return store__failed(ctx, errno);
+		r = body(ctx, tx, arg);
+		if (r) {
+			xs_transaction_end(ctx->xs, tx, true);
+			if (r == -EAGAIN)
+				continue;
+			return r;
+		}
+		if (xs_transaction_end(ctx->xs, tx, false))
+			return 0;
+		if (errno != EAGAIN)
+			return store__failed(ctx, errno);
+	}
+	return -EAGAIN;
+}
+
+struct online_state {
+	const char *be, *online;
+	int state;
+};
+
+static int online_state_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+			   void *arg)
+{
+	const struct online_state *os = arg;
+	char path[PATH_LEN + 16], v[4], *cur;
+
+	snprintf(v, sizeof(v), "%d", os->state);
+	snprintf(path, sizeof(path), "%s/state", os->be);
+	cur = xs_read(ctx->xs, tx, path, NULL);
+	if (!cur) /* gone: -ENOENT; EAGAIN: a conflict, seen early */
+		return errno == ENOENT ? -ENOENT : errno == EAGAIN
+			? -EAGAIN : store__failed(ctx, errno);
+	free(cur);
+	if (!xs_write(ctx->xs, tx, path, v, strlen(v)))
+		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
+	snprintf(path, sizeof(path), "%s/online", os->be);
+	if (!xs_write(ctx->xs, tx, path, os->online, strlen(os->online)))
+		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
+	return 0;
 }
 
 /* ONLINE and STATE of backend BE in one transaction, which reads `state`
@@ -180,42 +227,8 @@ static void conflict_backoff(int tries)
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state)
 {
-	char path[PATH_LEN + 16], v[4], *cur;
-	int tries;
+	struct online_state os = { be, online, state };
 
-	snprintf(v, sizeof(v), "%d", state);
-	for (tries = 0; tries < ONLINE_STATE_TRIES; conflict_backoff(++tries)) {
-		xs_transaction_t tx = xs_transaction_start(ctx->xs);
-		bool ok;
-
-		if (tx == XBT_NULL)
-			return store__failed(ctx, errno);
-		snprintf(path, sizeof(path), "%s/state", be);
-		cur = xs_read(ctx->xs, tx, path, NULL);
-		if (!cur) {
-			int e = errno;
-
-			xs_transaction_end(ctx->xs, tx, true);
-			if (e == EAGAIN) /* a conflict, seen early */
-				continue;
-			return e == ENOENT ? -ENOENT : store__failed(ctx, e);
-		}
-		free(cur);
-		ok = xs_write(ctx->xs, tx, path, v, strlen(v));
-		snprintf(path, sizeof(path), "%s/online", be);
-		ok = ok && xs_write(ctx->xs, tx, path, online, strlen(online));
-		if (!ok) {
-			int e = errno;
-
-			xs_transaction_end(ctx->xs, tx, true);
-			if (e == EAGAIN)
-				continue;
-			return store__failed(ctx, e);
-		}
-		if (xs_transaction_end(ctx->xs, tx, false))
-			return 0;
-		if (errno != EAGAIN)
-			return store__failed(ctx, errno);
-	}
-	return -EAGAIN;
+	return store__transact(ctx, online_state_in, &os, ONLINE_STATE_TRIES,
+			       ONLINE_STATE_FAST_TRIES);
 }
