@@ -141,7 +141,7 @@ static void print_attached(const struct cli *cli, struct xs_handle *xs,
 static int do_add(struct opstate *s, struct xs_handle *xs,
 		  const struct dom *dom, const xdev_desc *desc)
 {
-	xdev_op_how how = { op_done, s };
+	xdev_op_how how = { .cb = op_done, .user = s };
 	unsigned flags = s->cli->wait_connected ? XDEV_ADD_WAIT_CONNECTED : 0;
 	char what[200];
 	int r;
@@ -271,7 +271,7 @@ static void print_detached(const struct cli *cli, const struct dom *dom,
 
 static int do_remove(struct opstate *s, const struct dom *dom)
 {
-	xdev_op_how how = { op_done, s };
+	xdev_op_how how = { .cb = op_done, .user = s };
 	char what[200], label[100];
 	int r;
 

@@ -15,6 +15,20 @@
  *   callback is never called.  If it returns 0, the completion callback is
  *   called exactly once, as the last thing that happens with that
  *   operation; the operation handle is freed when the callback returns.
+ * - From inside a callback (a completion, an event, a log message) every
+ *   call of the context is legal except xdev_ctx_run() (no nested loop):
+ *   start, cancel, list, unmonitor, close, and free the context itself
+ *   (xdev_ctx_free() then takes effect when the xdev call running the
+ *   callback returns).  A synchronous operation started from a callback
+ *   runs a nested wait: the other operations move on inside it.
+ * - The library changes nothing of the process: not its environment, its
+ *   signal dispositions, its stdio buffers or its other children.  Hotplug
+ *   scripts are forked by a watcher process of the library's own (no
+ *   SIGCHLD reaches the application for them) and run in their own
+ *   process group.
+ * - Structures given to the library are copied; nothing is borrowed past
+ *   the call.  Options structures (xdev_ctx_opts, xdev_op_how) end with
+ *   reserved words that later releases take over without an ABI break.
  */
 #ifndef XDEV_H
 #define XDEV_H
@@ -173,6 +187,11 @@ typedef struct xdev_ctx_opts {
 	 * spend its timeout there and be forced.  Synchronous calls and
 	 * cancels do not wait.  Default: 64. */
 	int max_ops_per_backend;
+	/* Room for the options of later releases, which take it over one
+	 * word at a time: leave it zero.  A library that finds a non-zero
+	 * word there does not know that option and fails with -EINVAL
+	 * rather than ignore it. */
+	long reserved[8];
 } xdev_ctx_opts;
 
 /*
@@ -187,7 +206,8 @@ typedef struct xdev_ctx_opts {
  *
  * ERRORS
  *   -EINVAL      a negative timeout, max_scripts or max_ops_per_backend,
- *                or an incomplete hooks structure
+ *                an unknown hotplug mode, an incomplete hooks structure,
+ *                or a non-zero reserved word
  *   XDEV_E_XENSTORE  the store cannot be reached
  *   -ENOMEM
  */
@@ -196,9 +216,16 @@ int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret);
 /*
  * xdev_ctx_free - free a context (NULL-safe)
  *
- * Operations still pending complete with -ECANCELED first (their callbacks
- * run inside this call), and leave no nodes behind.  The call may block
- * while they clean up: at most twice timeout_remove_ms and a second.
+ * Operations still pending are cancelled (xdev_op_cancel()) and their
+ * callbacks run inside this call, each with its honest result:
+ * -ECANCELED for an add (what it wrote is removed; its remove script runs
+ * if its add script ran) and for a removal that had changed nothing or
+ * restored the device; 0 for a removal past its point of no return, which
+ * finishes.  A running hotplug script is let finish within its own
+ * timeout, never killed by the free.  So the call blocks until they are
+ * done: at most twice timeout_remove_ms and a second, plus the time of a
+ * script running.  To close without blocking, call xdev_ctx_close() first
+ * and keep driving the loop until xdev_ctx_pending() is 0.
  *
  * Legal from inside any callback of the context (a completion, an event,
  * a log message): its operations are cancelled at once, and the context
@@ -210,8 +237,24 @@ int xdev_ctx_new(const xdev_ctx_opts *opts, xdev_ctx **ret);
  */
 void xdev_ctx_free(xdev_ctx *ctx);
 
+/*
+ * xdev_ctx_close - begin closing a context, without blocking
+ *
+ * Cancels every pending operation (as xdev_ctx_free() does) and refuses
+ * new adds and removals with -ESHUTDOWN.  Returns at once with the number
+ * of operations still pending; they complete through their callbacks as
+ * the application keeps driving the loop.  Once xdev_ctx_pending() is 0,
+ * xdev_ctx_free() returns without waiting.  Legal from inside any
+ * callback.  Calling it again is harmless.
+ */
+int xdev_ctx_close(xdev_ctx *ctx);
+/* The number of operations of CTX not yet completed (their callbacks not
+ * yet run), the library's own internal clean-ups included. */
+int xdev_ctx_pending(xdev_ctx *ctx);
+
 /* Private loop: run one iteration, waiting at most TIMEOUT_MS (-1: until
- * something happens).  Returns the number of pending operations. */
+ * something happens).  Returns the number of pending operations; -EINVAL
+ * if the context has no private loop, -EBUSY from inside a callback. */
 int xdev_ctx_run(xdev_ctx *ctx, int timeout_ms);
 /* Hooks: the application reports that FD is readable (EVENTS: the events
  * it was registered for that happened, XDEV_POLL_IN; -EINVAL for another
@@ -256,10 +299,19 @@ const char *xdev_desc_error(const xdev_desc *desc);
 typedef void xdev_op_cb(xdev_op *op, int result, void *user);
 
 /* How to run an operation: with a completion callback, or synchronously
- * (pass NULL instead). */
+ * (no callback, or HOW NULL for all defaults).  Zero-initialise, then set
+ * what you need. */
 typedef struct xdev_op_how {
-	xdev_op_cb *cb;
+	xdev_op_cb *cb;                /* NULL: synchronous */
 	void *user;
+	/* This operation's timeouts; 0: the context's (xdev_ctx_opts). */
+	int timeout_init_ms;
+	int timeout_hotplug_ms;
+	int timeout_connect_ms;
+	int timeout_remove_ms;
+	/* Room for later releases: leave it zero (-EINVAL otherwise, as for
+	 * xdev_ctx_opts.reserved). */
+	long reserved[4];
 } xdev_op_how;
 
 /* Add flags. */
@@ -276,11 +328,13 @@ typedef struct xdev_op_how {
  * device's id is in *RET_ID (if not NULL) once the nodes are written.
  *
  * ERRORS (returned, or given to the callback)
- *   -EINVAL                  an incomplete description
- *
- * The add writes xdev's record of the device (/xdev/<domid>/<type>/<devid>:
- * its backend directory and domain, vdev or MAC, and the hotplug script
- * it runs), the one source of the device's identity afterwards.
+ *   -EINVAL (returned)       a NULL context or description, a description
+ *                            of the other type, unknown flags, a negative
+ *                            timeout or a non-zero reserved word in HOW
+ *   -EINVAL                  an incomplete description, or one the backend
+ *                            cannot honour (a format other than raw)
+ *   -ENOMEM (returned)
+ *   -ESHUTDOWN (returned)    xdev_ctx_close() was called
  *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist
  *   XDEV_E_DEVICE_EXISTS     the device already exists (in the store)
  *   -EBUSY (returned)        an operation of this context on the device
@@ -296,7 +350,16 @@ typedef struct xdev_op_how {
  *                            starts over (kexec) is waited for instead
  *   XDEV_E_HOTPLUG_FAILED    hotplug-status=error (message: hotplug-error)
  *   -ECANCELED               cancelled; the nodes are removed
- *   XDEV_E_XENSTORE          the store failed
+ *   XDEV_E_XENSTORE          the store failed a request (the message
+ *                            names the request and its errno: EACCES,
+ *                            ENOSPC for a quota, ...)
+ *   XDEV_E_CLEANUP_FAILED    the add failed and its undo's remove script
+ *                            failed too: backend and record kept, as a
+ *                            removal's XDEV_E_CLEANUP_FAILED
+ *
+ * The add writes xdev's record of the device (/xdev/<domid>/<type>/<devid>:
+ * its backend directory and domain, vdev or MAC, and the hotplug script
+ * it runs), the one source of the device's identity afterwards.
  */
 int xdev_vbd_add(xdev_ctx *ctx, uint32_t domid, const xdev_desc *desc,
 		 unsigned flags, const xdev_op_how *how, xdev_device_id *ret_id,
@@ -336,11 +399,14 @@ enum xdev_remove_mode {
  *
  * ERRORS
  *   -EINVAL              a NULL context or id, an unknown type or mode, a
- *                        domid out of range, HOW without a callback
+ *                        domid out of range, a negative timeout or a
+ *                        non-zero reserved word in HOW
  *   -ENOMEM
+ *   -ESHUTDOWN (returned) xdev_ctx_close() was called
  *   -EBUSY (returned)    an operation of this context on the device is
  *                        pending (an add answers the same)
- *   XDEV_E_XENSTORE      the store failed a request
+ *   XDEV_E_XENSTORE      the store failed a request (the message names
+ *                        the request and its errno)
  *   XDEV_E_NO_DEVICE     no such device (or not with this backend domain)
  *   -ETIMEDOUT           SAFE only
  *   XDEV_E_FRONTEND_REFUSED  SAFE only: the frontend wrote an error node

@@ -70,7 +70,7 @@ static int check_opts(const xdev_ctx_opts *o)
 	if (o->hooks && (!o->hooks->fd_register || !o->hooks->fd_deregister ||
 			 !o->hooks->timer_set))
 		return -EINVAL;
-	return 0;
+	return util__all_zero(o->reserved, sizeof(o->reserved)) ? 0 : -EINVAL;
 }
 
 static void apply_defaults(xdev_ctx_opts *o)
@@ -256,6 +256,44 @@ XDEV_PUBLIC void xdev_ctx_free(xdev_ctx *ctx)
 	ctx_destroy(ctx);
 }
 
+XDEV_PUBLIC int xdev_ctx_close(xdev_ctx *ctx)
+{
+	assert_return(ctx, -EINVAL);
+	ctx->closing = true;
+	cancel_all(ctx);
+	ctx__rearm(ctx);
+	return xdev_ctx_pending(ctx);
+}
+
+XDEV_PUBLIC int xdev_ctx_pending(xdev_ctx *ctx)
+{
+	struct xdev_op *op;
+	int n = 0;
+
+	assert_return(ctx, -EINVAL);
+	for (op = ctx->ops; op; op = op->next)
+		n++;
+	for (op = ctx->done; op; op = op->next)
+		n++;
+	return n;
+}
+
+/* How long cancelled operations may take to clean up: a removal's two
+ * waits for Closed (restore or force) and a script's run, the longest of
+ * them, and a second. */
+static long cleanup_bound_ms(struct xdev_ctx *ctx)
+{
+	long worst = 0, ms;
+	struct xdev_op *op;
+
+	for (op = ctx->ops; op; op = op->next) {
+		ms = 2L * op->timeout_remove_ms + op->timeout_hotplug_ms;
+		if (ms > worst)
+			worst = ms;
+	}
+	return worst + 1000;
+}
+
 static void ctx_destroy(struct xdev_ctx *ctx)
 {
 	ctx->depth++; /* a callback's xdev_ctx_free() now returns at once */
@@ -264,7 +302,7 @@ static void ctx_destroy(struct xdev_ctx *ctx)
 	/* Cancelled operations still clean up what they wrote (or restore
 	 * what they changed): let them, within a bound. */
 	if (ctx->xs)
-		run_until_idle(ctx, ctx->opts.timeout_remove_ms * 2 + 1000);
+		run_until_idle(ctx, cleanup_bound_ms(ctx));
 	op__run_completions(ctx);
 	while (ctx->tracks)
 		track__drop(ctx, ctx->tracks);

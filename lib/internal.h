@@ -39,6 +39,17 @@
 	} while (0)
 
 
+/* Whether the N bytes at P are all zero (reserved option words). */
+static inline bool util__all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--)
+		if (*b++)
+			return false;
+	return true;
+}
+
 #define PATH_LEN 160
 #define SCRIPT_LEN (PATH_LEN + 256)
 
@@ -139,6 +150,7 @@ struct xdev_ctx {
 	 * the outermost call into the library returns (ctx__leave) */
 	unsigned depth;           /* calls into the library in progress */
 	bool free_pending;
+	bool closing;             /* xdev_ctx_close(): no new operations */
 	int store_errno;          /* of the last failed request (store.c) */
 	char last_message[512];
 };
@@ -310,6 +322,9 @@ struct xdev_op {
 	bool internal;            /* the library's own: no OP_DONE event */
 	xdev_op_how how;
 	bool sync;
+	/* its timeouts: the how's, else the context's */
+	int timeout_init_ms, timeout_hotplug_ms, timeout_connect_ms,
+	    timeout_remove_ms;
 	struct track *track;
 	xdev_device_id id;
 	char message[512];
@@ -339,8 +354,15 @@ struct xdev_op {
 	int undo_result;
 };
 
+/* Whether HOW (NULL: all defaults) is valid: no negative timeout, its
+ * reserved words zero. */
+bool op__how_valid(const xdev_op_how *how);
+/* A new operation run as HOW says (NULL, or no callback: synchronously). */
 struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 			const xdev_op_how *how);
+/* A new operation of the library's own: asynchronous, no callback, no
+ * OP_DONE event, the context's timeouts. */
+struct xdev_op *op__new_internal(struct xdev_ctx *ctx, enum op_kind kind);
 /* Start OP: its first step runs from the loop (or at once when sync). */
 int op__start(struct xdev_op *op, struct xdev_op **ret_op);
 void op__set_state(struct xdev_op *op, int state, const char *name);

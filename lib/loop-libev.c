@@ -138,6 +138,7 @@ XDEV_PUBLIC int xdev_ctx_run(xdev_ctx *ctx, int timeout_ms)
 	assert_return(ctx && ctx->loop == &libev_ops, -EINVAL);
 	l = ctx->loop_data;
 	assert_return(l->own, -EINVAL); /* the application runs its loop */
+	assert_return(!ctx->depth, -EBUSY); /* no nested loop in a callback */
 	ctx__enter(ctx);
 	loop__libev_run(ctx, timeout_ms);
 	for (op = ctx->ops; op; op = op->next)

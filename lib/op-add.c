@@ -81,7 +81,7 @@ static bool daemon_undo_start(struct xdev_op *op, int result)
 		return false;
 	store__rm_each(ctx, fe);
 	op->undo_result = result;
-	set_state(op, ADD_UNDO_DAEMON, ctx->opts.timeout_hotplug_ms);
+	set_state(op, ADD_UNDO_DAEMON, op->timeout_hotplug_ms);
 	return true;
 }
 
@@ -109,7 +109,7 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 		op->undo_result = result;
 		hotplug__set_state(op, SCRIPT_NONE);
 		if (store__exists(op->ctx, t->be) &&
-		    hotplug__start(op, false, op->ctx->opts.timeout_hotplug_ms)
+		    hotplug__start(op, false, op->timeout_hotplug_ms)
 		    == 0) {
 			/* its deadline is the script's (none while queued) */
 			op__set_state(op, ADD_UNDO_SCRIPT,
@@ -257,7 +257,7 @@ static void step_write(struct xdev_op *op)
 	op->track->recorded = true;
 	/* No look now: the transaction's own watch events step the op, and
 	 * by then the backend may have moved (one read less per add). */
-	set_state(op, ADD_WAIT_INITWAIT, op->ctx->opts.timeout_init_ms);
+	set_state(op, ADD_WAIT_INITWAIT, op->timeout_init_ms);
 }
 
 static bool backend_state(struct xdev_op *op, int *ret);
@@ -290,7 +290,7 @@ static void advance(struct xdev_op *op)
 	if (op->state == ADD_WAIT_INITWAIT &&
 	    hotplug__in_library(ctx, &op->id)) {
 		set_state(op, ADD_RUN_SCRIPT, 0);
-		if (hotplug__start(op, true, ctx->opts.timeout_hotplug_ms)) {
+		if (hotplug__start(op, true, op->timeout_hotplug_ms)) {
 			fail(op, XDEV_E_HOTPLUG_FAILED, NULL);
 			return;
 		}
@@ -298,11 +298,11 @@ static void advance(struct xdev_op *op)
 	} else if (op->state == ADD_WAIT_INITWAIT &&
 		   ctx->opts.hotplug != XDEV_HOTPLUG_NONE) {
 		/* external mode, or a driver domain's xdevd */
-		set_state(op, ADD_WAIT_HOTPLUG, ctx->opts.timeout_hotplug_ms);
+		set_state(op, ADD_WAIT_HOTPLUG, op->timeout_hotplug_ms);
 		op__again(op);
 	} else if (op->state != ADD_WAIT_CONNECTED &&
 		   (op->flags & XDEV_ADD_WAIT_CONNECTED)) {
-		set_state(op, ADD_WAIT_CONNECTED, ctx->opts.timeout_connect_ms);
+		set_state(op, ADD_WAIT_CONNECTED, op->timeout_connect_ms);
 		op__again(op);
 	} else {
 		succeed(op, false);
@@ -436,7 +436,7 @@ static void step_hotplug(struct xdev_op *op)
 		return;
 	if (ctx__now_ms() >= op->deadline)
 		timed_out(op, "hotplug-status=connected",
-			  op->ctx->opts.timeout_hotplug_ms);
+			  op->timeout_hotplug_ms);
 }
 
 /* The add script ran to its end.  Its exit status is the verdict, as for
@@ -504,7 +504,7 @@ static void step_undo_daemon(struct xdev_op *op)
 			return;
 		ctx__log(ctx, XDEV_LOG_WARNING, "undoing %s: not removed by the "
 			 "backend domain's xdevd within %d ms; deleting it",
-			 op->track->be, ctx->opts.timeout_hotplug_ms);
+			 op->track->be, op->timeout_hotplug_ms);
 	}
 	fail(op, op->undo_result, NULL);
 }
@@ -552,8 +552,8 @@ void add__step(struct xdev_op *op)
 	else if (ctx__now_ms() >= op->deadline)
 		timed_out(op, op->state == ADD_WAIT_INITWAIT ? "InitWait"
 			  : "Connected", op->state == ADD_WAIT_INITWAIT
-			  ? op->ctx->opts.timeout_init_ms
-			  : op->ctx->opts.timeout_connect_ms);
+			  ? op->timeout_init_ms
+			  : op->timeout_connect_ms);
 }
 
 /* ---- starting ------------------------------------------------------------ */
@@ -620,8 +620,10 @@ static int add(xdev_ctx *ctx, enum xdev_device_type type, uint32_t domid,
 	int r;
 
 	assert_return(ctx && desc && dev__desc_type(desc) == type, -EINVAL);
-	assert_return(!how || how->cb, -EINVAL);
+	assert_return(op__how_valid(how), -EINVAL);
 	assert_return(!(flags & ~XDEV_ADD_WAIT_CONNECTED), -EINVAL);
+	if (ctx->closing)
+		return -ESHUTDOWN;
 	op = op__new(ctx, OP_ADD, how);
 	if (!op)
 		return -ENOMEM;

@@ -115,7 +115,7 @@ static void daemon_wait_start(struct xdev_op *op)
 		if (r == 0 || r == -EAGAIN)
 			store__rm_each(ctx, fe);
 	}
-	set_state(op, RM_WAIT_DAEMON, ctx->opts.timeout_hotplug_ms);
+	set_state(op, RM_WAIT_DAEMON, op->timeout_hotplug_ms);
 }
 
 static void step_daemon(struct xdev_op *op)
@@ -130,7 +130,7 @@ static void step_daemon(struct xdev_op *op)
 		return;
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: not removed by the backend "
 		 "domain's xdevd within %d ms; deleting it (is xdevd running "
-		 "there?)", op->track->be, ctx->opts.timeout_hotplug_ms);
+		 "there?)", op->track->be, op->timeout_hotplug_ms);
 	delete_nodes(op);
 }
 
@@ -174,7 +174,7 @@ static void delete_all(struct xdev_op *op, bool be_exists)
 	}
 	if (hotplug__in_library(ctx, &op->id) && hotplug__has_script(op) &&
 	    (be_exists || store__exists(ctx, op->track->be))) {
-		if (hotplug__start(op, false, ctx->opts.timeout_hotplug_ms)) {
+		if (hotplug__start(op, false, op->timeout_hotplug_ms)) {
 			keep_for_cleanup(op);
 			return;
 		}
@@ -256,7 +256,7 @@ static void backend_vanished(struct xdev_op *op)
 	}
 	track__gone(ctx, op->track);
 	op->backend_vanished = true;
-	if (hotplug__start(op, false, ctx->opts.timeout_hotplug_ms) == 0) {
+	if (hotplug__start(op, false, op->timeout_hotplug_ms) == 0) {
 		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
 		return;
 	}
@@ -402,10 +402,10 @@ static void step_start(struct xdev_op *op)
 	/* the removal timeout bounds the whole wait for Closed: AUTO asks for
 	 * three quarters of it, and waits the rest once it has deleted the
 	 * frontend (on_timeout) */
-	op->remove_end = ctx__now_ms() + ctx->opts.timeout_remove_ms;
+	op->remove_end = ctx__now_ms() + op->timeout_remove_ms;
 	set_state(op, RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
-		  ? ctx->opts.timeout_remove_ms - ctx->opts.timeout_remove_ms / 4
-		  : ctx->opts.timeout_remove_ms);
+		  ? op->timeout_remove_ms - op->timeout_remove_ms / 4
+		  : op->timeout_remove_ms);
 	op__again(op);
 }
 
@@ -443,7 +443,7 @@ static void restore_rewritten(struct xdev_op *op)
 	snprintf(op->message, sizeof(op->message), "%s: not Closed within %d "
 		 "ms: the backend's state kept changing back from Closing (its "
 		 "domain rewrote it %d times); restored", op->track->be,
-		 op->ctx->opts.timeout_remove_ms, op->closing_asks + 1);
+		 op->timeout_remove_ms, op->closing_asks + 1);
 	restore(op, -EBUSY);
 }
 
@@ -483,7 +483,7 @@ static void on_timeout(struct xdev_op *op)
 		else {
 			snprintf(op->message, sizeof(op->message),
 				 "%s: not Closed within %d ms; restored",
-				 op->track->be, ctx->opts.timeout_remove_ms);
+				 op->track->be, op->timeout_remove_ms);
 			restore(op, -ETIMEDOUT);
 		}
 		return;
@@ -568,16 +568,14 @@ void remove__step(struct xdev_op *op)
 
 void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t)
 {
-	xdev_op_how how = { 0 }; /* asynchronous, and nobody to call back */
 	struct xdev_op *op;
 
 	if (!hotplug__in_library(ctx, &t->id) || !t->script[0] ||
-	    !(op = op__new(ctx, OP_REMOVE, &how))) {
+	    !(op = op__new_internal(ctx, OP_REMOVE))) {
 		track__gone(ctx, t);
 		track__drop(ctx, t);
 		return;
 	}
-	op->internal = true;
 	op->id = t->id;
 	op->track = t;
 	t->op = op;
@@ -596,9 +594,11 @@ XDEV_PUBLIC int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,
 	assert_return(id->type == XDEV_VBD || id->type == XDEV_VIF, -EINVAL);
 	assert_return(mode == XDEV_REMOVE_AUTO || mode == XDEV_REMOVE_SAFE ||
 		      mode == XDEV_REMOVE_FORCE, -EINVAL);
-	assert_return(!how || how->cb, -EINVAL);
+	assert_return(op__how_valid(how), -EINVAL);
 	assert_return(id->backend_domid < 0x7ff0 && id->frontend_domid < 0x7ff0,
 		      -EINVAL);
+	if (ctx->closing)
+		return -ESHUTDOWN;
 	t = track__find(ctx, id);
 	if (t && t->op)
 		return -EBUSY; /* an operation on it is pending */

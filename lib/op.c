@@ -18,18 +18,52 @@
 
 #include "internal.h"
 
+bool op__how_valid(const xdev_op_how *how)
+{
+	return !how ||
+	       (how->timeout_init_ms >= 0 && how->timeout_hotplug_ms >= 0 &&
+		how->timeout_connect_ms >= 0 && how->timeout_remove_ms >= 0 &&
+		util__all_zero(how->reserved, sizeof(how->reserved)));
+}
+
+static int or_default(int ms, int def)
+{
+	return ms ? ms : def;
+}
+
 struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 			const xdev_op_how *how)
 {
+	static const xdev_op_how defaults;
 	struct xdev_op *op = calloc(1, sizeof(*op));
 
 	if (!op)
 		return NULL;
+	if (!how)
+		how = &defaults;
 	op->ctx = ctx;
 	op->kind = kind;
-	op->sync = how == NULL;
-	if (how)
-		op->how = *how;
+	op->how = *how;
+	op->sync = !how->cb;
+	op->timeout_init_ms = or_default(how->timeout_init_ms,
+					 ctx->opts.timeout_init_ms);
+	op->timeout_hotplug_ms = or_default(how->timeout_hotplug_ms,
+					    ctx->opts.timeout_hotplug_ms);
+	op->timeout_connect_ms = or_default(how->timeout_connect_ms,
+					    ctx->opts.timeout_connect_ms);
+	op->timeout_remove_ms = or_default(how->timeout_remove_ms,
+					   ctx->opts.timeout_remove_ms);
+	return op;
+}
+
+struct xdev_op *op__new_internal(struct xdev_ctx *ctx, enum op_kind kind)
+{
+	struct xdev_op *op = op__new(ctx, kind, NULL);
+
+	if (op) {
+		op->sync = false;
+		op->internal = true;
+	}
 	return op;
 }
 

@@ -8,7 +8,7 @@ extension); docs/python.md is the guide.
                        wait_connected=True)
         ctx.remove(disk, mode="safe")
 
-libxdev is $XDEV_LIBRARY if set, else the installed libxdev.so.0.
+libxdev is $XDEV_LIBRARY if set, else the installed libxdev.so.2.
 """
 from .context import Context, Operation, version
 from .errors import (BackendGone, Cancelled, CleanupFailed, DeviceExists,

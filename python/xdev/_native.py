@@ -2,13 +2,13 @@
 types, and the structures of xdev.h.
 
 Which libxdev: $XDEV_LIBRARY (a path, e.g. the build tree's
-lib/.libs/libxdev.so) if set, else the installed soname libxdev.so.0.
+lib/.libs/libxdev.so) if set, else the installed soname libxdev.so.2.
 Nothing here is public; xdev.context wraps it.
 """
 import ctypes
 import os
 
-SONAME = "libxdev.so.0"
+SONAME = "libxdev.so.2"
 
 
 class DeviceIdC(ctypes.Structure):
@@ -64,12 +64,18 @@ class CtxOptsC(ctypes.Structure):
                 ("event_user", ctypes.c_void_p),
                 ("hooks", ctypes.c_void_p),
                 ("max_scripts", ctypes.c_int),
-                ("max_ops_per_backend", ctypes.c_int)]
+                ("max_ops_per_backend", ctypes.c_int),
+                ("reserved", ctypes.c_long * 8)]
 
 
 class OpHowC(ctypes.Structure):
     """xdev_op_how"""
-    _fields_ = [("cb", OP_FN), ("user", ctypes.c_void_p)]
+    _fields_ = [("cb", OP_FN), ("user", ctypes.c_void_p),
+                ("timeout_init_ms", ctypes.c_int),
+                ("timeout_hotplug_ms", ctypes.c_int),
+                ("timeout_connect_ms", ctypes.c_int),
+                ("timeout_remove_ms", ctypes.c_int),
+                ("reserved", ctypes.c_long * 4)]
 
 
 _P = ctypes.c_void_p

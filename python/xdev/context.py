@@ -74,6 +74,28 @@ def _positive(n, what):
     return n
 
 
+_HOW_TIMEOUTS = {"add": ("timeout_init", "timeout_hotplug", "timeout_connect"),
+                 "remove": ("timeout_remove", "timeout_hotplug")}
+
+
+def _how(cb, token, timeouts, kind=None):
+    """An xdev_op_how: CB (None: synchronous) and this operation's
+    TIMEOUTS (seconds; None or absent: the context's)."""
+    allowed = _HOW_TIMEOUTS.get(kind, _HOW_TIMEOUTS["add"] +
+                                ("timeout_remove",))
+    for name in timeouts:
+        if name not in allowed:
+            raise TypeError(f"unknown keyword argument {name!r} (timeouts: "
+                            f"{', '.join(allowed)})")
+    how = _native.OpHowC()
+    if cb is not None:
+        how.cb = cb
+        how.user = token
+    for name, seconds in timeouts.items():
+        setattr(how, name + "_ms", _ms(seconds, name))
+    return how
+
+
 # ---- the trampolines -------------------------------------------------------
 
 @_native.OP_FN
@@ -439,12 +461,15 @@ class Context:
         dev = _device(cid) if cid.type else None
         return r, message, dev, op_ptr.value
 
-    def add(self, domid, desc, *, wait_connected=False):
+    def add(self, domid, desc, *, wait_connected=False, **timeouts):
         """Add the device DESC (a Vbd or Vif) to domain DOMID and wait for
         it; returns its DeviceId.  With WAIT_CONNECTED also wait for the
-        backend's Connected.  Raises XdevError (the exception's .device is
-        the device's identity when it was known)."""
-        r, message, dev, _ = self._add(domid, desc, wait_connected, None)
+        backend's Connected.  TIMEOUTS (timeout_init,
+        timeout_hotplug, timeout_connect: seconds) override the context's for
+        this operation.  Raises XdevError (the exception's .device is the
+        device's identity when it was known)."""
+        r, message, dev, _ = self._add(domid, desc, wait_connected,
+                                       _how(None, None, timeouts, "add"))
         self._check()
         if r:
             err = error_for(r, message)
@@ -452,9 +477,10 @@ class Context:
             raise err
         return dev
 
-    def _start(self, kind, start, callback):
+    def _start(self, kind, start, callback, timeouts):
+        how = _how(None, None, timeouts, kind)  # bad keywords raise here
         op = Operation(self, kind, None)
-        how = _native.OpHowC(_on_op_done, op._token)
+        how = _how(_on_op_done, op._token, timeouts, kind)
         _ops[op._token] = op   # before the start: it may complete inside
         self._pending[op._token] = op
         try:
@@ -478,13 +504,15 @@ class Context:
             op.add_done_callback(callback)
         return op
 
-    def add_async(self, domid, desc, *, wait_connected=False, callback=None):
+    def add_async(self, domid, desc, *, wait_connected=False, callback=None,
+                  **timeouts):
         """Start adding DESC to DOMID; returns its Operation (whose device
         is known at once).  CALLBACK(op) is called when it is done.
-        Raises XdevError at once for what is checked before any node is
-        written (bad description, missing domain, existing device)."""
+        TIMEOUTS as for add().  Raises XdevError at once for what is
+        checked before any node is written (bad description, missing
+        domain, existing device)."""
         return self._start("add", lambda how: self._add(
-            domid, desc, wait_connected, how), callback)
+            domid, desc, wait_connected, how), callback, timeouts)
 
     def _remove(self, device, mode, how):
         cid = _c_device(device)
@@ -497,21 +525,25 @@ class Context:
             message = self.last_message if r else ""
         return r, message, getattr(device, "id", device), op_ptr.value
 
-    def remove(self, device, mode=RemoveMode.AUTO):
+    def remove(self, device, mode=RemoveMode.AUTO, **timeouts):
         """Remove DEVICE (a DeviceId or DeviceInfo) and wait.  MODE: a
-        RemoveMode or "auto", "safe", "force"."""
-        r, message, dev, _ = self._remove(device, mode, None)
+        RemoveMode or "auto", "safe", "force".  TIMEOUTS (timeout_remove,
+        timeout_hotplug: seconds) override the context's for this operation."""
+        r, message, dev, _ = self._remove(device, mode,
+                                          _how(None, None, timeouts, "remove"))
         self._check()
         if r:
             err = error_for(r, message)
             err.device = dev
             raise err
 
-    def remove_async(self, device, mode=RemoveMode.AUTO, *, callback=None):
-        """Start removing DEVICE; returns its Operation."""
+    def remove_async(self, device, mode=RemoveMode.AUTO, *, callback=None,
+                     **timeouts):
+        """Start removing DEVICE; returns its Operation.  TIMEOUTS as for
+        remove()."""
         _mode(mode)  # a bad mode raises here, not from the library
         return self._start("remove", lambda how: self._remove(
-            device, mode, how), callback)
+            device, mode, how), callback, timeouts)
 
     def list_devices(self, domid):
         """The devices of domain DOMID, as DeviceInfo; they are monitored

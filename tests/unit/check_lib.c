@@ -1129,7 +1129,7 @@ START_TEST(library_runs_at_most_max_scripts_at_once)
 	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
 	for (i = 0; i < 2; i++) {
 		xdev_desc *d = vbd(vdevs[i], NULL);
-		xdev_op_how how = { on_done, &res[i] };
+		xdev_op_how how = { .cb = on_done, .user = &res[i] };
 
 		ck_assert_int_eq(xdev_desc_set(d, "script", "gate"), 0);
 		ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id[i],
@@ -1179,7 +1179,7 @@ static void add_async(uint32_t g, const char *vdev, const char *backend,
 		      xdev_device_id *id, xdev_op **op)
 {
 	xdev_desc *d = vbd(vdev, backend);
-	xdev_op_how how = { on_done, res };
+	xdev_op_how how = { .cb = on_done, .user = res };
 
 	if (script)
 		ck_assert_int_eq(xdev_desc_set(d, "script", script), 0);
@@ -1209,7 +1209,7 @@ START_TEST(cancel_lets_a_running_remove_script_finish)
 	xdev_ctx_opts o = gate_opts();
 	char started[320], open_fifo[320];
 	struct result res = { 0 };
-	xdev_op_how how = { on_done, &res };
+	xdev_op_how how = { .cb = on_done, .user = &res };
 	xdev_device_id id;
 	xdev_op *op = NULL;
 
