@@ -451,7 +451,7 @@ int ctx__run_until_done(struct xdev_ctx *ctx, struct xdev_op *op)
 {
 	int r;
 
-	while (!op->completed)
+	while (op->state != OP_DONE)
 		if ((r = poll_once(ctx, LONG_MAX / 2)) < 0)
 			return r;
 	return op->result;

@@ -101,31 +101,14 @@ fail:
 	return NULL;
 }
 
-static const char *const script_state_names[] = {
-	[SCRIPT_NONE] = "none", [SCRIPT_QUEUED] = "queued",
-	[SCRIPT_RUNNING] = "running", [SCRIPT_TERMED] = "sigtermed",
-	[SCRIPT_KILLED] = "sigkilled", [SCRIPT_DONE] = "done",
-};
-
-/* Every change of a script's phase, in one place and in the log. */
-void hotplug__set_state(struct xdev_op *op, enum script_state s)
-{
-	if (op->script_state == s)
-		return;
-	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s script %s -> %s",
-		 op->track ? op->track->be : "?",
-		 op->script_adding ? "add" : "remove",
-		 script_state_names[op->script_state], script_state_names[s]);
-	op->script_state = s;
-}
-
 static void script_done(struct child *c, int status, void *user)
 {
 	struct xdev_op *op = user;
 
 	(void)c;
-	hotplug__set_state(op, SCRIPT_DONE);
 	op->script_status = status;
+	op__set_state(op, op->state == OP_SCRIPT_RUNNING ? OP_SCRIPT_EXITED
+							  : OP_SCRIPT_TIMED_OUT);
 	op__wake(op);
 }
 
@@ -190,7 +173,7 @@ static int script_run(struct xdev_op *op)
 			 path, strerror(-r));
 		return r;
 	}
-	hotplug__set_state(op, SCRIPT_RUNNING);
+	op__set_state(op, OP_SCRIPT_RUNNING);
 	op__set_deadline(op, op->script_timeout_ms);
 	return 0;
 }
@@ -205,7 +188,7 @@ static int scripts_running(struct xdev_ctx *ctx, struct xdev_op **oldest)
 	for (op = ctx->ops; op; op = op->next) {
 		if (op->child.active)
 			n++;
-		else if (op->script_state == SCRIPT_QUEUED &&
+		else if (op->state == OP_SCRIPT_QUEUED &&
 			 (!*oldest || op->script_seq < (*oldest)->script_seq))
 			*oldest = op;
 	}
@@ -221,11 +204,10 @@ int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 
 	op->script_adding = adding;
 	op->script_timeout_ms = timeout_ms;
-	op->script_not_started = false;
 	if (scripts_running(op->ctx, &oldest) < op->ctx->opts.max_scripts &&
 	    !oldest)
 		return script_run(op);
-	hotplug__set_state(op, SCRIPT_QUEUED);
+	op__set_state(op, OP_SCRIPT_QUEUED);
 	op->script_seq = ++op->ctx->script_seq;
 	op->deadline = 0; /* its end, or a slot, steps it */
 	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: its script waits for one of %d slots",
@@ -241,8 +223,7 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 		if (script_run(op) == 0)
 			continue;
 		/* as a script that failed: its op's step says so */
-		op->script_not_started = true;
-		hotplug__set_state(op, SCRIPT_DONE);
+		op__set_state(op, OP_SCRIPT_NOT_STARTED);
 		op->script_status = -1;
 		op__wake(op);
 	}
@@ -251,18 +232,17 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 /* Called when the op's deadline passes while its script runs. */
 void hotplug__tick(struct xdev_op *op)
 {
-	if (op->script_state == SCRIPT_RUNNING) {
+	if (op->state == OP_SCRIPT_RUNNING) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: timed out; SIGTERM",
 			 op->child.name);
-		op->script_timed_out = true;
 		child__signal(&op->child, false);
-		hotplug__set_state(op, SCRIPT_TERMED);
+		op__set_state(op, OP_SCRIPT_TERMED);
 		op__set_deadline(op, KILL_GRACE_MS);
-	} else if (op->script_state == SCRIPT_TERMED) {
+	} else if (op->state == OP_SCRIPT_TERMED) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: SIGKILL",
 			 op->child.name);
 		child__signal(&op->child, true);
-		hotplug__set_state(op, SCRIPT_KILLED);
+		op__set_state(op, OP_SCRIPT_KILLED);
 		op__set_deadline(op, KILL_GRACE_MS);
 	}
 }
@@ -273,9 +253,9 @@ int hotplug__result(struct xdev_op *op, bool adding)
 	int st = op->script_status;
 	char *err;
 
-	if (op->script_not_started)
+	if (op->state == OP_SCRIPT_NOT_STARTED)
 		return XDEV_E_HOTPLUG_FAILED; /* the message says why */
-	if (op->script_timed_out) {
+	if (op->state == OP_SCRIPT_TIMED_OUT) {
 		snprintf(op->message, sizeof(op->message),
 			 "%s timed out after %d ms", op->child.name,
 			 op->script_timeout_ms);

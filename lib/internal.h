@@ -292,29 +292,47 @@ void child__io(struct xdev_ctx *ctx, struct child *c, int fd);
 /* ---- op.c --------------------------------------------------------------- */
 enum op_kind { OP_ADD, OP_REMOVE };
 
-enum script_state {
-	SCRIPT_NONE = 0,
-	SCRIPT_QUEUED,            /* waiting for one of max_scripts slots */
-	SCRIPT_RUNNING,
-	SCRIPT_TERMED,            /* past the timeout: SIGTERM sent */
-	SCRIPT_KILLED,            /* ... and SIGKILL */
-	SCRIPT_DONE,              /* reaped; script_status holds its status */
+/* Every state of an operation of either kind: one enum and one name table
+ * (op.c), changed only by op__set_state(), which logs "old -> new".  The
+ * step functions (op-add.c, op-remove.c) read it; cancels, timeouts,
+ * script ends, watch events and domain deaths are their inputs. */
+enum op_state {
+	/* an add */
+	OP_ADD_WRITE = 0,         /* its one transaction to write */
+	OP_ADD_BACKOFF,           /* it conflicted: wait, write again */
+	OP_ADD_WAIT_INITWAIT,
+	OP_ADD_WAIT_HOTPLUG,      /* external mode, or a driver domain's xdevd */
+	OP_ADD_WAIT_CONNECTED,
+	/* a removal, and a failed add's undo (op->undoing) */
+	OP_RM_START,
+	OP_RM_WAIT_CLOSED,
+	OP_RM_FORCE_WAIT,         /* frontend deleted: Closed, or the rest of
+				     the timeout */
+	OP_RM_WAIT_DAEMON,        /* the backend domain's xdevd runs the remove
+				     script and deletes the backend */
+	/* a hotplug script of either (script_adding: the add script) */
+	OP_SCRIPT_QUEUED,         /* waiting for one of max_scripts slots */
+	OP_SCRIPT_RUNNING,
+	OP_SCRIPT_TERMED,         /* past its timeout: SIGTERM sent */
+	OP_SCRIPT_KILLED,         /* ... and SIGKILL */
+	OP_SCRIPT_EXITED,         /* reaped in time: script_status says how */
+	OP_SCRIPT_TIMED_OUT,      /* reaped after SIGTERM or SIGKILL */
+	OP_SCRIPT_NOT_STARTED,    /* could not start (the message says why) */
+	OP_DONE,                  /* completed: its callback is due or ran */
 };
 
 struct xdev_op {
 	struct xdev_op *next;
 	struct xdev_ctx *ctx;
 	enum op_kind kind;
-	int state;                /* op-add.c / op-remove.c enums */
-	const char *state_name;   /* its name, for the transition log */
+	enum op_state state;
 	int64_t deadline;         /* ms, 0: none: its timeout, nothing else */
 	bool again;               /* step once more now (op__again) */
 	bool woken;               /* an input arrived (a cancel, its script's
 				     end): step it in the next pass */
 	unsigned stepped_pass;    /* the last pass step_expired stepped it */
 	int result;
-	bool cancelled;
-	bool completed;
+	bool cancelled;           /* xdev_op_cancel(): an input to its step */
 	bool begun;               /* stepped once: watch events step it too */
 	bool load_held;           /* counted in load_domid's backend_load */
 	bool queue_logged;        /* "waits for one of ... slots" said */
@@ -340,19 +358,40 @@ struct xdev_op {
 	int64_t remove_end;       /* the whole wait for Closed ends here */
 	bool backend_vanished;    /* its remove script runs for a backend
 				     that deleted its own directory */
+	/* a failed add's undo: the removal's teardown (op-remove.c) */
+	bool undoing;
+	bool add_script_started;  /* its remove script must undo it */
+	int undo_result;          /* the add's failure, reported at the end */
+	char undo_why[256];       /* ... and its message */
 	/* hotplug (hotplug.c) */
 	struct child child;
-	enum script_state script_state;
 	int script_status;
-	bool script_timed_out;
 	bool script_adding;       /* add (online) or remove (offline) */
 	int script_timeout_ms;
 	unsigned script_seq;      /* its place in the queue (FIFO) */
-	bool script_not_started;  /* its start failed once out of the queue;
-				     the message says why */
-	bool needs_undo;          /* the add script ran: undo it on failure */
-	int undo_result;
 };
+
+/* Whether OP's state is a phase of a hotplug script. */
+static inline bool op__in_script(const struct xdev_op *op)
+{
+	return op->state >= OP_SCRIPT_QUEUED &&
+	       op->state <= OP_SCRIPT_NOT_STARTED;
+}
+
+/* Whether OP's script has ended (reaped, or never started). */
+static inline bool op__script_ended(const struct xdev_op *op)
+{
+	return op->state == OP_SCRIPT_EXITED ||
+	       op->state == OP_SCRIPT_TIMED_OUT ||
+	       op->state == OP_SCRIPT_NOT_STARTED;
+}
+
+/* Whether OP's script process lives (started, not yet reaped). */
+static inline bool op__script_alive(const struct xdev_op *op)
+{
+	return op->state == OP_SCRIPT_RUNNING ||
+	       op->state == OP_SCRIPT_TERMED || op->state == OP_SCRIPT_KILLED;
+}
 
 /* Whether HOW (NULL: all defaults) is valid: no negative timeout, its
  * reserved words zero. */
@@ -365,7 +404,9 @@ struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 struct xdev_op *op__new_internal(struct xdev_ctx *ctx, enum op_kind kind);
 /* Start OP: its first step runs from the loop (or at once when sync). */
 int op__start(struct xdev_op *op, struct xdev_op **ret_op);
-void op__set_state(struct xdev_op *op, int state, const char *name);
+/* Every transition, in one place, logged "<backend>: <kind> old -> new". */
+void op__set_state(struct xdev_op *op, enum op_state state);
+const char *op__state_name(enum op_state state);
 void op__set_deadline(struct xdev_op *op, int ms);
 /* Step OP in the loop's next pass: an input for it arrived.  Never by
  * moving its deadline, which a waiting state reads as its timeout. */
@@ -401,8 +442,6 @@ bool hotplug__has_script(struct xdev_op *op);
  * max_scripts run (its timeout counts from its start); its end steps
  * OP. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms);
-/* OP's script enters phase S (logged). */
-void hotplug__set_state(struct xdev_op *op, enum script_state s);
 /* Start queued scripts, oldest first, while slots are free. */
 void hotplug__run_queued(struct xdev_ctx *ctx);
 /* OP's deadline passed while its script runs: SIGTERM, then SIGKILL. */
@@ -416,6 +455,13 @@ void add__step(struct xdev_op *op);
 /* Whether the add's transaction has written the device's nodes. */
 bool add__wrote(const struct xdev_op *op);
 void remove__step(struct xdev_op *op);
+/* OP, an add that failed with RESULT (its message says why) after it
+ * wrote its nodes, is undone by the teardown of a forced removal: its
+ * remove script (if its add script started) or the backend domain's
+ * xdevd, then the nodes.  It completes with RESULT, or with
+ * XDEV_E_CLEANUP_FAILED if the remove script failed (the backend and the
+ * record kept, as for a removal). */
+void remove__undo(struct xdev_op *op, int result);
 /* T, monitored with no operation, lost its backend directory while its
  * domain lives: DEVICE_GONE, and its remove script if the library ran its
  * add script.  T is dropped (at once, or once the script ended). */

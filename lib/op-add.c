@@ -8,13 +8,13 @@
  *                 └─> WAIT_HOTPLUG (external mode) ─┘
  *
  * Every wait has its own runtime timeout and ends at once, with its own
- * result, when the backend directory vanishes or either domain dies.  Any
- * failure after WRITE removes what WRITE wrote; once the add script has
- * run, its remove script runs first (UNDO_SCRIPT), so that what it
- * acquired (a loop device) is released.  With a daemon in the backend's
- * domain (xdevd) whose add script has reported, the backend is declared
- * Closed with online=0 and the library waits for the daemon's remove
- * script to end and delete the backend (UNDO_DAEMON), as a removal does.
+ * result, when the backend directory vanishes or either domain dies.  The
+ * add script's phases are states of the op (SCRIPT_QUEUED ... EXITED).
+ * Any failure after WRITE is undone by the teardown of a forced removal
+ * (remove__undo, op-remove.c): once the add script has started, its remove
+ * script runs, so that what it acquired (a loop device) is released; with
+ * a daemon in the backend's domain (xdevd) whose add script has reported,
+ * the daemon's remove script does it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,61 +29,15 @@
 #define BACKOFF_BASE_MS 2
 #define BACKOFF_CAP_MS 200
 
-enum add_state {
-	ADD_WRITE,
-	ADD_BACKOFF,
-	ADD_WAIT_INITWAIT,
-	ADD_WAIT_HOTPLUG,
-	ADD_WAIT_CONNECTED,
-	ADD_RUN_SCRIPT,
-	ADD_UNDO_SCRIPT,
-	ADD_UNDO_DAEMON,
-};
-
-static const char *const add_state_names[] = {
-	[ADD_WRITE] = "write", [ADD_BACKOFF] = "backoff",
-	[ADD_WAIT_INITWAIT] = "wait-initwait",
-	[ADD_WAIT_HOTPLUG] = "wait-hotplug",
-	[ADD_WAIT_CONNECTED] = "wait-connected",
-	[ADD_RUN_SCRIPT] = "run-script", [ADD_UNDO_SCRIPT] = "undo-script",
-	[ADD_UNDO_DAEMON] = "undo-daemon",
-};
-
-static void set_state(struct xdev_op *op, enum add_state s, int timeout_ms)
+static void set_state(struct xdev_op *op, enum op_state s, int timeout_ms)
 {
-	op__set_state(op, s, add_state_names[s]);
+	op__set_state(op, s);
 	op__set_deadline(op, timeout_ms);
 }
 
 /* Fail, removing whatever the transaction wrote. */
 static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* The daemon's add script has reported (xdevd is there, and what it
- * acquired must be released by its remove script): hand the device back
- * to it as a removal does; true if the undo now waits for it. */
-static bool daemon_undo_start(struct xdev_op *op, int result)
-{
-	struct xdev_ctx *ctx = op->ctx;
-	struct track *t = op->track;
-	const char *fe[] = { t->fe, NULL };
-	char *hs;
-	bool reported;
-
-	if (!hotplug__daemon_cleans_up(ctx, &op->id) ||
-	    !store__domain_alive(ctx, op->id.backend_domid))
-		return false;
-	hs = store__read(ctx, t->be, "hotplug-status");
-	reported = hs && *hs;
-	free(hs);
-	if (!reported ||
-	    store__write_online_state(ctx, t->be, "0", XB_CLOSED))
-		return false;
-	store__rm_each(ctx, fe);
-	op->undo_result = result;
-	set_state(op, ADD_UNDO_DAEMON, op->timeout_hotplug_ms);
-	return true;
-}
 
 static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 {
@@ -95,35 +49,14 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 		vsnprintf(op->message, sizeof(op->message), fmt, ap);
 		va_end(ap);
 	}
-	if (op->script_state == SCRIPT_RUNNING ||
-	    op->script_state == SCRIPT_TERMED ||
-	    op->script_state == SCRIPT_KILLED)
+	if (op__script_alive(op))
 		child__stop(op->ctx, &op->child); /* killed and reaped */
-	if (op->script_state == SCRIPT_QUEUED) {
-		/* its add script never ran: nothing to undo */
-		hotplug__set_state(op, SCRIPT_NONE);
-		op->needs_undo = false;
+	if (op->state == OP_SCRIPT_QUEUED)
+		op->add_script_started = false; /* it never ran */
+	if (add__wrote(op)) {
+		remove__undo(op, result);
+		return;
 	}
-	if (op->needs_undo) {
-		op->needs_undo = false;
-		op->undo_result = result;
-		hotplug__set_state(op, SCRIPT_NONE);
-		if (store__exists(op->ctx, t->be) &&
-		    hotplug__start(op, false, op->timeout_hotplug_ms)
-		    == 0) {
-			/* its deadline is the script's (none while queued) */
-			op__set_state(op, ADD_UNDO_SCRIPT,
-				      add_state_names[ADD_UNDO_SCRIPT]);
-			return; /* the nodes go once it has ended */
-		}
-	}
-	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF &&
-	    op->state != ADD_UNDO_DAEMON && daemon_undo_start(op, result))
-		return; /* the nodes go once the daemon has deleted its own */
-	if (op->state != ADD_WRITE && op->state != ADD_BACKOFF &&
-	    prune__delete_device(op->ctx, t))
-		ctx__log(op->ctx, XDEV_LOG_WARNING,
-			 "%s: removing the nodes failed", t->fe);
 	op__complete(op, result);
 	op->track = NULL;
 	if (!t->monitored)
@@ -244,7 +177,7 @@ static void step_write(struct xdev_op *op)
 	int r = write_nodes(op);
 
 	if (r == -EAGAIN && ++op->tries < WRITE_TRIES) {
-		set_state(op, ADD_BACKOFF, backoff_ms(op->tries));
+		set_state(op, OP_ADD_BACKOFF, backoff_ms(op->tries));
 		return;
 	}
 	if (r) {
@@ -257,7 +190,7 @@ static void step_write(struct xdev_op *op)
 	op->track->recorded = true;
 	/* No look now: the transaction's own watch events step the op, and
 	 * by then the backend may have moved (one read less per add). */
-	set_state(op, ADD_WAIT_INITWAIT, op->timeout_init_ms);
+	set_state(op, OP_ADD_WAIT_INITWAIT, op->timeout_init_ms);
 }
 
 static bool backend_state(struct xdev_op *op, int *ret);
@@ -287,22 +220,23 @@ static void advance(struct xdev_op *op)
 {
 	struct xdev_ctx *ctx = op->ctx;
 
-	if (op->state == ADD_WAIT_INITWAIT &&
+	if (op->state == OP_ADD_WAIT_INITWAIT &&
 	    hotplug__in_library(ctx, &op->id)) {
-		set_state(op, ADD_RUN_SCRIPT, 0);
+		/* started, it may acquire something before it fails: undone
+		 * by its remove script */
+		op->add_script_started = true;
 		if (hotplug__start(op, true, op->timeout_hotplug_ms)) {
+			op->add_script_started = false;
 			fail(op, XDEV_E_HOTPLUG_FAILED, NULL);
-			return;
 		}
-		op->needs_undo = true;
-	} else if (op->state == ADD_WAIT_INITWAIT &&
+	} else if (op->state == OP_ADD_WAIT_INITWAIT &&
 		   ctx->opts.hotplug != XDEV_HOTPLUG_NONE) {
 		/* external mode, or a driver domain's xdevd */
-		set_state(op, ADD_WAIT_HOTPLUG, op->timeout_hotplug_ms);
+		set_state(op, OP_ADD_WAIT_HOTPLUG, op->timeout_hotplug_ms);
 		op__again(op);
-	} else if (op->state != ADD_WAIT_CONNECTED &&
+	} else if (op->state != OP_ADD_WAIT_CONNECTED &&
 		   (op->flags & XDEV_ADD_WAIT_CONNECTED)) {
-		set_state(op, ADD_WAIT_CONNECTED, op->timeout_connect_ms);
+		set_state(op, OP_ADD_WAIT_CONNECTED, op->timeout_connect_ms);
 		op__again(op);
 	} else {
 		succeed(op, false);
@@ -457,101 +391,61 @@ static void script_finished(struct xdev_op *op)
 		     "undone by the remove script");
 		return;
 	}
-	hotplug__set_state(op, SCRIPT_NONE);
 	advance(op);
 }
 
-/* RUN_SCRIPT and UNDO_SCRIPT: a script runs; its end or its deadline. */
+/* The add script's phases: queued, running (a cancel waits for its end),
+ * signalled past its timeout, ended. */
 static void step_script(struct xdev_op *op)
 {
-	if (op->script_state != SCRIPT_DONE) {
-		/* a cancel waits for a running script's end (script_finished) */
-		if (op->state == ADD_RUN_SCRIPT &&
-		    (op->script_state == SCRIPT_QUEUED || !op->cancelled) &&
-		    wait_interrupted(op))
-			return;
-		if (ctx__now_ms() >= op->deadline)
-			hotplug__tick(op);
-		return;
-	}
-	if (op->state == ADD_RUN_SCRIPT) {
+	if (op__script_ended(op)) {
 		script_finished(op);
 		return;
 	}
-	{
-		char why[sizeof(op->message)];
-
-		memcpy(why, op->message, sizeof(why)); /* the failure's */
-		if (hotplug__result(op, false))
-			ctx__log(op->ctx, XDEV_LOG_WARNING, "undoing %s: %s",
-				 op->track->be, op->message);
-		memcpy(op->message, why, sizeof(why));
-	}
-	hotplug__set_state(op, SCRIPT_NONE);
-	fail(op, op->undo_result, NULL); /* the nodes go now */
-}
-
-/* UNDO_DAEMON: the backend directory deleted by the daemon, its domain
- * dead, or the deadline (then the library deletes it, and the daemon
- * still releases what its add acquired when it sees it vanish). */
-static void step_undo_daemon(struct xdev_op *op)
-{
-	struct xdev_ctx *ctx = op->ctx;
-
-	if (store__exists(ctx, op->track->be) &&
-	    store__domain_alive(ctx, op->id.backend_domid)) {
-		if (ctx__now_ms() < op->deadline)
-			return;
-		ctx__log(ctx, XDEV_LOG_WARNING, "undoing %s: not removed by the "
-			 "backend domain's xdevd within %d ms; deleting it",
-			 op->track->be, op->timeout_hotplug_ms);
-	}
-	fail(op, op->undo_result, NULL);
+	if ((op->state == OP_SCRIPT_QUEUED || !op->cancelled) &&
+	    wait_interrupted(op))
+		return;
+	if (op->state != OP_SCRIPT_QUEUED && ctx__now_ms() >= op->deadline)
+		hotplug__tick(op);
 }
 
 bool add__wrote(const struct xdev_op *op)
 {
-	return op->state != ADD_WRITE && op->state != ADD_BACKOFF;
+	return op->state != OP_ADD_WRITE && op->state != OP_ADD_BACKOFF;
 }
 
 void add__step(struct xdev_op *op)
 {
 	int st;
 
-	switch (op->state) {
-	case ADD_UNDO_DAEMON:
-		step_undo_daemon(op);
-		return;
-	case ADD_RUN_SCRIPT:
-	case ADD_UNDO_SCRIPT:
+	if (op__in_script(op)) {
 		step_script(op);
 		return;
-	case ADD_WRITE:
-	case ADD_BACKOFF:
+	}
+	if (op->state == OP_ADD_WRITE || op->state == OP_ADD_BACKOFF) {
 		if (op->cancelled)
 			fail(op, -ECANCELED, "cancelled");
-		else if (op->state == ADD_WRITE || ctx__now_ms() >= op->deadline)
+		else if (op->state == OP_ADD_WRITE ||
+			 ctx__now_ms() >= op->deadline)
 			step_write(op);
 		return;
-	default:
-		break;
 	}
 	if (wait_interrupted(op))
 		return;
-	if (op->state == ADD_WAIT_HOTPLUG) {
+	if (op->state == OP_ADD_WAIT_HOTPLUG) {
 		step_hotplug(op);
 		return;
 	}
 	if (!backend_state(op, &st))
 		return;
-	if (op->state == ADD_WAIT_INITWAIT && st >= XB_INITWAIT &&
+	if (op->state == OP_ADD_WAIT_INITWAIT && st >= XB_INITWAIT &&
 	    st <= XB_CONNECTED)
 		advance(op);
-	else if (op->state == ADD_WAIT_CONNECTED && st == XB_CONNECTED)
+	else if (op->state == OP_ADD_WAIT_CONNECTED && st == XB_CONNECTED)
 		succeed(op, true);
 	else if (ctx__now_ms() >= op->deadline)
-		timed_out(op, op->state == ADD_WAIT_INITWAIT ? "InitWait"
-			  : "Connected", op->state == ADD_WAIT_INITWAIT
+		timed_out(op, op->state == OP_ADD_WAIT_INITWAIT ? "InitWait"
+			  : "Connected", op->state == OP_ADD_WAIT_INITWAIT
 			  ? op->timeout_init_ms
 			  : op->timeout_connect_ms);
 }

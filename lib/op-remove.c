@@ -45,30 +45,22 @@
 
 #define CLOSING_ASKS_MAX 3
 
-enum remove_state {
-	RM_START,
-	RM_WAIT_CLOSED,
-	RM_FORCE_WAIT,
-	RM_RUN_SCRIPT,
-	RM_WAIT_DAEMON,
-};
-
-static const char *const rm_state_names[] = {
-	[RM_START] = "start", [RM_WAIT_CLOSED] = "wait-closed",
-	[RM_FORCE_WAIT] = "force-wait", [RM_RUN_SCRIPT] = "run-script",
-	[RM_WAIT_DAEMON] = "wait-daemon",
-};
-
-static void set_state(struct xdev_op *op, enum remove_state s, int ms)
+static void set_state(struct xdev_op *op, enum op_state s, int ms)
 {
-	op__set_state(op, s, rm_state_names[s]);
+	op__set_state(op, s);
 	op__set_deadline(op, ms);
 }
+
+static void undo_finish(struct xdev_op *op, int r);
 
 static void finish(struct xdev_op *op, int result)
 {
 	struct track *t = op->track;
 
+	if (op->undoing) {
+		undo_finish(op, result);
+		return;
+	}
 	if (op->cancelled && result == 0 && !op->message[0])
 		snprintf(op->message, sizeof(op->message), "cancelled too "
 			 "late: the removal was past its point of no return");
@@ -115,7 +107,7 @@ static void daemon_wait_start(struct xdev_op *op)
 		if (r == 0 || r == -EAGAIN)
 			store__rm_each(ctx, fe);
 	}
-	set_state(op, RM_WAIT_DAEMON, op->timeout_hotplug_ms);
+	set_state(op, OP_RM_WAIT_DAEMON, op->timeout_hotplug_ms);
 }
 
 static void step_daemon(struct xdev_op *op)
@@ -174,24 +166,23 @@ static void delete_all(struct xdev_op *op, bool be_exists)
 	}
 	if (hotplug__in_library(ctx, &op->id) && hotplug__has_script(op) &&
 	    (be_exists || store__exists(ctx, op->track->be))) {
-		if (hotplug__start(op, false, op->timeout_hotplug_ms)) {
+		if (hotplug__start(op, false, op->timeout_hotplug_ms))
 			keep_for_cleanup(op);
-			return;
-		}
-		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
 		return;
 	}
 	delete_nodes(op);
 }
 
+/* The remove script's phases: queued, running (never stopped by a
+ * cancel), signalled past its timeout, ended. */
 static void step_script(struct xdev_op *op)
 {
-	if (op->script_state != SCRIPT_DONE) {
-		if (ctx__now_ms() >= op->deadline)
+	if (!op__script_ended(op)) {
+		if (op->state != OP_SCRIPT_QUEUED &&
+		    ctx__now_ms() >= op->deadline)
 			hotplug__tick(op);
 		return;
 	}
-	hotplug__set_state(op, SCRIPT_NONE);
 	if (hotplug__result(op, false)) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be,
 			 op->message);
@@ -230,6 +221,10 @@ static void backend_gone(struct xdev_op *op)
 {
 	struct track *t = op->track;
 
+	if (op->undoing) { /* an add's: the add's result says it */
+		delete_nodes(op);
+		return;
+	}
 	snprintf(op->message, sizeof(op->message), "backend gone");
 	track__gone(op->ctx, t);
 	finish(op, 0);
@@ -254,12 +249,11 @@ static void backend_vanished(struct xdev_op *op)
 		backend_gone(op);
 		return;
 	}
-	track__gone(ctx, op->track);
+	if (!op->undoing)
+		track__gone(ctx, op->track);
 	op->backend_vanished = true;
-	if (hotplug__start(op, false, op->timeout_hotplug_ms) == 0) {
-		op__set_state(op, RM_RUN_SCRIPT, rm_state_names[RM_RUN_SCRIPT]);
+	if (hotplug__start(op, false, op->timeout_hotplug_ms) == 0)
 		return;
-	}
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be, op->message);
 	if (!op->internal) {
 		snprintf(op->message + strlen(op->message),
@@ -403,7 +397,7 @@ static void step_start(struct xdev_op *op)
 	 * three quarters of it, and waits the rest once it has deleted the
 	 * frontend (on_timeout) */
 	op->remove_end = ctx__now_ms() + op->timeout_remove_ms;
-	set_state(op, RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
+	set_state(op, OP_RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
 		  ? op->timeout_remove_ms - op->timeout_remove_ms / 4
 		  : op->timeout_remove_ms);
 	op__again(op);
@@ -471,7 +465,7 @@ static void on_timeout(struct xdev_op *op)
 	const char *paths[] = { op->track->fe, NULL };
 	bool refused = frontend_refused(op);
 
-	if (op->state == RM_FORCE_WAIT) {
+	if (op->state == OP_RM_FORCE_WAIT) {
 		delete_all(op, false);
 		return;
 	}
@@ -495,7 +489,7 @@ static void on_timeout(struct xdev_op *op)
 	store__rm_all(ctx, paths);
 	op->deadline = op->remove_end > ctx__now_ms() ? op->remove_end
 						       : ctx__now_ms();
-	op__set_state(op, RM_FORCE_WAIT, rm_state_names[RM_FORCE_WAIT]);
+	op__set_state(op, OP_RM_FORCE_WAIT);
 	op__again(op);
 }
 
@@ -531,11 +525,11 @@ void remove__step(struct xdev_op *op)
 	struct track *t = op->track;
 	int st;
 
-	if (op->state == RM_START) {
+	if (op->state == OP_RM_START) {
 		step_start(op);
 		return;
 	}
-	if (op->state == RM_RUN_SCRIPT) {
+	if (op__in_script(op)) {
 		step_script(op);
 		return;
 	}
@@ -543,11 +537,11 @@ void remove__step(struct xdev_op *op)
 		backend_gone(op);
 		return;
 	}
-	if (op->state == RM_WAIT_DAEMON) {
+	if (op->state == OP_RM_WAIT_DAEMON) {
 		step_daemon(op);
 		return;
 	}
-	if (op->cancelled && op->state == RM_WAIT_CLOSED) {
+	if (op->cancelled && op->state == OP_RM_WAIT_CLOSED) {
 		restore(op, -ECANCELED);
 		return;
 	}
@@ -557,7 +551,7 @@ void remove__step(struct xdev_op *op)
 		return;
 	}
 	track__state_seen(ctx, t, st);
-	if (op->state == RM_WAIT_CLOSED && st > 0 && st < XB_CLOSING &&
+	if (op->state == OP_RM_WAIT_CLOSED && st > 0 && st < XB_CLOSING &&
 	    !closing_ask_again(op, st))
 		return;
 	if (st == XB_CLOSED || !store__domain_alive(ctx, op->id.frontend_domid))
@@ -613,4 +607,80 @@ XDEV_PUBLIC int xdev_device_remove(xdev_ctx *ctx, const xdev_device_id *id,
 	op->track = t;
 	t->op = op;
 	return op__start(op, ret_op);
+}
+
+/* ---- a failed add's undo --------------------------------------------------
+ *
+ * The teardown of a forced removal, entered where the add stopped: the
+ * backend is told to let go (online=0, Closing) and the frontend goes, so
+ * that the backend releases what it holds before the remove script runs;
+ * then the remove script (only if the add script started: a script that
+ * never ran acquired nothing), or the backend domain's xdevd (only if its
+ * add script reported), then the nodes.  The result is the add's. */
+
+/* The backend domain's xdevd ran the add script (it reported): its remove
+ * script must release what that acquired. */
+static bool daemon_script_reported(struct xdev_op *op)
+{
+	char *hs = store__read(op->ctx, op->track->be, "hotplug-status");
+	bool reported = hs && *hs;
+
+	free(hs);
+	return reported;
+}
+
+void remove__undo(struct xdev_op *op, int result)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct track *t = op->track;
+	bool script;
+	int r;
+
+	op->undoing = true;
+	op->undo_result = result;
+	snprintf(op->undo_why, sizeof(op->undo_why), "%.255s", op->message);
+	op->mode = XDEV_REMOVE_FORCE;
+	if (!store__domain_alive(ctx, op->id.backend_domid) ||
+	    !store__exists(ctx, t->be)) {
+		delete_nodes(op);
+		return;
+	}
+	script = hotplug__daemon_cleans_up(ctx, &op->id)
+			 ? daemon_script_reported(op)
+			 : op->add_script_started;
+	if (!script) {
+		delete_nodes(op);
+		return;
+	}
+	r = store__write_online_state(ctx, t->be, "0", XB_CLOSING);
+	if (r == -ENOENT) {
+		backend_vanished(op);
+		return;
+	}
+	if (r == 0)
+		track__state_seen(ctx, t, XB_CLOSING);
+	/* -EAGAIN (the backend's domain rewriting its nodes): forced
+	 * anyway, as a FORCE removal does */
+	force_now(op);
+}
+
+static void undo_finish(struct xdev_op *op, int r)
+{
+	struct track *t = op->track;
+	char undo[sizeof(op->message)];
+	int result = r == XDEV_E_CLEANUP_FAILED ? r : op->undo_result;
+
+	memcpy(undo, op->message, sizeof(undo));
+	if (r)
+		snprintf(op->message, sizeof(op->message), "%.240s; undoing "
+			 "the add: %.240s", op->undo_why, undo);
+	else
+		snprintf(op->message, sizeof(op->message), "%s",
+			 op->undo_why);
+	op__complete(op, result);
+	op->track = NULL;
+	if (!t->monitored)
+		track__drop(op->ctx, t);
+	else
+		t->op = NULL;
 }

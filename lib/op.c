@@ -43,6 +43,7 @@ struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 		how = &defaults;
 	op->ctx = ctx;
 	op->kind = kind;
+	op->state = kind == OP_ADD ? OP_ADD_WRITE : OP_RM_START;
 	op->how = *how;
 	op->sync = !how->cb;
 	op->timeout_init_ms = or_default(how->timeout_init_ms,
@@ -189,7 +190,7 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 		ctx__enter(ctx);
 		op__step(op);
 		r = ctx__run_until_done(ctx, op);
-		if (!op->completed)
+		if (op->state != OP_DONE)
 			op__complete(op, r); /* the poll itself failed */
 		unlink_from(&ctx->done, op);
 		done_event(op);
@@ -208,15 +209,49 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	return 0;
 }
 
-/* Every transition, in one place: "<device>: <kind> <old> -> <new>". */
-void op__set_state(struct xdev_op *op, int state, const char *name)
+static const char *const state_names[] = {
+	[OP_ADD_WRITE] = "write", [OP_ADD_BACKOFF] = "backoff",
+	[OP_ADD_WAIT_INITWAIT] = "wait-initwait",
+	[OP_ADD_WAIT_HOTPLUG] = "wait-hotplug",
+	[OP_ADD_WAIT_CONNECTED] = "wait-connected",
+	[OP_RM_START] = "start", [OP_RM_WAIT_CLOSED] = "wait-closed",
+	[OP_RM_FORCE_WAIT] = "force-wait", [OP_RM_WAIT_DAEMON] = "wait-daemon",
+	[OP_SCRIPT_QUEUED] = "script-queued",
+	[OP_SCRIPT_RUNNING] = "script-running",
+	[OP_SCRIPT_TERMED] = "script-sigtermed",
+	[OP_SCRIPT_KILLED] = "script-sigkilled",
+	[OP_SCRIPT_EXITED] = "script-exited",
+	[OP_SCRIPT_TIMED_OUT] = "script-timed-out",
+	[OP_SCRIPT_NOT_STARTED] = "script-not-started",
+	[OP_DONE] = "done",
+};
+
+const char *op__state_name(enum op_state state)
 {
-	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s %s -> %s",
-		 op->track ? op->track->be : "?",
-		 op->kind == OP_ADD ? "add" : "remove",
-		 op->state_name ? op->state_name : "new", name);
+	return (unsigned)state < sizeof(state_names) / sizeof(*state_names) &&
+			       state_names[state]
+		       ? state_names[state]
+		       : "?";
+}
+
+static const char *kind_name(const struct xdev_op *op)
+{
+	if (op->kind == OP_REMOVE)
+		return "remove";
+	return op->undoing ? "add (undo)" : "add";
+}
+
+void op__set_state(struct xdev_op *op, enum op_state state)
+{
+	bool script = state >= OP_SCRIPT_QUEUED &&
+		      state <= OP_SCRIPT_NOT_STARTED;
+
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s %s -> %s%s",
+		 op->track ? op->track->be : "?", kind_name(op),
+		 op__state_name(op->state), op__state_name(state),
+		 !script ? "" : op->script_adding ? " (add script)"
+						  : " (remove script)");
 	op->state = state;
-	op->state_name = name;
 }
 
 void op__set_deadline(struct xdev_op *op, int ms)
@@ -234,9 +269,9 @@ void op__complete(struct xdev_op *op, int result)
 {
 	struct xdev_ctx *ctx = op->ctx;
 
-	if (op->completed)
+	if (op->state == OP_DONE)
 		return;
-	op->completed = true;
+	op__set_state(op, OP_DONE);
 	op->result = result;
 	if (result == XDEV_E_XENSTORE && !op->message[0])
 		snprintf(op->message, sizeof(op->message), "the store failed "
@@ -264,7 +299,7 @@ void op__again(struct xdev_op *op)
  * look (op__again): a loop, not steps calling themselves. */
 void op__step(struct xdev_op *op)
 {
-	if (op->completed)
+	if (op->state == OP_DONE)
 		return;
 	if (!op->begun)
 		load_take(op);
@@ -272,11 +307,11 @@ void op__step(struct xdev_op *op)
 	op->woken = false;
 	do {
 		op->again = false;
-		if (op->kind == OP_ADD)
+		if (op->kind == OP_ADD && !op->undoing)
 			add__step(op);
 		else
 			remove__step(op);
-	} while (op->again && !op->completed);
+	} while (op->again && op->state != OP_DONE);
 }
 
 /* Callbacks of completed operations, oldest first.  A callback may start
@@ -309,7 +344,7 @@ void op__run_completions(struct xdev_ctx *ctx)
 XDEV_PUBLIC int xdev_op_cancel(xdev_op *op)
 {
 	assert_return(op, -EINVAL);
-	if (op->completed || op->cancelled)
+	if (op->state == OP_DONE || op->cancelled)
 		return -EALREADY;
 	op->cancelled = true;
 	/* Step it from the loop, like any event. */

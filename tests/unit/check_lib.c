@@ -1200,7 +1200,7 @@ static void still_running_after_a_cancel(xdev_op *op, struct result *res)
 	while (now_ms() < end)
 		xdev_ctx_run(ctx, 50);
 	ck_assert(!res->done);
-	ck_assert_int_eq(op->script_state, SCRIPT_RUNNING);
+	ck_assert_int_eq(op->state, OP_SCRIPT_RUNNING);
 }
 
 START_TEST(cancel_lets_a_running_remove_script_finish)
