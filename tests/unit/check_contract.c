@@ -201,6 +201,150 @@ START_TEST(a_device_with_an_operation_pending_is_busy)
 }
 END_TEST
 
+/* Options grow without an ABI break: the reserved words must be zero,
+ * and a library that finds one set refuses the option it does not know
+ * rather than ignore it; nothing is written. */
+START_TEST(reserved_option_words_must_be_zero)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .reserved = { [7] = 1 } };
+	xdev_op_how how = { .cb = on_done, .reserved = { [3] = 1 } };
+	xdev_op_how neg = { .timeout_remove_ms = -1 };
+	xdev_desc *d = vbd("xvda", NULL);
+	xdev_ctx *c = NULL;
+	xdev_device_id id = { .type = XDEV_VBD, .frontend_domid = g,
+			      .devid = 51712 };
+
+	ck_assert_int_eq(xdev_ctx_new(&o, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, NULL, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &neg, NULL, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, &how,
+					    NULL), -EINVAL);
+	xdev_desc_free(d);
+	assert_clean(&id);
+}
+END_TEST
+
+/* A per-operation timeout: one short SAFE removal on a context whose
+ * removal timeout is a minute, synchronous (a how without a callback)
+ * and asynchronous.  The message names the operation's timeout. */
+START_TEST(a_per_operation_timeout_overrides_the_contexts)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = { .timeout_remove_ms = 60000,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
+	xdev_op_how sync = { .timeout_remove_ms = 300 };
+	xdev_op_how how = { .cb = on_done, .timeout_remove_ms = 400 };
+	struct result res = { 0 };
+	xdev_device_id id;
+	xdev_op *op = NULL;
+
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	how.user = &res;
+	connected_vbd(g, &id);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+					   "frontend-unresponsive"), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, &sync,
+					    NULL), -ETIMEDOUT);
+	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "within 300 ms"),
+		      "%s", xdev_ctx_last_message(ctx));
+	assert_kept(&id);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, &how,
+					    &op), 0);
+	run_until(&res, 20000); /* far below the context's minute */
+	ck_assert_int_eq(res.r, -ETIMEDOUT);
+	assert_kept(&id);
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, g), 0);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
+/* Closing without blocking: xdev_ctx_close() cancels, returns at once
+ * with what is pending, refuses new operations; the application drives
+ * the loop until nothing is pending, and the free that follows has
+ * nothing to wait for (the callback ran before it). */
+START_TEST(close_cancels_and_returns_at_once)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
+	xdev_device_id id, other;
+	xdev_desc *d = vbd("xvda", NULL);
+	xdev_op *op = NULL;
+	struct track t;
+
+	how.user = &res;
+	connected_vbd(g, &other);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "backend-unresponsive"), 0);
+	xdev_desc_free(d);
+	d = vbd("xvdb", NULL);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, &op), 0);
+	ck_assert_int_eq(xdev_ctx_pending(ctx), 1);
+	ck_assert_int_eq(xdev_ctx_close(ctx), 1);
+	ck_assert(!res.done); /* through the loop, never inside the call */
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, NULL, NULL),
+			 -ESHUTDOWN);
+	ck_assert_int_eq(xdev_device_remove(ctx, &other, XDEV_REMOVE_FORCE,
+					    NULL, NULL), -ESHUTDOWN);
+	ck_assert_int_eq(xdev_ctx_close(ctx), xdev_ctx_pending(ctx));
+	xdev_desc_free(d);
+	run_until(&res, 5000);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	ck_assert_int_eq(xdev_ctx_pending(ctx), 0);
+	assert_clean(&id);
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, 0), 0);
+	/* the other device stays: a close cancels, it removes nothing */
+	paths_of(&other, &t);
+	ck_assert_int_eq(state_at(t.be), 4);
+	open_ctx(&o);
+	ck_assert_int_eq(xdev_device_remove(ctx, &other, XDEV_REMOVE_SAFE,
+					    NULL, NULL), 0);
+	assert_clean(&other);
+}
+END_TEST
+
+static void run_inside(xdev_op *op, int r, void *user)
+{
+	int *ret = user;
+
+	(void)op;
+	(void)r;
+	*ret = xdev_ctx_run(ctx, 0);
+}
+
+/* No nested loop: xdev_ctx_run() from a callback is refused (-EBUSY),
+ * and the operation that called back still ends as it should. */
+START_TEST(run_from_a_callback_is_busy)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_op_how how = { .cb = run_inside };
+	xdev_device_id id;
+	xdev_desc *d = vbd("xvda", NULL);
+	int ret = 1;
+
+	how.user = &ret;
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	while (ret == 1)
+		ck_assert_int_ge(xdev_ctx_run(ctx, 5000), 0);
+	ck_assert_int_eq(ret, -EBUSY);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const TTest *const tests[] = {
@@ -209,6 +353,10 @@ int main(int argc, char **argv)
 		freeing_the_context_from_an_event_callback,
 		options_are_copied_and_the_environment_left_alone,
 		unmonitor_stops_the_events_of_a_device,
+		reserved_option_words_must_be_zero,
+		a_per_operation_timeout_overrides_the_contexts,
+		close_cancels_and_returns_at_once,
+		run_from_a_callback_is_busy,
 	};
 	const struct lib_tests t = {
 		.suite = "contract",
