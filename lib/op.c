@@ -347,6 +347,9 @@ XDEV_PUBLIC int xdev_op_cancel(xdev_op *op)
 	if (op->state == OP_DONE || op->cancelled)
 		return -EALREADY;
 	op->cancelled = true;
+	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s cancelled in %s",
+		 op->track ? op->track->be : "?", kind_name(op),
+		 op__state_name(op->state));
 	/* Step it from the loop, like any event. */
 	op__wake(op);
 	return 0;

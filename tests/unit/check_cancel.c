@@ -188,6 +188,143 @@ START_TEST(cancel_lets_a_running_add_script_finish_then_undoes_it)
 }
 END_TEST
 
+/* ---- freeing the context with an operation in each state ----------------
+ *
+ * What xdev_ctx_free() promises for each state an operation can be in
+ * (xdev.h): a cancel, each result honest; a running script let finish,
+ * never killed (the gate script holds it until the cancel is logged);
+ * nothing left in the store but a device a SAFE removal restored. */
+
+struct free_case {
+	const char *name;
+	enum op_kind kind;
+	enum op_state state;     /* reached before the free */
+	const char *gate_on;     /* the gate script holds this action */
+	int result;              /* the operation's */
+	bool kept;               /* restored, still there */
+};
+
+static const struct free_case free_cases[] = {
+	{ "add before its first step", OP_ADD, OP_ADD_WRITE, "add",
+	  -ECANCELED, false },
+	{ "add waiting for InitWait", OP_ADD, OP_ADD_WAIT_INITWAIT, "add",
+	  -ECANCELED, false },
+	{ "add with its script queued", OP_ADD, OP_SCRIPT_QUEUED, "add",
+	  -ECANCELED, false },
+	{ "add with its script running", OP_ADD, OP_SCRIPT_RUNNING, "add",
+	  -ECANCELED, false },
+	{ "removal waiting for Closed", OP_REMOVE, OP_RM_WAIT_CLOSED, "none",
+	  -ECANCELED, true },
+	{ "removal forcing", OP_REMOVE, OP_RM_FORCE_WAIT, "none", 0, false },
+	{ "removal with its script running", OP_REMOVE, OP_SCRIPT_RUNNING,
+	  "remove", 0, false },
+};
+
+static char gate_fifo[320];
+static char free_log[8192];
+
+/* Opens the gate when the free's cancel reaches a running script: the
+ * script then ends as it would have (a kill would show as "timed out" or
+ * "SIGTERM" here). */
+static void on_log_free(void *user, enum xdev_log_level level, const char *m)
+{
+	(void)user;
+	(void)level;
+	if (strlen(free_log) + strlen(m) + 2 < sizeof(free_log)) {
+		strcat(free_log, m);
+		strcat(free_log, "\n");
+	}
+	if (strstr(m, "cancelled in script-running"))
+		gate_open(gate_fifo);
+}
+
+static void drive_to(xdev_op *op, enum op_state want)
+{
+	long long end = now_ms() + 20000;
+
+	while (op->state != want && now_ms() < end)
+		ck_assert_int_ge(xdev_ctx_run(ctx, 20), 0);
+	ck_assert_msg(op->state == want, "in %s, not %s",
+		      op__state_name(op->state), op__state_name(want));
+}
+
+START_TEST(freeing_the_context_in_every_state)
+{
+	const struct free_case *c = &free_cases[_i];
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_ctx_opts o = gate_opts();
+	char started[320];
+	struct result res = { 0 }, first = { 0 };
+	xdev_op_how how = { .cb = on_done, .user = &res };
+	xdev_device_id id, id0;
+	xdev_op *op = NULL;
+
+	free_log[0] = 0;
+	o.log_cb = on_log_free;
+	o.max_scripts = 1; /* a second script waits in the queue */
+	gate_setup(&o, started, gate_fifo);
+	ck_assert_int_eq(setenv("XDEV_TEST_GATE_ON", c->gate_on, 1), 0);
+	snprintf(record, sizeof(record), "%s/record", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_RECORD", record, 1), 0);
+	if (c->kind == OP_REMOVE) {
+		ck_assert_int_eq(add_with_script(g, "gate", NULL, &id), 0);
+		if (c->state != OP_SCRIPT_RUNNING)
+			ck_assert_int_eq(simhost_fault_set(&fx_host, g, "*",
+				"frontend-unresponsive"), 0);
+		if (c->state == OP_RM_FORCE_WAIT)
+			ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+				"backend-unresponsive"), 0);
+		ck_assert_int_eq(xdev_device_remove(ctx, &id,
+			c->state == OP_RM_FORCE_WAIT ? XDEV_REMOVE_AUTO
+						     : XDEV_REMOVE_SAFE,
+			&how, &op), 0);
+	} else if (c->state == OP_SCRIPT_QUEUED) {
+		add_async(g, "xvdb", NULL, "gate", &first, &id0, NULL);
+		ck_assert_str_eq(fifo_line(started), "add");
+		add_async(g, "xvda", NULL, "gate", &res, &id, &op);
+	} else {
+		if (c->state == OP_ADD_WAIT_INITWAIT)
+			ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+				"backend-unresponsive"), 0);
+		add_async(g, "xvda", NULL, "gate", &res, &id, &op);
+	}
+	if (c->state == OP_SCRIPT_RUNNING)
+		ck_assert_str_eq(fifo_line(started), c->gate_on);
+	if (c->state != OP_ADD_WRITE)
+		drive_to(op, c->state);
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_msg(res.done, "%s: no callback", c->name);
+	ck_assert_msg(res.r == c->result, "%s: %s, not %s", c->name,
+		      xdev_strerror(res.r), xdev_strerror(c->result));
+	ck_assert_msg(!strstr(free_log, "timed out") &&
+		      !strstr(free_log, "SIGTERM"), "%s: %s", c->name,
+		      free_log);
+	if (c->state == OP_SCRIPT_QUEUED) {
+		ck_assert_int_eq(first.r, -ECANCELED);
+		assert_clean(&id0);
+	}
+	/* a script that started ran to its end; one that did not, never */
+	if (c->state == OP_SCRIPT_RUNNING || c->state == OP_SCRIPT_QUEUED)
+		ck_assert_msg(strstr(recorded(), "add ") &&
+			      strstr(recorded(), "remove "), "%s: %s",
+			      c->name, recorded());
+	else if (c->kind == OP_ADD)
+		ck_assert_msg(!recorded()[0], "%s: %s", c->name, recorded());
+	if (getenv("XDEV_TEST_SHOW_LOG")) /* the transition log, to read */
+		fprintf(stderr, "%s\n", free_log);
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, g), 0);
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, 0), 0);
+	if (c->kept) {
+		assert_kept(&id);
+		library_ctx(20000);
+		ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE,
+						    NULL, NULL), 0);
+	}
+	assert_clean(&id);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const TTest *const tests[] = {
@@ -202,6 +339,8 @@ int main(int argc, char **argv)
 		.suite = "cancel",
 		.tests = tests,
 		.n = sizeof(tests) / sizeof(tests[0]),
+		.loop = freeing_the_context_in_every_state,
+		.loop_end = sizeof(free_cases) / sizeof(free_cases[0]),
 	};
 
 	(void)argc;

@@ -139,13 +139,29 @@ int fx_loop_attach(const char *image, char *dev, size_t devlen)
 	return fd;
 }
 
+/* Write DIR/KEY only while DIR still has its state node, in one
+ * transaction: a toolstack may delete the device at any moment (a
+ * cancelled add), and a plain write would bring its directory back. */
 static void agent_write(struct xs_handle *xs, const char *dir,
 			const char *key, const char *val)
 {
-	char path[300];
+	char path[300], state[300], *st;
+	int tries;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	xs_write(xs, XBT_NULL, path, val, strlen(val));
+	snprintf(state, sizeof(state), "%s/state", dir);
+	for (tries = 0; tries < 100; tries++) {
+		xs_transaction_t tx = xs_transaction_start(xs);
+
+		if (tx == XBT_NULL)
+			return;
+		st = xs_read(xs, tx, state, NULL);
+		if (st)
+			xs_write(xs, tx, path, val, strlen(val));
+		free(st);
+		if (xs_transaction_end(xs, tx, false) || errno != EAGAIN)
+			return;
+	}
 }
 
 /* One backend device at DIR reached InitWait: play its hotplug script. */
