@@ -332,7 +332,10 @@ typedef struct xdev_op_how {
  *                            of the other type, unknown flags, a negative
  *                            timeout or a non-zero reserved word in HOW
  *   -EINVAL                  an incomplete description, or one the backend
- *                            cannot honour (a format other than raw)
+ *                            cannot honour: a format other than raw, a
+ *                            relative target for the block script (it
+ *                            runs in a directory of its own); the
+ *                            message (xdev_ctx_last_message()) says which
  *   -ENOMEM (returned)
  *   -ESHUTDOWN (returned)    xdev_ctx_close() was called
  *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist

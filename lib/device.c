@@ -742,6 +742,16 @@ int dev__desc_complete(xdev_desc *desc, char *err, size_t errlen)
 		if (!desc->value[KEY_TARGET])
 			return complete_fail(desc, err, errlen,
 					     "target is required");
+		/* the block script runs in a directory of its own (in a
+		 * driver domain, another host's): only a custom script
+		 * knows what a target that is no path means */
+		if (desc->value[KEY_TARGET][0] != '/' &&
+		    !desc->value[KEY_SCRIPT])
+			return complete_fail(desc, err, errlen,
+					     "target '%s': the block script "
+					     "needs an absolute path (an image "
+					     "file or a /dev node)",
+					     desc->value[KEY_TARGET]);
 		/* xl hands a qcow2 image to QEMU's qdisk; blkback, the one
 		 * backend xdev drives, would show the guest the container's
 		 * bytes as its disk */

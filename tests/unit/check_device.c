@@ -599,6 +599,31 @@ START_TEST(complete_refuses_what_blkback_cannot_serve)
 }
 END_TEST
 
+/* No empty drive (xl's empty cdrom is qdisk's: an empty value is
+ * refused by the setter); a relative target would be resolved by the block script in its own directory, not the
+ * caller's: refused unless a custom script says what the target means. */
+START_TEST(complete_refuses_an_empty_or_relative_target)
+{
+	xdev_desc *d = desc_new(XDEV_VBD);
+	char err[400];
+
+	set_ok(d, "vdev", "hdc");
+	set_ok(d, "devtype", "cdrom");
+	ck_assert_int_eq(xdev_desc_set(d, "target", ""), -EINVAL);
+	ck_assert_str_eq(xdev_desc_error(d), "vbd: target '': empty value");
+	set_ok(d, "target", "disk.img");
+	ck_assert_int_eq(dev__desc_complete(d, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "target 'disk.img': the block script needs "
+			     "an absolute path"), "%s", err);
+	set_ok(d, "target", "/srv/disk.img");
+	ck_assert_int_eq(dev__desc_complete(d, err, sizeof(err)), 0);
+	set_ok(d, "target", "iqn.2026-12.org.example:disk1");
+	set_ok(d, "script", "block-iscsi");
+	ck_assert_int_eq(dev__desc_complete(d, err, sizeof(err)), 0);
+	xdev_desc_free(d);
+}
+END_TEST
+
 START_TEST(set_replaces_a_value)
 {
 	xdev_desc *d = desc_new(XDEV_VBD);
@@ -1176,6 +1201,7 @@ int main(void)
 		error_is_empty_until_a_failure_and_kept_after_success,
 		set_replaces_a_value, target_refuses_a_parent_component,
 		complete_refuses_what_blkback_cannot_serve,
+		complete_refuses_an_empty_or_relative_target,
 		long_values_are_refused_and_the_message_is_bounded,
 		target_length_limit,
 		domain_name_length_limit,
