@@ -28,6 +28,7 @@
 #include <syslog.h>
 
 #include "xdevd.h"
+#include "xenbus-tx.h"
 #include "xenbus.h"
 
 extern char **environ;
@@ -314,23 +315,26 @@ static void add_failed(struct xdevd *d, struct device *dev, const char *why)
 /* backend/<type>/<fe> once its last device has gone, as libxl's path
  * cleanup does; a device added meanwhile makes the transaction fail and
  * the directory stays. */
+static int remove_if_empty_in(struct xs_handle *xs, xs_transaction_t t,
+			      void *arg)
+{
+	const char *parent = arg;
+	unsigned n = 1;
+	char **e = xs_directory(xs, t, parent, &n);
+
+	free(e);
+	if (!e || n) /* gone, or holds another device: nothing to do */
+		return -ENOTEMPTY;
+	return xs_rm(xs, t, parent) ? 0 : -(errno ? errno : EIO);
+}
+
 static void remove_empty_parent(struct xdevd *d, const struct device *dev)
 {
 	char parent[XDEVD_PATH_LEN];
-	xs_transaction_t t;
-	unsigned n = 1;
-	char **e;
 
 	snprintf(parent, sizeof(parent), "%s", dev->path);
 	*strrchr(parent, '/') = 0;
-	if ((t = xs_transaction_start(d->xs)) == XBT_NULL)
-		return;
-	e = xs_directory(d->xs, t, parent, &n);
-	free(e);
-	if (e && n == 0 && xs_rm(d->xs, t, parent))
-		xs_transaction_end(d->xs, t, false);
-	else
-		xs_transaction_end(d->xs, t, true);
+	xenbus_transact(d->xs, remove_if_empty_in, parent, 4, 4);
 }
 
 static void remove_backend_dir(struct xdevd *d, struct device *dev)

@@ -184,9 +184,30 @@ static int delete_only_device(struct xdev_ctx *ctx, const struct track *t)
 	return store__rm_each(ctx, paths);
 }
 
+struct prune {
+	const struct track *t;
+	int top[CHAINS];
+};
+
+/* A conflict, which C xenstored may also report at once (or as EIO) when
+ * a node the transaction touched changed (a backend deleting its own
+ * directory meanwhile): tried again. */
+static int prune_in(struct xdev_ctx *ctx, xs_transaction_t tx, void *arg)
+{
+	struct prune *p = arg;
+	int c;
+
+	for (c = 0; c < CHAINS; c++)
+		if (prune_chain(ctx, tx, p->t, c, p->top[c]) < 0)
+			return errno == EAGAIN || errno == EIO ? -EAGAIN
+							       : -errno;
+	return 0;
+}
+
 int prune__delete_device(struct xdev_ctx *ctx, const struct track *t)
 {
-	int top[CHAINS], c, tries, e = 0;
+	struct prune p = { .t = t };
+	int *top = p.top, c, r;
 	bool any = false;
 
 	for (c = 0; c < CHAINS; c++) {
@@ -197,32 +218,12 @@ int prune__delete_device(struct xdev_ctx *ctx, const struct track *t)
 	}
 	if (!any)
 		return delete_only_device(ctx, t);
-	for (tries = 0; tries < PRUNE_TRIES; tries++) {
-		xs_transaction_t tx = xs_transaction_start(ctx->xs);
-
-		if (tx == XBT_NULL) {
-			e = errno;
-			break;
-		}
-		for (c = 0; c < CHAINS; c++)
-			if (prune_chain(ctx, tx, t, c, top[c]) < 0)
-				break;
-		if (c < CHAINS) {
-			e = errno;
-			xs_transaction_end(ctx->xs, tx, true);
-		} else if (xs_transaction_end(ctx->xs, tx, false)) {
-			return 0;
-		} else {
-			e = errno;
-		}
-		/* a conflict, which C xenstored may also report at once (or
-		 * as EIO) when a node the transaction touched changed: a
-		 * backend deleting its own directory meanwhile */
-		if (e != EAGAIN && e != EIO)
-			break;
-	}
+	r = store__transact(ctx, prune_in, &p, PRUNE_TRIES, PRUNE_TRIES);
+	if (r == 0)
+		return 0;
 	/* the device goes in any case; only the empty directories may stay */
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: deleting the directories above "
-		 "it: %s", t->be, strerror(e));
+		 "it: %s", t->be, strerror(r == XDEV_E_XENSTORE
+					   ? ctx->store_errno : -r));
 	return delete_only_device(ctx, t);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "xenbus-tx.h"
 
 #define RM_TRIES 20
 /* Conflicts retried at once, then with 1, 2, 4 ... 32 ms between: at most
@@ -152,44 +153,38 @@ void store__paths(const xdev_device_id *id, struct track *t)
 		 type, id->devid);
 }
 
-/* Run BODY in a transaction until it commits, at most TRIES times: the
- * first FAST at once, the others after 1, 2, 4 ... ms, so that a peer
- * rewriting the same nodes in a loop (a hostile or broken driver domain)
- * does not make every try conflict in a row.  BODY returns 0 to commit,
- * -EAGAIN to try again (a conflict it saw early), anything else to abort
- * with it.  Returns 0, BODY's code, XDEV_E_XENSTORE, or -EAGAIN when every
+/* The library's bodies take the context: carried through xenbus_transact
+ * (lib/xenbus-tx.h, the one loop and its rules). */
+struct transact_call {
+	struct xdev_ctx *ctx;
+	int (*body)(struct xdev_ctx *ctx, xs_transaction_t tx, void *arg);
+	void *arg;
+	int body_r;               /* the body's last answer */
+};
+
+static int transact_body(struct xs_handle *xs, xs_transaction_t tx,
+			 void *arg)
+{
+	struct transact_call *c = arg;
+
+	(void)xs;
+	return c->body_r = c->body(c->ctx, tx, c->arg);
+}
+
+/* Returns 0, BODY's code, XDEV_E_XENSTORE (a transaction that could not
+ * start or end: its errno in the op's message), or -EAGAIN when every
  * try conflicted. */
 int store__transact(struct xdev_ctx *ctx,
 		    int (*body)(struct xdev_ctx *ctx, xs_transaction_t tx,
 				void *arg),
 		    void *arg, int tries, int fast)
 {
-	struct timespec ts = { 0, 0 };
-	int i, r;
+	struct transact_call c = { ctx, body, arg, 0 };
+	int r = xenbus_transact(ctx->xs, transact_body, &c, tries, fast);
 
-	for (i = 0; i < tries; i++) {
-		xs_transaction_t tx;
-
-		if (i >= fast) {
-			ts.tv_nsec = (1L << (i - fast)) * 1000000L;
-			nanosleep(&ts, NULL);
-		}
-		tx = xs_transaction_start(ctx->xs);
-		if (tx == XBT_NULL)
-			return store__failed(ctx, errno);
-		r = body(ctx, tx, arg);
-		if (r) {
-			xs_transaction_end(ctx->xs, tx, true);
-			if (r == -EAGAIN)
-				continue;
-			return r;
-		}
-		if (xs_transaction_end(ctx->xs, tx, false))
-			return 0;
-		if (errno != EAGAIN)
-			return store__failed(ctx, errno);
-	}
-	return -EAGAIN;
+	if (r == 0 || r == -EAGAIN || r == c.body_r)
+		return r;
+	return store__failed(ctx, -r);
 }
 
 struct online_state {

@@ -25,6 +25,7 @@
 
 #include "drv.h"
 #include "fakexen.h"
+#include "xenbus-tx.h"
 
 int64_t drv_now_ms(void)
 {
@@ -117,28 +118,30 @@ bool drv_write(struct drv *d, const char *dir, const char *key,
 	return false;
 }
 
+struct drv_tx {
+	struct drv *d;
+	bool (*body)(struct drv *d, xs_transaction_t t, void *arg);
+	void *arg;
+};
+
+static int drv_tx_body(struct xs_handle *xs, xs_transaction_t t, void *arg)
+{
+	struct drv_tx *c = arg;
+
+	(void)xs;
+	return c->body(c->d, t, c->arg) ? 0 : -ECANCELED;
+}
+
+/* The library's loop (lib/xenbus-tx.h), without pauses: a driver's
+ * transactions race only the toolstack's. */
 bool drv_in_transaction(struct drv *d,
 			bool (*body)(struct drv *d, xs_transaction_t t,
 				     void *arg),
 			void *arg)
 {
-	int tries;
+	struct drv_tx c = { d, body, arg };
 
-	for (tries = 0; tries < 20; tries++) {
-		xs_transaction_t t = xs_transaction_start(d->xs);
-
-		if (t == XBT_NULL)
-			return false;
-		if (!body(d, t, arg)) {
-			xs_transaction_end(d->xs, t, true);
-			return false;
-		}
-		if (xs_transaction_end(d->xs, t, false))
-			return true;
-		if (errno != EAGAIN)
-			return false;
-	}
-	return false;
+	return xenbus_transact(d->xs, drv_tx_body, &c, 20, 20) == 0;
 }
 
 struct state_switch {

@@ -21,6 +21,7 @@
 
 #include "fakexen.h"
 #include "simhost-internal.h"
+#include "xenbus-tx.h"
 
 #define RELEASE_TIMEOUT_MS 10000
 
@@ -115,32 +116,31 @@ static bool write_domain_nodes(struct xs_handle *xs, xs_transaction_t t,
 	return ok;
 }
 
-/* One transaction, retried on conflict (bounded). */
+struct domain_nodes {
+	uint32_t id;
+	const char *name, *uuid;
+};
+
+static int domain_nodes_in(struct xs_handle *xs, xs_transaction_t t,
+			   void *arg)
+{
+	struct domain_nodes *n = arg;
+
+	return write_domain_nodes(xs, t, n->id, n->name, n->uuid) ? 0
+		       : -(errno ? errno : EIO);
+}
+
+/* One transaction, retried on conflict (bounded: lib/xenbus-tx.h). */
 static int store_domain(struct simhost *h, struct xs_handle *xs, uint32_t id,
 			const char *name, const char *uuid)
 {
-	int tries;
+	struct domain_nodes n = { id, name, uuid };
+	int r = xenbus_transact(xs, domain_nodes_in, &n, 100, 100);
 
-	for (tries = 0; tries < 100; tries++) {
-		xs_transaction_t t = xs_transaction_start(xs);
-
-		if (t == XBT_NULL)
-			break;
-		if (!write_domain_nodes(xs, t, id, name, uuid)) {
-			int e = errno;
-
-			xs_transaction_end(xs, t, true);
-			errno = e;
-			break;
-		}
-		if (xs_transaction_end(xs, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			break;
-	}
-	snprintf(h->err, sizeof(h->err), "writing /local/domain/%u: %s", id,
-		 strerror(errno));
-	return -errno;
+	if (r)
+		snprintf(h->err, sizeof(h->err), "writing /local/domain/%u: "
+			 "%s", id, strerror(-r));
+	return r;
 }
 
 /* Scans the whole registry: 32k atomic loads, cheaper than a list. */
