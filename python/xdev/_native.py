@@ -90,6 +90,8 @@ PROTOTYPES = {
     "xdev_version": (_STR, []),
     "xdev_ctx_new": (_INT, [ctypes.POINTER(CtxOptsC), _PP]),
     "xdev_ctx_free": (None, [_P]),
+    "xdev_ctx_close": (_INT, [_P]),
+    "xdev_ctx_pending": (_INT, [_P]),
     "xdev_ctx_run": (_INT, [_P, _INT]),
     "xdev_ctx_fd_ready": (_INT, [_P, _INT, _INT]),
     "xdev_ctx_timeout": (_INT, [_P]),

@@ -313,6 +313,17 @@ class Context:
             _contexts.pop(self._token, None)
             self._check()
 
+    def begin_close(self):
+        """Close without blocking: cancel every pending operation and
+        refuse new ones (XdevError ESHUTDOWN); returns at once the number
+        still pending (the library's own clean-ups included).  Keep
+        driving the loop (run(), wait()) until they are done; close()
+        then has nothing to wait for."""
+        with self._lock:
+            r = lib.xdev_ctx_close(self._live())
+        self._check()
+        return r
+
     @property
     def closed(self):
         return self._ptr is None

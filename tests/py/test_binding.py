@@ -257,6 +257,78 @@ def test_closing_with_operations_pending_cancels_them(xdev_sim_host,
     assert_store_back(before, host.snapshot())
 
 
+def close_without_blocking(host, guest, loopdev):
+    host.fault(0, "backend-unresponsive")
+    calls = []
+    ctx = _ctx()
+    op = ctx.add_async(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                       script="ok"),
+                       callback=lambda op: calls.append(op.code))
+    ctx.run(0.05)
+    out = {"pending": len(ctx.pending), "begin": ctx.begin_close(),
+           "calls_at_once": list(calls)}
+    try:
+        ctx.add_async(guest, xdev.Vbd(vdev="xvdc", target=loopdev,
+                                      script="ok"))
+    except xdev.XdevError as e:
+        out["refused"] = e.name
+    op.wait(10)
+    out["after"] = (len(ctx.pending), list(calls))
+    ctx.close()
+    out["closed"] = len(ctx.pending)
+    host.fault_clear(0)
+    out["left"] = host.exists(op.device.backend_path)
+    return out
+
+
+@needs_root
+def test_begin_close_cancels_without_blocking(xdev_sim_host, tmp_loop):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    before = host.snapshot()
+    out = host.call(close_without_blocking, host, guest, tmp_loop(host))
+    assert out == {"pending": 1, "begin": 1, "calls_at_once": [],
+                   "refused": "-ESHUTDOWN", "after": (0, [-125]),
+                   "closed": 0, "left": False}
+    assert_store_back(before, host.snapshot())
+
+
+def per_operation_timeouts(host, guest, loopdev):
+    out = {}
+    with _ctx(timeout_remove=60) as ctx:
+        dev = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                      script="ok"), wait_connected=True)
+        host.fault(guest, "frontend-unresponsive")
+        try:
+            ctx.remove(dev, "safe", timeout_remove=0.3)
+        except xdev.XdevError as e:
+            out["sync"] = (e.name, "within 300 ms" in e.message)
+        op = ctx.remove_async(dev, "safe", timeout_remove=0.4)
+        try:
+            op.result(20)
+        except xdev.XdevError as e:
+            out["async"] = (e.name, "within 400 ms" in e.message)
+        try:
+            ctx.remove(dev, "safe", timeout_init=1)
+        except TypeError as e:
+            out["bad"] = str(e)
+        host.fault_clear(guest)
+        ctx.remove(dev, "safe")
+    return out
+
+
+@needs_root
+def test_per_operation_timeouts(xdev_sim_host, tmp_loop):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    before = host.snapshot()
+    out = host.call(per_operation_timeouts, host, guest, tmp_loop(host))
+    assert out["sync"] == ("-ETIMEDOUT", True)
+    assert out["async"] == ("-ETIMEDOUT", True)
+    assert "timeout_init" in out["bad"] and "timeout_remove" in out["bad"]
+    assert_store_back(before, host.snapshot())
+
+
 def cancel_and_callback_errors(host, guest, loopdev):
     out = {}
     host.fault(0, "backend-unresponsive")
