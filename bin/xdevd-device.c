@@ -27,11 +27,10 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
+#include "hotplug-call.h"
 #include "xdevd.h"
 #include "xenbus-tx.h"
 #include "xenbus.h"
-
-extern char **environ;
 
 static const char *const type_names[] = { [XDEVD_VBD] = "vbd",
 					  [XDEVD_VIF] = "vif" };
@@ -198,62 +197,25 @@ static int script_path(struct xdevd *d, struct device *dev, char *buf,
 	return r;
 }
 
-static void free_env(char **env)
-{
-	size_t i;
-
-	for (i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
-}
-
-/* Xen's convention, plus XDEV_DOMID for xdev's scripts; the daemon's own
- * environment (PATH, XENSTORED_PATH) is kept. */
-static char **script_env(struct xdevd *d, struct device *dev,
-			 const char *script)
-{
-	static const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
-					    "XENBUS_BASE_PATH=", "script=",
-					    "vif=", "XDEV_DOMID=", NULL };
-	size_t n = 0, i, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	if (!(env = calloc(n + 7, sizeof(*env))))
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *const *o;
-
-		for (o = ours; *o && strncmp(environ[i], *o, strlen(*o)); o++)
-			;
-		if (!*o && !(env[k++] = strdup(environ[i])))
-			goto fail;
-	}
-	if (asprintf(&env[k++], "XENBUS_PATH=%s", dev->path) < 0 ||
-	    asprintf(&env[k++], "XENBUS_TYPE=%s", type_names[dev->type]) < 0 ||
-	    asprintf(&env[k++], "XENBUS_BASE_PATH=%s", d->backend) < 0 ||
-	    asprintf(&env[k++], "script=%s", script) < 0 ||
-	    asprintf(&env[k++], "XDEV_DOMID=%" PRIu32, d->self) < 0 ||
-	    (dev->type == XDEVD_VIF &&
-	     asprintf(&env[k++], "vif=vif%" PRIu32 ".%" PRIu32, dev->frontend,
-		      dev->devid) < 0))
-		goto fail;
-	return env;
-fail:
-	free_env(env);
-	return NULL;
-}
-
 static void script_done(struct script *s, int status);
 static void add_failed(struct xdevd *d, struct device *dev, const char *why);
 
-/* Run the add or remove script; false (logged, reported) if it cannot. */
+/* Run the add or remove script with Xen's convention (lib/hotplug-call.h,
+ * the library's too), plus XDEV_DOMID for xdev's scripts; false (logged,
+ * reported) if it cannot. */
 static bool run_script(struct xdevd *d, struct device *dev, bool adding)
 {
-	char path[XDEVD_PATH_LEN + 64], **env;
-	char *argv[4] = { path, NULL, NULL, NULL };
-	const char *action;
+	char path[XDEVD_PATH_LEN + 64], domid[32];
+	struct hotplug_call call = {
+		.script = path,
+		.vif = dev->type == XDEVD_VIF,
+		.adding = adding,
+		.xenbus_path = dev->path,
+		.base_path = d->backend,
+		.frontend = dev->frontend,
+		.devid = dev->devid,
+		.extra = { domid, NULL },
+	};
 	int r;
 
 	if (script_path(d, dev, path, sizeof(path))) {
@@ -263,19 +225,15 @@ static bool run_script(struct xdevd *d, struct device *dev, bool adding)
 				   "plain name or an absolute path");
 		return false;
 	}
-	action = dev->type == XDEVD_VBD ? (adding ? "add" : "remove")
-					: (adding ? "online" : "offline");
-	argv[1] = (char *)action;
-	if (dev->type == XDEVD_VIF)
-		argv[2] = "type_if=vif";
-	if (!(env = script_env(d, dev, path)))
+	snprintf(domid, sizeof(domid), "XDEV_DOMID=%" PRIu32, d->self);
+	if (hotplug_call_prepare(&call))
 		return false;
 	snprintf(dev->script.name, sizeof(dev->script.name), "%s %s %s/%u/%u",
-		 strrchr(path, '/') + 1, action, type_names[dev->type],
+		 strrchr(path, '/') + 1, call.argv[1], type_names[dev->type],
 		 dev->frontend, dev->devid);
 	dev->script.done = script_done;
-	r = script_start(&dev->script, path, argv, env);
-	free_env(env);
+	r = script_start(&dev->script, path, call.argv, call.envp);
+	hotplug_call_release(&call);
 	if (r) {
 		xdevd_log(d, LOG_ERR, "%s: cannot run %s: %s", dev->path, path,
 			  strerror(-r));

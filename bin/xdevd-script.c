@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "hotplug-call.h"
 #include "xdevd.h"
 
 #define KILL_GRACE_S 2.0
@@ -124,26 +125,6 @@ void script_terminate(struct script *s)
 	timer_start_now(s);
 }
 
-static void child_exec(const char *path, char *const argv[],
-		       char *const envp[], int out)
-{
-	int null = open("/dev/null", O_RDONLY);
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	setpgid(0, 0);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
-	    dup2(out, 2) < 0)
-		_exit(126);
-	execve(path, argv, envp);
-	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
-	_exit(127);
-}
-
 int script_start(struct script *s, const char *path, char *const argv[],
 		 char *const envp[])
 {
@@ -161,7 +142,7 @@ int script_start(struct script *s, const char *path, char *const argv[],
 		return r;
 	}
 	if (pid == 0)
-		child_exec(path, argv, envp, p[1]);
+		hotplug_exec(path, argv, envp, p[1]); /* its own group */
 	close(p[1]);
 	/* both sides, so that a signal sent before the child's own
 	 * setpgid() already reaches the group */

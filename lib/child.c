@@ -32,22 +32,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hotplug-call.h"
 #include "internal.h"
 
 /* ---- the watcher (runs in its own process) ------------------------------ */
-
-static void watcher_exec(const char *path, char *const argv[],
-			 char *const envp[], int out_fd)
-{
-	int null = open("/dev/null", O_RDONLY);
-
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 ||
-	    dup2(out_fd, 2) < 0)
-		_exit(126);
-	execve(path, argv, envp);
-	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
-	_exit(127);
-}
 
 /* Reap the script, relaying SIGTERM and SIGUSR1 (as SIGKILL) until then. */
 static int watcher_wait(pid_t pid, int sfd)
@@ -85,14 +73,8 @@ static void watcher_main(const char *path, char *const argv[],
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-
-		setpgid(0, 0); /* its own process group, signalled whole */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		watcher_exec(path, argv, envp, out_fd);
-	}
+	if (pid == 0)
+		hotplug_exec(path, argv, envp, out_fd); /* its own group */
 	if (pid > 0)
 		setpgid(pid, pid); /* before any relay: whichever runs first */
 	close(out_fd);

@@ -1,14 +1,9 @@
 /*
  * hotplug: running a device's hotplug script from the library ("library"
- * mode), with Xen's calling convention, so that Xen's own scripts work
- * with xdev and xdev's with libxl:
- *
- *   vbd:  <script> add|remove
- *   vif:  <script> online|offline type_if=vif
- *   env:  XENBUS_PATH=backend/<type>/<fe>/<devid>  (relative to the
- *         caller's domain, as libxl passes it), XENBUS_TYPE, XENBUS_BASE_PATH,
- *         script, and vif=vif<fe>.<devid> for a vif; the rest of the
- *         library's own environment (PATH, XENSTORED_PATH) is kept.
+ * mode), with Xen's calling convention (lib/hotplug-call.h, shared with
+ * xdevd), so that Xen's own scripts work with xdev and xdev's with libxl;
+ * XENBUS_PATH is backend/<type>/<fe>/<devid>, relative to the caller's
+ * domain, as libxl passes it.
  *
  * The script's timeout is the operation's: past it the script gets
  * SIGTERM, then SIGKILL two seconds later (hotplug__tick), and is always
@@ -22,11 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hotplug-call.h"
 #include "internal.h"
 
 #define KILL_GRACE_MS 2000
-
-extern char **environ;
 
 /* The script's path: absolute as given, else in the hotplug directory. */
 static void script_path(struct xdev_op *op, char *buf, size_t n)
@@ -54,51 +48,6 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 	free(node);
 	snprintf(op->track->script, sizeof(op->track->script), "%s", buf);
 	op->track->script_known = true;
-}
-
-/* The environment: ours, without the names we set, plus those. */
-static char **script_env(struct xdev_op *op, const char *path)
-{
-	/* the store's socket too, when the context names one: the script
-	 * must reach the store the context uses (not set in the process's
-	 * environment, which is the application's) */
-	const char *store = op->ctx->opts.xenstore_path;
-	const char *const ours[] = { "XENBUS_PATH=", "XENBUS_TYPE=",
-				     "XENBUS_BASE_PATH=", "script=", "vif=",
-				     store ? "XENSTORED_PATH=" : NULL, NULL };
-	const char *type = dev__type_name(op->id.type);
-	size_t n = 0, i, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + 7, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *const *o;
-
-		for (o = ours; *o && strncmp(environ[i], *o, strlen(*o)); o++)
-			;
-		if (!*o && !(env[k++] = strdup(environ[i])))
-			goto fail;
-	}
-	if (asprintf(&env[k++], "XENBUS_PATH=backend/%s/%u/%u", type,
-		     op->id.frontend_domid, op->id.devid) < 0 ||
-	    asprintf(&env[k++], "XENBUS_TYPE=%s", type) < 0 ||
-	    !(env[k++] = strdup("XENBUS_BASE_PATH=backend")) ||
-	    asprintf(&env[k++], "script=%s", path) < 0 ||
-	    (op->id.type == XDEV_VIF &&
-	     asprintf(&env[k++], "vif=vif%u.%u", op->id.frontend_domid,
-		      op->id.devid) < 0) ||
-	    (store && asprintf(&env[k++], "XENSTORED_PATH=%s", store) < 0))
-		goto fail;
-	return env;
-fail:
-	for (i = 0; env[i]; i++)
-		free(env[i]);
-	free(env);
-	return NULL;
 }
 
 static void script_done(struct child *c, int status, void *user)
@@ -146,28 +95,38 @@ bool hotplug__has_script(struct xdev_op *op)
 
 static int script_run(struct xdev_op *op)
 {
-	char path[SCRIPT_LEN];
-	char *argv[4] = { path, NULL, NULL, NULL };
-	char **env;
-	int r, i;
+	char path[SCRIPT_LEN], xenbus_path[PATH_LEN], store[PATH_LEN + 32];
+	struct hotplug_call call = {
+		.script = path,
+		.vif = op->id.type == XDEV_VIF,
+		.adding = op->script_adding,
+		/* relative to the caller's domain, as libxl passes it */
+		.xenbus_path = xenbus_path,
+		.base_path = "backend",
+		.frontend = op->id.frontend_domid,
+		.devid = op->id.devid,
+	};
+	int r;
 
 	script_path(op, path, sizeof(path));
-	argv[1] = op->id.type == XDEV_VBD
-			  ? (op->script_adding ? "add" : "remove")
-			  : (op->script_adding ? "online" : "offline");
-	if (op->id.type == XDEV_VIF)
-		argv[2] = "type_if=vif";
-	env = script_env(op, path);
-	if (!env)
+	snprintf(xenbus_path, sizeof(xenbus_path), "backend/%s/%u/%u",
+		 dev__type_name(op->id.type), op->id.frontend_domid,
+		 op->id.devid);
+	/* the store the context uses, when it names one: not set in the
+	 * process's environment, which is the application's */
+	if (op->ctx->opts.xenstore_path) {
+		snprintf(store, sizeof(store), "XENSTORED_PATH=%s",
+			 op->ctx->opts.xenstore_path);
+		call.extra[0] = store;
+	}
+	if (hotplug_call_prepare(&call))
 		return -ENOMEM;
 	op->child.done = script_done;
 	op->child.user = op;
 	ctx__log(op->ctx, XDEV_LOG_DEBUG, "running %s %s for %s", path,
-		 argv[1], op->track->be);
-	r = child__start(op->ctx, &op->child, path, argv, env);
-	for (i = 0; env[i]; i++)
-		free(env[i]);
-	free(env);
+		 call.argv[1], op->track->be);
+	r = child__start(op->ctx, &op->child, path, call.argv, call.envp);
+	hotplug_call_release(&call);
 	if (r) {
 		snprintf(op->message, sizeof(op->message), "cannot run %s: %s",
 			 path, strerror(-r));

@@ -36,7 +36,7 @@ START_TEST(cancel_before_the_first_step_writes_nothing)
 	xdev_desc_free(d);
 	ck_assert_int_eq(xdev_op_cancel(op), 0);
 	ck_assert_int_eq(xdev_op_cancel(op), -EALREADY);
-	run_until(&res, QUICK_MS);
+	run_until(&res, AT_ONCE_MS);
 	ck_assert_int_eq(res.r, -ECANCELED);
 	assert_clean(&id);
 }
@@ -61,7 +61,7 @@ START_TEST(cancel_during_the_wait_removes_the_nodes)
 	paths_of(&id, &t);
 	ck_assert(exists(t.be)); /* written, waiting */
 	ck_assert_int_eq(xdev_op_cancel(op), 0);
-	run_until(&res, QUICK_MS);
+	run_until(&res, AT_ONCE_MS);
 	ck_assert_int_eq(res.r, -ECANCELED);
 	assert_clean(&id);
 }
@@ -84,7 +84,7 @@ START_TEST(cancel_of_a_remove_restores_the_device)
 					    &op), 0);
 	xdev_ctx_run(ctx, 50);
 	ck_assert_int_eq(xdev_op_cancel(op), 0);
-	run_until(&res, QUICK_MS);
+	run_until(&res, AT_ONCE_MS);
 	ck_assert_int_eq(res.r, -ECANCELED);
 	paths_of(&id, &t);
 	ck_assert_int_eq(wait_state(t.be, 4, 5000), 0);

@@ -195,7 +195,7 @@ START_TEST(a_device_with_an_operation_pending_is_busy)
 					    NULL), -EBUSY);
 	xdev_desc_free(d);
 	ck_assert_int_eq(xdev_op_cancel(op), 0);
-	run_until(&res, QUICK_MS);
+	run_until(&res, AT_ONCE_MS);
 	ck_assert_int_eq(res.r, -ECANCELED);
 	assert_clean(&id);
 }

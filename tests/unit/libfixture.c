@@ -25,6 +25,11 @@ char events[4096];
 int gone_alive = -1;
 bool free_on_state;
 
+const xdev_op_how how_patient = {
+	.timeout_init_ms = PATIENT_MS, .timeout_hotplug_ms = PATIENT_MS,
+	.timeout_connect_ms = PATIENT_MS, .timeout_remove_ms = PATIENT_MS,
+};
+
 long long now_ms(void)
 {
 	struct timespec ts;
