@@ -447,11 +447,21 @@ const char *xdev_op_message(const xdev_op *op);
 
 /* ---- listing ------------------------------------------------------------- */
 
+/* An operation holding a device (xdev's record of it says so). */
+enum xdev_op_kind { XDEV_OP_NONE = 0, XDEV_OP_ADD, XDEV_OP_REMOVE };
+
 typedef struct xdev_device_info {
 	xdev_device_id id;
 	int frontend_state;          /* xenbus state; 0: node missing */
 	int backend_state;
 	int online;
+	/* An add or removal in progress on it (any xdev actor: a context of
+	 * this or another process, the CLI), or left half done by one that
+	 * died (op_owner_alive 0: xdev_ctx_recover() finishes it). */
+	enum xdev_op_kind op;
+	int op_owner_alive;
+	int32_t op_owner_pid;        /* the actor's process, 0 if unknown */
+	long reserved[4];
 } xdev_device_info;
 
 /*
@@ -466,6 +476,46 @@ typedef struct xdev_device_info {
  */
 int xdev_device_list(xdev_ctx *ctx, uint32_t domid, xdev_device_info **ret,
 		     unsigned *ret_n);
+
+/*
+ * xdev_ctx_recover - finish the operations of actors that died
+ *
+ * An actor (a process using xdev: a manager, the CLI) holds each device
+ * it adds or removes, in xdev's record of the device, until it is done;
+ * one that dies half-way (kill -9, a crash, a power cut of dom0's
+ * userspace) leaves the device held by a dead actor.  This finds such
+ * devices of domain DOMID (XDEV_DOMID_ANY: of every domain, dead ones
+ * included) and, unless FLAGS has XDEV_RECOVER_DRY_RUN, finishes each by
+ * a forced removal: an interrupted add is rolled back (its remove script
+ * runs if its add script had started), an interrupted removal finished
+ * (its remove script runs unless it was recorded as done: a script
+ * killed with its actor runs again, and so does one that finished in the
+ * instant before its actor died).  Synchronous.  CB (if not NULL) is
+ * called for each device found, after it was handled (RESULT: the
+ * removal's, 0 in a dry run).  A removal of such a device
+ * (xdev_device_remove) takes it over the same way.
+ *
+ * RETURN VALUE
+ *   The number of devices found, or a negative error code.
+ * ERRORS
+ *   -EINVAL            a NULL context, unknown flags
+ *   XDEV_E_XENSTORE    the store failed a request
+ */
+#define XDEV_DOMID_ANY UINT32_MAX
+#define XDEV_RECOVER_DRY_RUN 1u
+
+typedef struct xdev_recovered {
+	xdev_device_id id;
+	enum xdev_op_kind op;        /* what was interrupted */
+	int32_t owner_pid;           /* the dead actor's process */
+	int result;                  /* the finishing removal's */
+	const char *message;         /* ... and its message ("" if none) */
+} xdev_recovered;
+
+typedef void xdev_recover_fn(void *user, const xdev_recovered *found);
+
+int xdev_ctx_recover(xdev_ctx *ctx, uint32_t domid, unsigned flags,
+		     xdev_recover_fn *cb, void *user);
 
 /*
  * xdev_device_unmonitor - stop monitoring a device

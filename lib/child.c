@@ -58,7 +58,8 @@ static int watcher_wait(pid_t pid, int sfd)
 }
 
 static void watcher_main(const char *path, char *const argv[],
-			 char *const envp[], int status_fd, int out_fd)
+			 char *const envp[], int status_fd, int out_fd,
+			 pid_t parent)
 {
 	sigset_t set;
 	int32_t msg;
@@ -70,17 +71,31 @@ static void watcher_main(const char *path, char *const argv[],
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &set, NULL);
+	hotplug_signals_default(); /* not the application's handlers */
+	/* the application gone, the script goes (its actor's death leaves
+	 * the record saying the script started: a recovery runs the remove
+	 * script); gone before the request was made: no script at all */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+	/* a write to a dead application fails instead of killing the
+	 * watcher, which must still stop and reap the script (the death
+	 * signal is pending for watcher_wait); the script gets SIGPIPE back
+	 * (hotplug_exec) */
+	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(1);
 	pid = fork();
 	if (pid == 0)
 		hotplug_exec(path, argv, envp, out_fd); /* its own group */
-	if (pid > 0)
-		setpgid(pid, pid); /* before any relay: whichever runs first */
+	if (pid < 0)
+		_exit(1);
+	setpgid(pid, pid); /* before any relay: whichever runs first */
 	close(out_fd);
 	msg = pid;
-	if (pid < 0 || sfd < 0 || write(status_fd, &msg, sizeof(msg)) < 0)
-		_exit(1);
+	if (write(status_fd, &msg, sizeof(msg)) != sizeof(msg))
+		kill(-pid, SIGTERM); /* the application is gone */
 	msg = watcher_wait(pid, sfd);
 	_exit(write(status_fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
 }
@@ -172,6 +187,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 		 char *const argv[], char *const envp[])
 {
 	int st[2] = { -1, -1 }, out[2] = { -1, -1 }, r;
+	pid_t parent;
 
 	c->watcher = -1;
 	c->pid = 0;
@@ -189,6 +205,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 	/* No fflush(NULL): the application's stdio is its own.  The copies
 	 * of its buffers in the watcher are never written out: the watcher
 	 * and the script's child end with _exit() or exec. */
+	parent = getpid();
 	c->watcher = fork();
 	if (c->watcher < 0) {
 		r = -errno;
@@ -197,7 +214,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 	if (c->watcher == 0) {
 		close(st[0]);
 		close(out[0]);
-		watcher_main(path, argv, envp, st[1], out[1]);
+		watcher_main(path, argv, envp, st[1], out[1], parent);
 	}
 	close(st[1]);
 	close(out[1]);

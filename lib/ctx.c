@@ -188,7 +188,7 @@ int ctx__new(const xdev_ctx_opts *opts, struct ev_loop *app_loop,
 	if (opts)
 		ctx->opts = *opts;
 	apply_defaults(&ctx->opts);
-	if ((r = copy_opts(ctx))) {
+	if ((r = copy_opts(ctx)) || (r = owner__init(ctx))) {
 		free_opts(ctx);
 		free(ctx);
 		return r;

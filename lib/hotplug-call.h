@@ -39,6 +39,9 @@ const char *hotplug_call_action(const struct hotplug_call *c);
 /* C's argv and envp (from the process's environment): 0 or -ENOMEM. */
 int hotplug_call_prepare(struct hotplug_call *c);
 void hotplug_call_release(struct hotplug_call *c);
+/* Every signal's disposition back to its default: in a process forked
+ * from an application, whose handlers must not run there. */
+void hotplug_signals_default(void);
 /* In the forked child: its own process group, default signals and mask,
  * stdin /dev/null, OUT_FD as stdout and stderr, then PATH with ARGV and
  * ENVP (a hotplug_call's, or a test's).  Never returns (126: no /dev/null

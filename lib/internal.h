@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <xenctrl.h>
 #include <xenstore.h>
 
@@ -151,6 +152,7 @@ struct xdev_ctx {
 	unsigned depth;           /* calls into the library in progress */
 	bool free_pending;
 	bool closing;             /* xdev_ctx_close(): no new operations */
+	char self[96];            /* this context as an actor (owner.c) */
 	int store_errno;          /* of the last failed request (store.c) */
 	char last_message[512];
 };
@@ -289,6 +291,38 @@ void child__signal(struct child *c, bool hard);
 void child__stop(struct xdev_ctx *ctx, struct child *c);
 void child__io(struct xdev_ctx *ctx, struct child *c, int fd);
 
+/* The numeric names under DIR (devids, domids), appended to *V (*N of
+ * them); a missing DIR adds none. */
+int track__ids_below(struct xdev_ctx *ctx, const char *dir, uint32_t **v,
+		     unsigned *n);
+
+/* ---- owner.c ------------------------------------------------------------ */
+/* Who acts on a device, and what its scripts did (the record's owner,
+ * add-script and remove-script nodes). */
+struct owner_info {
+	char op[8];               /* "add", "remove"; "": none; "?": unreadable */
+	char actor[96];
+	bool mine;                /* this context */
+	bool alive;               /* its process runs (owner__alive) */
+	pid_t pid;
+	bool add_script_started;
+	int remove_script;        /* 0: not started, 1: started, 2: done */
+};
+
+int owner__init(struct xdev_ctx *ctx);
+bool owner__alive(struct xdev_ctx *ctx, const char *actor);
+void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
+		 struct owner_info *info);
+/* Take T for OP ("add", "remove") in a transaction: 0 (WAS: who had it,
+ * dead or none), -EBUSY (a live actor holds it; WAS says who), -ENOENT
+ * (no record: not xdev's), XDEV_E_XENSTORE. */
+int owner__claim(struct xdev_ctx *ctx, struct track *t, const char *op,
+		 struct owner_info *was);
+/* Record a step (add-script, remove-script) while holding T. */
+int owner__mark(struct xdev_ctx *ctx, const struct track *t, const char *key,
+		const char *value);
+void owner__release(struct xdev_ctx *ctx, const struct track *t);
+
 /* ---- op.c --------------------------------------------------------------- */
 enum op_kind { OP_ADD, OP_REMOVE };
 
@@ -358,6 +392,8 @@ struct xdev_op {
 	int64_t remove_end;       /* the whole wait for Closed ends here */
 	bool backend_vanished;    /* its remove script runs for a backend
 				     that deleted its own directory */
+	bool claimed;             /* it holds the device's record (owner.c) */
+	bool took_over;           /* ... from a dead actor: forced */
 	/* a failed add's undo: the removal's teardown (op-remove.c) */
 	bool undoing;
 	bool add_script_started;  /* its remove script must undo it */

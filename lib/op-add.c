@@ -211,6 +211,7 @@ static void succeed(struct xdev_op *op, bool backend_read)
 	}
 	if (!backend_read && !backend_state(op, &st))
 		return;
+	owner__release(op->ctx, t); /* done: nobody acts on it now */
 	t->monitored = true;
 	op__complete(op, 0);
 }
@@ -223,8 +224,14 @@ static void advance(struct xdev_op *op)
 	if (op->state == OP_ADD_WAIT_INITWAIT &&
 	    hotplug__in_library(ctx, &op->id)) {
 		/* started, it may acquire something before it fails: undone
-		 * by its remove script */
+		 * by its remove script - also by a recovery, once this
+		 * process is gone (recorded first) */
 		op->add_script_started = true;
+		if (owner__mark(ctx, op->track, "add-script", "started")) {
+			op->add_script_started = false;
+			fail(op, XDEV_E_XENSTORE, NULL);
+			return;
+		}
 		if (hotplug__start(op, true, op->timeout_hotplug_ms)) {
 			op->add_script_started = false;
 			fail(op, XDEV_E_HOTPLUG_FAILED, NULL);

@@ -61,6 +61,8 @@ static void finish(struct xdev_op *op, int result)
 		undo_finish(op, result);
 		return;
 	}
+	if (op->claimed && result != 0)
+		owner__release(op->ctx, t); /* kept, or restored: let go */
 	if (op->cancelled && result == 0 && !op->message[0])
 		snprintf(op->message, sizeof(op->message), "cancelled too "
 			 "late: the removal was past its point of no return");
@@ -140,6 +142,8 @@ static void keep_for_cleanup(struct xdev_op *op)
 
 	memcpy(why, op->message, sizeof(why));
 	store__rm_each(op->ctx, fe);
+	if (op->undoing)
+		owner__release(op->ctx, t); /* the add's: kept for a removal */
 	n = snprintf(op->message, sizeof(op->message), "remove script: "
 		     "%.200s; ", why);
 	if (n > 0 && (size_t)n < sizeof(op->message))
@@ -147,6 +151,21 @@ static void keep_for_cleanup(struct xdev_op *op)
 			 "kept: %s and %s, for the next removal to finish",
 			 t->be, t->rec);
 	finish(op, XDEV_E_CLEANUP_FAILED);
+}
+
+/* The remove script, recorded as started first (a recovery after a crash
+ * runs it again: it cannot know that it finished). */
+static int remove_script_start(struct xdev_op *op)
+{
+	int r;
+
+	if ((op->claimed || op->undoing) &&
+	    (r = owner__mark(op->ctx, op->track, "remove-script", "started"))) {
+		snprintf(op->message, sizeof(op->message), "recording the "
+			 "remove script's start: the store failed");
+		return r;
+	}
+	return hotplug__start(op, false, op->timeout_hotplug_ms);
 }
 
 /* The end of every removal that finds the backend: in library mode the
@@ -166,7 +185,7 @@ static void delete_all(struct xdev_op *op, bool be_exists)
 	}
 	if (hotplug__in_library(ctx, &op->id) && hotplug__has_script(op) &&
 	    (be_exists || store__exists(ctx, op->track->be))) {
-		if (hotplug__start(op, false, op->timeout_hotplug_ms))
+		if (remove_script_start(op))
 			keep_for_cleanup(op);
 		return;
 	}
@@ -201,6 +220,8 @@ static void step_script(struct xdev_op *op)
 		return;
 	}
 	op->message[0] = 0;
+	if (op->claimed || op->undoing)
+		owner__mark(op->ctx, op->track, "remove-script", "done");
 	if (op->backend_vanished) {
 		/* its nodes went before the script; the directories above
 		 * them once more: a device of the same guest removed while
@@ -252,7 +273,7 @@ static void backend_vanished(struct xdev_op *op)
 	if (!op->undoing)
 		track__gone(ctx, op->track);
 	op->backend_vanished = true;
-	if (hotplug__start(op, false, op->timeout_hotplug_ms) == 0)
+	if (remove_script_start(op) == 0)
 		return;
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: %s", op->track->be, op->message);
 	if (!op->internal) {
@@ -301,6 +322,51 @@ static bool identity_checked(struct xdev_op *op)
 	return true;
 }
 
+/* One actor at a time (owner.c): a device another live actor (a process,
+ * or another context) adds or removes is -EBUSY; one whose actor died
+ * half-way is taken over and finished, forced: an interrupted add rolled
+ * back, an interrupted removal finished.  Its scripts run as the record
+ * says: no remove script for an add that never started its add script,
+ * nor again once it is done.  False if the op finished. */
+static bool ownership_claimed(struct xdev_op *op)
+{
+	struct track *t = op->track;
+	struct owner_info was;
+	int r;
+
+	if (op->undoing || op->claimed)
+		return true;
+	r = owner__claim(op->ctx, t, "remove", &was);
+	if (r == -ENOENT)
+		return true; /* no record: another toolstack's device */
+	if (r == -EBUSY) {
+		snprintf(op->message, sizeof(op->message), "%s: being %s by "
+			 "another xdev actor (process %d)", t->be,
+			 was.op[0] == 'a' ? "added" : "removed", (int)was.pid);
+		finish(op, -EBUSY);
+		return false;
+	}
+	if (r) {
+		finish(op, r);
+		return false;
+	}
+	op->claimed = true;
+	if (was.op[0] && !was.mine) {
+		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: its %s by process %d "
+			 "was interrupted (the process is gone); finishing it, "
+			 "forced", t->be, was.op[0] == 'a' ? "add" : "removal",
+			 (int)was.pid);
+		op->took_over = true;
+		op->mode = XDEV_REMOVE_FORCE;
+	}
+	if ((was.op[0] == 'a' && !was.add_script_started) ||
+	    was.remove_script == 2) {
+		t->script[0] = 0; /* nothing to undo, or undone already */
+		t->script_known = true;
+	}
+	return true;
+}
+
 /* Remove without the backend's consent: the frontend goes first, and the
  * backend closes on its own once it sees it vanish (Linux's backends
  * switch to Closed, and with online=0 unregister the device, releasing
@@ -345,7 +411,7 @@ static void step_start(struct xdev_op *op)
 		finish(op, -ECANCELED);
 		return;
 	}
-	if (!identity_checked(op))
+	if (!identity_checked(op) || !ownership_claimed(op))
 		return;
 	st = store__read_state(ctx, t->be);
 	/* a record alone (its frontend and backend deleted by others) is
@@ -562,9 +628,15 @@ void remove__step(struct xdev_op *op)
 
 void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t)
 {
+	struct owner_info was;
 	struct xdev_op *op;
 
+	/* Its remove script is this context's to run only if nobody removed
+	 * it: an xdev removal elsewhere (another process, another context)
+	 * deletes the record with the nodes, or holds it while it runs the
+	 * script itself; a second run would be a second iSCSI logout. */
 	if (!hotplug__in_library(ctx, &t->id) || !t->script[0] ||
+	    owner__claim(ctx, t, "remove", &was) ||
 	    !(op = op__new_internal(ctx, OP_REMOVE))) {
 		track__gone(ctx, t);
 		track__drop(ctx, t);
@@ -572,7 +644,10 @@ void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t)
 	}
 	op->id = t->id;
 	op->track = t;
+	op->claimed = true;
 	t->op = op;
+	if (was.remove_script == 2)
+		t->script[0] = 0; /* run already, and done */
 	op__start(op, NULL);
 	backend_vanished(op);
 }

@@ -8,6 +8,9 @@
  *   /xdev/<fe>/<type>/<devid>/mac         a vif's MAC, lowercase
  *   /xdev/<fe>/<type>/<devid>/script      the hotplug script the add ran
  *                                         (absolute; library mode)
+ *   /xdev/<fe>/<type>/<devid>/owner, add-script, remove-script
+ *                                         who acts on it, and what its
+ *                                         scripts did (owner.c)
  *
  * A guest owns its frontend directory, `backend` and `backend-id`
  * included, and a driver domain its backend directory; /xdev is made by
@@ -38,7 +41,12 @@ static bool write_child(struct xs_handle *xs, xs_transaction_t tx,
 bool record__write(struct xdev_ctx *ctx, xs_transaction_t tx,
 		   const struct track *t, const char *name)
 {
+	char owner[sizeof(ctx->self) + 8];
+
+	/* held by this add from its first write on (owner.c) */
+	snprintf(owner, sizeof(owner), "add %s", ctx->self);
 	return xs_write(ctx->xs, tx, t->rec, t->be, strlen(t->be)) &&
+	       write_child(ctx->xs, tx, t->rec, "owner", owner) &&
 	       (!name || write_child(ctx->xs, tx, t->rec,
 				     t->id.type == XDEV_VBD ? "vdev" : "mac",
 				     name)) &&

@@ -367,8 +367,8 @@ void track__flush(struct xdev_ctx *ctx)
 
 /* The devids below DIR, strictly parsed (a name that is no devid is no
  * device of ours), appended to *V. */
-static int devids_below(struct xdev_ctx *ctx, const char *dir, uint32_t **v,
-			unsigned *n)
+int track__ids_below(struct xdev_ctx *ctx, const char *dir, uint32_t **v,
+		      unsigned *n)
 {
 	char **ids;
 	unsigned k, i;
@@ -414,6 +414,20 @@ static int listed_id(struct xdev_ctx *ctx, xdev_device_id *id)
 	return store__exists(ctx, t.be) ? 0 : -ENOENT;
 }
 
+/* Who holds the device now, if anyone: half done if that actor died. */
+static void list_owner(struct xdev_ctx *ctx, const struct track *t,
+		       xdev_device_info *e)
+{
+	struct owner_info o;
+
+	owner__read(ctx, t->rec, XBT_NULL, &o);
+	if (!o.op[0])
+		return;
+	e->op = o.op[0] == 'r' ? XDEV_OP_REMOVE : XDEV_OP_ADD;
+	e->op_owner_alive = o.alive;
+	e->op_owner_pid = o.pid;
+}
+
 static int list_entry(struct xdev_ctx *ctx, const xdev_device_id *id,
 		      xdev_device_info **v, unsigned *n)
 {
@@ -439,6 +453,7 @@ static int list_entry(struct xdev_ctx *ctx, const xdev_device_id *id,
 	e->online = online && !strcmp(online, "1");
 	free(online);
 	t->be_state = e->backend_state;
+	list_owner(ctx, t, e);
 	return 0;
 }
 
@@ -456,10 +471,10 @@ static int list_type(struct xdev_ctx *ctx, uint32_t domid,
 	int r;
 
 	snprintf(dir, sizeof(dir), "/xdev/%u/%s", domid, tn);
-	r = devids_below(ctx, dir, &ids, &k);
+	r = track__ids_below(ctx, dir, &ids, &k);
 	snprintf(dir, sizeof(dir), "/local/domain/0/backend/%s/%u", tn, domid);
 	if (!r)
-		r = devids_below(ctx, dir, &ids, &k);
+		r = track__ids_below(ctx, dir, &ids, &k);
 	if (k)
 		qsort(ids, k, sizeof(*ids), cmp_u32);
 	for (i = 0; !r && i < k; i++) {
