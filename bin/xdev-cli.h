@@ -238,5 +238,6 @@ int cmd_network_detach(struct cli *cli, int argc, char **argv);
 int cmd_block_list(struct cli *cli, int argc, char **argv);
 int cmd_network_list(struct cli *cli, int argc, char **argv);
 int cmd_monitor(struct cli *cli, int argc, char **argv);
+int cmd_recover(struct cli *cli, int argc, char **argv);
 
 #endif

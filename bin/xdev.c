@@ -33,6 +33,7 @@
 #define O_WAIT 4u           /* --wait-connected */
 #define O_MODE 8u           /* --force, --safe */
 #define O_TIMEOUTS 16u      /* timeouts, hotplug mode and directory */
+#define O_APPLY 32u         /* recover: --apply */
 
 struct command {
 	const char *name;
@@ -59,13 +60,16 @@ static const struct command commands[] = {
 	  "list the network devices of domains" },
 	{ "monitor", cmd_monitor, O_JSON, "[<domain>...]",
 	  "print device events until interrupted" },
+	{ "recover", cmd_recover, O_JSON | O_DRY_RUN | O_APPLY | O_TIMEOUTS,
+	  "[<domain>...]", "find devices an xdev process left half added or "
+	  "half removed when it died; --apply: finish them" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 enum {
 	OPT_INIT = 256, OPT_HOTPLUG_T, OPT_CONNECT, OPT_REMOVE, OPT_HOTPLUG,
-	OPT_HOTPLUG_DIR, OPT_XENSTORE,
+	OPT_HOTPLUG_DIR, OPT_XENSTORE, OPT_APPLY,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +77,7 @@ static const struct option long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "apply", no_argument, NULL, OPT_APPLY },
 	{ "wait-connected", no_argument, NULL, 'w' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "safe", no_argument, NULL, 's' },
@@ -89,14 +94,14 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-#define SHORT_OPTS "jvqnwfst:hV"
+#define SHORT_OPTS "jvqnNwfst:hV"
 
 /* What the options said, before they are checked against the command. */
 struct parsed {
 	unsigned used;             /* O_* of the options given */
 	const char *used_name;     /* one of them, for the message */
 	int timeout_ms, step_ms[4];
-	bool force, safe, help, version;
+	bool force, safe, help, version, apply;
 	const char *hotplug;
 };
 
@@ -111,8 +116,10 @@ static void usage(FILE *f)
 			commands[i].args, "", commands[i].help);
 	fprintf(f, "\noptions:\n"
 		"  -j, --json             JSON output (docs/cli.md)\n"
-		"  -n, --dry-run          attach: print the parsed spec, write "
-		"nothing\n"
+		"  -n, -N, --dry-run      attach: print the parsed spec, write "
+		"nothing;\n"
+		"                         recover: report only (the default)\n"
+		"      --apply            recover: finish what it finds\n"
 		"  -w, --wait-connected   attach: also wait for Connected\n"
 		"  -f, --force            detach without waiting\n"
 		"  -s, --safe             detach, but never force it\n"
@@ -173,7 +180,11 @@ static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
 	case 'j': cli->json = true; mark(p, O_JSON, "--json"); break;
 	case 'v': cli->verbose++; break;
 	case 'q': cli->quiet = true; break;
-	case 'n': cli->dry_run = true; mark(p, O_DRY_RUN, "--dry-run"); break;
+	case 'n': case 'N':
+		cli->dry_run = true;
+		mark(p, O_DRY_RUN, "--dry-run");
+		break;
+	case OPT_APPLY: p->apply = true; mark(p, O_APPLY, "--apply"); break;
 	case 'w':
 		cli->wait_connected = true;
 		mark(p, O_WAIT, "--wait-connected");
@@ -250,6 +261,13 @@ static int settle(struct cli *cli, struct parsed *p)
 		cli_error("--force and --safe contradict each other: give one");
 		return EXIT_USAGE;
 	}
+	if (p->apply && cli->dry_run) {
+		cli_error("--apply and --dry-run contradict each other: give "
+			  "one");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cli->cmd, "recover"))
+		cli->dry_run = !p->apply; /* it changes nothing unless asked */
 	cli->remove_mode = p->force ? XDEV_REMOVE_FORCE
 			 : p->safe ? XDEV_REMOVE_SAFE : XDEV_REMOVE_AUTO;
 	for (i = 0; i < 4; i++)
@@ -280,7 +298,8 @@ static int dispatch(struct cli *cli, struct parsed *p, int argc, char **argv)
 	if (!cmd) {
 		cli_error("unknown command '%s': the commands are block-attach, "
 			  "block-detach, block-list, network-attach, "
-			  "network-detach, network-list, monitor (`%s --help`)",
+			  "network-detach, network-list, monitor, recover (`%s "
+			  "--help`)",
 			  argv[0], cli_prog);
 		return EXIT_USAGE;
 	}
