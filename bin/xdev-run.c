@@ -117,6 +117,19 @@ void run_close(struct run *run)
 	xdev_ctx_free(run->ctx); /* may run callbacks: the loop still exists */
 	run->ctx = NULL;
 	if (p && run->loop) {
+		/* The operation has ended: a SIGINT or SIGTERM from here on
+		 * has nothing to cancel, as one the watchers caught after the
+		 * end has not.  Blocked before the watchers go (libev then
+		 * restores the default action): it would kill xdev between
+		 * the result and its report, a completed attach reported as
+		 * interrupted (a shell's 130) and its output lost.  Still
+		 * pending at exit, it is discarded. */
+		sigset_t late;
+
+		sigemptyset(&late);
+		sigaddset(&late, SIGINT);
+		sigaddset(&late, SIGTERM);
+		sigprocmask(SIG_BLOCK, &late, NULL);
 		ev_signal_stop(run->loop, &p->sigint);
 		ev_signal_stop(run->loop, &p->sigterm);
 		ev_timer_stop(run->loop, &p->tick);
