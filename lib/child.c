@@ -41,6 +41,7 @@
 static int watcher_wait(pid_t pid, int sfd)
 {
 	struct signalfd_siginfo si;
+	bool termed = false;
 	int status;
 
 	for (;;) {
@@ -50,8 +51,13 @@ static int watcher_wait(pid_t pid, int sfd)
 			continue;
 		/* the script's whole group: a child it started (losetup,
 		 * ip) must not finish as an orphan after the script is gone */
-		if (si.ssi_signo == SIGTERM)
+		/* once: the death signal comes again for each thread of a
+		 * killed application, and a second SIGTERM would cut the
+		 * script's own clean-up short */
+		if (si.ssi_signo == SIGTERM && !termed) {
+			termed = true;
 			kill(-pid, SIGTERM);
+		}
 		else if (si.ssi_signo == SIGUSR1)
 			kill(-pid, SIGKILL);
 	}
@@ -72,6 +78,12 @@ static void watcher_main(const char *path, char *const argv[],
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	hotplug_signals_default(); /* not the application's handlers */
+	/* a terminal's Ctrl-C, quit or hangup is for the application (whose
+	 * process group the watcher shares), not for the watcher: ignored,
+	 * as the script, in a group of its own, never sees them */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	/* the application gone, the script goes (its actor's death leaves
 	 * the record saying the script started: a recovery runs the remove
 	 * script); gone before the request was made: no script at all */
@@ -95,7 +107,8 @@ static void watcher_main(const char *path, char *const argv[],
 	close(out_fd);
 	msg = pid;
 	if (write(status_fd, &msg, sizeof(msg)) != sizeof(msg))
-		kill(-pid, SIGTERM); /* the application is gone */
+		raise(SIGTERM); /* the application is gone: as its death
+				   signal, relayed once by watcher_wait */
 	msg = watcher_wait(pid, sfd);
 	_exit(write(status_fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
 }

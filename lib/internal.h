@@ -310,7 +310,6 @@ struct owner_info {
 };
 
 int owner__init(struct xdev_ctx *ctx);
-bool owner__alive(struct xdev_ctx *ctx, const char *actor);
 void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
 		 struct owner_info *info);
 /* Take T for OP ("add", "remove") in a transaction: 0 (WAS: who had it,

@@ -13,12 +13,8 @@
  *                                            script must undo it)
  *   /xdev/<fe>/<type>/<devid>/remove-script  "started", then "done"
  *
- * An actor is "<boot id>/<pid>/<start time>/<context>": the kernel's boot
- * id and the process's start time (in clock ticks since boot, field 22 of
- * /proc/<pid>/stat) make the pid an identity that survives pid reuse and
- * a reboot; <context> tells two contexts of one process apart.  An actor
- * is alive while a process with that pid and start time runs in this
- * boot (a context of ours: while it is this one).
+ * An actor (lib/actor.h) is a process and a context in it, named so that
+ * the name survives pid reuse and a reboot.
  *
  * The add's transaction writes its owner with the record; an add that
  * succeeds lets go.  A removal claims the device in a transaction: held
@@ -37,132 +33,16 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "actor.h"
 #include "internal.h"
-
-/* Field 22 of /proc/<pid>/stat; 0 if there is no such process.  The
- * command name (field 2) may hold spaces and parentheses: fields are
- * counted after its last ')'. */
-static unsigned long long start_time(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	ssize_t n;
-	int fd, field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	for (field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
-}
-
-static int boot_id(char buf[40])
-{
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, 39);
-	close(fd);
-	if (n < 36)
-		return -EIO;
-	buf[36] = 0;
-	return 0;
-}
 
 int owner__init(struct xdev_ctx *ctx)
 {
 	uint32_t token;
-	char boot[40];
-	int r = boot_id(boot);
 
-	if (r)
-		return r;
 	if (getrandom(&token, sizeof(token), 0) != sizeof(token))
 		token = (uint32_t)(uintptr_t)ctx ^ (uint32_t)ctx__now_ms();
-	snprintf(ctx->self, sizeof(ctx->self), "%s/%d/%llu/%08" PRIx32, boot,
-		 (int)getpid(), start_time(getpid()), token);
-	return 0;
-}
-
-/* ACTOR's parts: boot id, pid, start time, context; false if malformed
- * (a record is dom0's, but another toolstack could write anything). */
-static bool parse_actor(const char *actor, char boot[40], pid_t *pid,
-			unsigned long long *start, const char **context)
-{
-	const char *p = strchr(actor, '/');
-	char *end;
-	long v;
-
-	if (!p || p - actor != 36)
-		return false;
-	memcpy(boot, actor, 36);
-	boot[36] = 0;
-	v = strtol(p + 1, &end, 10);
-	if (end == p + 1 || *end != '/' || v <= 0 || v > 0x3fffffff)
-		return false;
-	*pid = (pid_t)v;
-	*start = strtoull(end + 1, &end, 10);
-	if (*end != '/')
-		return false;
-	*context = end + 1;
-	return true;
-}
-
-bool owner__alive(struct xdev_ctx *ctx, const char *actor)
-{
-	char boot[40], mine[40];
-	const char *context;
-	unsigned long long start;
-	pid_t pid;
-
-	if (!strcmp(actor, ctx->self))
-		return true;
-	if (!parse_actor(actor, boot, &pid, &start, &context) ||
-	    boot_id(mine) || strcmp(boot, mine))
-		return false; /* another boot's: dom0 restarted since */
-	if (pid == getpid())
-		/* another context of this process: alive while freeing
-		 * it cannot leave an operation behind, so it is alive if
-		 * it still holds the device */
-		return start == start_time(pid);
-	return start_time(pid) == start;
-}
-
-pid_t owner__pid(const char *actor)
-{
-	char boot[40];
-	const char *context;
-	unsigned long long start;
-	pid_t pid;
-
-	return parse_actor(actor, boot, &pid, &start, &context) ? pid : 0;
-}
-
-/* "<op> <actor>" */
-int owner__parse(const char *v, char op[8], const char **actor)
-{
-	size_t n = strcspn(v, " ");
-
-	if ((n != 3 && n != 6) || v[n] != ' ')
-		return -EINVAL;
-	memcpy(op, v, n);
-	op[n] = 0;
-	if (strcmp(op, "add") && strcmp(op, "remove"))
-		return -EINVAL;
-	*actor = v + n + 1;
-	return 0;
+	return actor_self(ctx->self, token);
 }
 
 void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
@@ -174,12 +54,14 @@ void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
 	memset(info, 0, sizeof(*info));
 	snprintf(path, sizeof(path), "%s/owner", rec);
 	v = xs_read(ctx->xs, tx, path, NULL);
-	if (v && owner__parse(v, info->op, &actor) == 0 &&
+	if (v && actor_owner_parse(v, info->op, &actor) == 0 &&
 	    strlen(actor) < sizeof(info->actor)) {
 		strcpy(info->actor, actor);
 		info->mine = !strcmp(actor, ctx->self);
-		info->alive = owner__alive(ctx, actor);
-		info->pid = owner__pid(actor);
+		/* another context of this process is alive while it holds
+		 * the device: freeing it ends its operations */
+		info->alive = info->mine || actor_alive(actor);
+		info->pid = actor_pid(actor);
 	} else if (v) {
 		snprintf(info->op, sizeof(info->op), "?");
 	}
