@@ -102,10 +102,10 @@ WAIT_S = 30     # an xdev or script still running after this is stuck
 # The -vv lines that mark the add's steps (lib/op-add.c's transitions), in
 # the order they come, and the phase each one begins.
 MARKS = [
-    ("add new -> wait-initwait", "wait-initwait"),   # the nodes are written
-    ("add script none -> running", "add-script"),
-    ("add script running -> done", "script-done"),
-    ("add run-script -> wait-connected", "wait-connected"),
+    ("add write -> wait-initwait", "wait-initwait"),  # the nodes are written
+    ("-> script-running (add script)", "add-script"),
+    ("-> script-exited (add script)", "script-done"),
+    ("add script-exited -> wait-connected", "wait-connected"),
     ("add done:", "done"),
 ]
 
