@@ -15,6 +15,7 @@
 #include <string.h>
 #include <xenstore.h>
 
+#include "actor.h"
 #include "xdev-cli.h"
 
 const char *cli_prog = "xdev";
@@ -405,6 +406,30 @@ static void add_vif(json_object *o, struct xs_handle *xs, const char *fe,
 	add_node(o, "rx_ring_ref", xs, fe, "rx-ring-ref", U32);
 }
 
+/* The operation holding the device, from xdev's record (lib/owner.c):
+ * null, or {"op", "pid", "alive"}; not alive: half done, for `xdev
+ * recover`. */
+static json_object *operation(struct xs_handle *xs, const xdev_device_id *id)
+{
+	char path[96], *v, op[8];
+	const char *actor;
+	json_object *o = NULL;
+
+	snprintf(path, sizeof(path), "/xdev/%u/%s/%u/owner", id->frontend_domid,
+		 dev_type_name(id->type), id->devid);
+	v = xs_read(xs, XBT_NULL, path, NULL);
+	if (v && !actor_owner_parse(v, op, &actor)) {
+		o = json_object_new_object();
+		json_object_object_add(o, "op", json_object_new_string(op));
+		json_object_object_add(o, "pid",
+				       json_object_new_int64(actor_pid(actor)));
+		json_object_object_add(o, "alive", json_object_new_boolean(
+							   actor_alive(actor)));
+	}
+	free(v);
+	return o;
+}
+
 json_object *out_device(struct xs_handle *xs, const struct dom *dom,
 			const xdev_device_id *id)
 {
@@ -442,6 +467,7 @@ json_object *out_device(struct xs_handle *xs, const struct dom *dom,
 		add_vbd(o, xs, fe, be, rec.name);
 	else
 		add_vif(o, xs, fe, be, rec.name);
+	json_object_object_add(o, "operation", operation(xs, id));
 	return o;
 }
 
@@ -487,6 +513,31 @@ void out_table_header(enum xdev_device_type type)
 		       "rx-ring-ref", "BE-path");
 }
 
+/* After the row, what xl cannot say: an operation holding the device. */
+static void table_note(json_object *dev)
+{
+	json_object *op, *v;
+
+	if (!json_object_object_get_ex(dev, "operation", &op) || !op)
+		return;
+	json_object_object_get_ex(op, "alive", &v);
+	if (json_object_get_boolean(v))
+		printf("      (being %s by process %lld)\n",
+		       strcmp(json_object_get_string(
+			       json_object_object_get(op, "op")), "add")
+			       ? "removed" : "added",
+		       (long long)json_object_get_int64(
+			       json_object_object_get(op, "pid")));
+	else
+		printf("      (half %s: process %lld died; `%s recover "
+		       "--apply` finishes it)\n",
+		       strcmp(json_object_get_string(
+			       json_object_object_get(op, "op")), "add")
+			       ? "removed" : "added",
+		       (long long)json_object_get_int64(
+			       json_object_object_get(op, "pid")), cli_prog);
+}
+
 void out_table_row(enum xdev_device_type type, json_object *dev)
 {
 	char be[160], mac[80];
@@ -506,4 +557,5 @@ void out_table_row(enum xdev_device_type type, json_object *dev)
 		       get_i(dev, "event_channel"), get_i(dev, "tx_ring_ref"),
 		       get_i(dev, "rx_ring_ref"),
 		       get_s(dev, "backend", be, sizeof(be)));
+	table_note(dev);
 }

@@ -17,7 +17,8 @@ from .errors import (BackendGone, Cancelled, CleanupFailed, DeviceExists,
                      XdevTimeout, XenstoreError, code_name, error_for,
                      strerror)
 from .types import (DeviceId, DeviceInfo, DeviceType, Event, EventType,
-                    Hotplug, LogLevel, RemoveMode, Vbd, Vif, XenbusState)
+                    Hotplug, LogLevel, Recovered, RemoveMode, Vbd, Vif,
+                    XenbusState)
 
 __version__ = version()
 
@@ -29,5 +30,5 @@ __all__ = [
     "DomainNotFound", "XenstoreError", "DeviceExists", "NoDevice",
     "code_name", "error_for", "strerror",
     "DeviceId", "DeviceInfo", "DeviceType", "Event", "EventType", "Hotplug",
-    "LogLevel", "RemoveMode", "Vbd", "Vif", "XenbusState",
+    "LogLevel", "Recovered", "RemoveMode", "Vbd", "Vif", "XenbusState",
 ]

@@ -34,7 +34,27 @@ class DeviceInfoC(ctypes.Structure):
     _fields_ = [("id", DeviceIdC),
                 ("frontend_state", ctypes.c_int),
                 ("backend_state", ctypes.c_int),
-                ("online", ctypes.c_int)]
+                ("online", ctypes.c_int),
+                ("op", ctypes.c_int),
+                ("op_owner_alive", ctypes.c_int),
+                ("op_owner_pid", ctypes.c_int32),
+                ("reserved", ctypes.c_long * 4)]
+
+
+class RecoveredC(ctypes.Structure):
+    """xdev_recovered"""
+    _fields_ = [("id", DeviceIdC),
+                ("op", ctypes.c_int),
+                ("owner_pid", ctypes.c_int32),
+                ("result", ctypes.c_int),
+                ("message", ctypes.c_char_p)]
+
+
+# void (*)(void *user, const xdev_recovered *found)
+RECOVER_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p,
+                              ctypes.POINTER(RecoveredC))
+XDEV_DOMID_ANY = 0xffffffff
+XDEV_RECOVER_DRY_RUN = 1
 
 
 # void (*)(void *user, enum xdev_log_level, const char *message)
@@ -91,6 +111,8 @@ PROTOTYPES = {
     "xdev_ctx_new": (_INT, [ctypes.POINTER(CtxOptsC), _PP]),
     "xdev_ctx_free": (None, [_P]),
     "xdev_ctx_close": (_INT, [_P]),
+    "xdev_ctx_recover": (_INT, [_P, ctypes.c_uint32, ctypes.c_uint,
+                                RECOVER_FN, ctypes.c_void_p]),
     "xdev_ctx_pending": (_INT, [_P]),
     "xdev_ctx_run": (_INT, [_P, _INT]),
     "xdev_ctx_fd_ready": (_INT, [_P, _INT, _INT]),

@@ -26,7 +26,7 @@ from . import _native
 from ._native import lib
 from .errors import Cancelled, InvalidArgument, error_for
 from .types import (DeviceId, DeviceInfo, DeviceType, Event, EventType,
-                    Hotplug, LogLevel, RemoveMode, _state)
+                    Hotplug, LogLevel, Recovered, RemoveMode, _state)
 
 _tokens = itertools.count(1)
 _contexts = {}   # token -> Context, while the C context exists
@@ -94,6 +94,9 @@ def _how(cb, token, timeouts, kind=None):
     for name, seconds in timeouts.items():
         setattr(how, name + "_ms", _ms(seconds, name))
     return how
+
+
+_OPS = {1: "add", 2: "remove"}   # enum xdev_op_kind
 
 
 # ---- the trampolines -------------------------------------------------------
@@ -571,10 +574,40 @@ class Context:
             return [DeviceInfo(_device(arr[i].id),
                                _state(arr[i].frontend_state),
                                _state(arr[i].backend_state),
-                               bool(arr[i].online))
+                               bool(arr[i].online),
+                               _OPS.get(arr[i].op),
+                               bool(arr[i].op_owner_alive)
+                               if arr[i].op else None,
+                               arr[i].op_owner_pid)
                     for i in range(n.value)]
         finally:
             _native.libc_free(arr)
+
+    def recover(self, domid=None, *, dry_run=False):
+        """Find the devices of DOMID (None: of every domain) that an xdev
+        actor (a process: a manager, the CLI) left half added or half
+        removed when it died, and unless DRY_RUN finish them: an
+        interrupted add rolled back, an interrupted removal finished
+        (xdev_ctx_recover).  Returns a list of Recovered."""
+        found = []
+
+        def one(user, f):
+            f = f.contents
+            found.append(Recovered(
+                _device(f.id), _OPS.get(f.op, "?"), f.owner_pid,
+                None if dry_run else f.result,
+                "" if dry_run else _native.text(f.message)))
+
+        cb = _native.RECOVER_FN(one)
+        with self._lock:
+            r = lib.xdev_ctx_recover(
+                self._live(),
+                _native.XDEV_DOMID_ANY if domid is None else domid,
+                _native.XDEV_RECOVER_DRY_RUN if dry_run else 0, cb, None)
+        self._check()
+        if r < 0:
+            raise error_for(r)
+        return found
 
     def unmonitor(self, device):
         """No more events for DEVICE (a DeviceId a list or an add made the

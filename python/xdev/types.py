@@ -89,11 +89,29 @@ def _state(value):
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """One entry of Context.list_devices() (xdev_device_info)."""
+    """One entry of Context.list_devices() (xdev_device_info).  OPERATION
+    ("add", "remove" or None) is an operation holding the device, by any
+    xdev actor; with OWNER_ALIVE False its actor died half-way
+    (Context.recover() finishes it)."""
     id: DeviceId
     frontend_state: XenbusState  # UNKNOWN (0): the node is missing
     backend_state: XenbusState
     online: bool
+    operation: Optional[str] = None
+    owner_alive: Optional[bool] = None
+    owner_pid: int = 0
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A device Context.recover() found held by a dead actor: what was
+    interrupted ("add" or "remove"), by which process, and the result of
+    finishing it (None in a dry run)."""
+    device: DeviceId
+    interrupted: str
+    owner_pid: int
+    result: Optional[int] = None
+    message: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import xdev
-from conftest import SRCDIR
+from conftest import BUILDDIR, SRCDIR
 from xdev.pytest_plugin import xdev_sim_host, xdev_sim_hosts  # noqa: F401
 
 TEST_SCRIPTS = os.path.join(SRCDIR, "tests", "hotplug")
@@ -402,6 +402,43 @@ def test_device_gone_when_the_driver_domain_dies(xdev_sim_host, tmp_loop):
     dev, listed, gone, after = host.call(gone_events, host, guest, drv,
                                          tmp_loop(host))
     assert listed == [dev] and gone == [(dev, False)] and after == []
+
+
+def removed_by_the_cli(host, guest, loopdev, record, xdev_cli):
+    """A manager's context adds a disk and keeps running; an operator's
+    `xdev block-detach` removes it."""
+    os.environ["XDEV_TEST_RECORD"] = record
+    with _ctx() as ctx:
+        dev = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                      script="ok"), wait_connected=True)
+        cli = subprocess.run(
+            [xdev_cli, "block-detach", "--hotplug-dir", TEST_SCRIPTS, str(guest),
+             "xvdb"], capture_output=True, text=True)
+        gone = [ev.device for ev in ctx.events(timeout=10)
+                if ev.type == xdev.EventType.DEVICE_GONE]
+        ctx.run(0.2)  # a second remove script would have started
+        return dev, cli.returncode, cli.stderr, gone
+
+
+@needs_root
+def test_a_cli_removal_beside_a_context_runs_the_script_once(xdev_sim_host,
+                                                            tmp_loop,
+                                                            tmp_path):
+    """Before, the context that added the device ran its remove script a
+    second time when it saw the backend vanish: an iSCSI logout twice."""
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    record = str(tmp_path / "record")
+    before = host.snapshot()
+    dev, code, err, gone = host.call(removed_by_the_cli, host, guest,
+                                     tmp_loop(host), record,
+                                     os.path.join(BUILDDIR, "bin", "xdev"))
+    assert code == 0, err
+    assert gone == [dev]
+    with open(record) as f:
+        lines = f.read().splitlines()
+    assert [line.split()[0] for line in lines] == ["add", "remove"], lines
+    assert_store_back(before, host.snapshot())
 
 
 def removed_elsewhere(host, guest, loopdev):

@@ -329,7 +329,8 @@ def expected(cli, domid, name, kind, devid):
          "online": r(f"{be}/online") == "1",
          "hotplug_status": r(f"{be}/hotplug-status"),
          "script": r(f"{be}/script"),
-         "event_channel": num(r(f"{fe}/event-channel"))}
+         "event_channel": num(r(f"{fe}/event-channel")),
+         "operation": None}
     if kind == "vbd":
         d.update(vdev=r(f"{be}/dev"), target=r(f"{be}/params"),
                  mode=r(f"{be}/mode"), device_type=r(f"{be}/device-type"),
@@ -456,6 +457,61 @@ def test_not_found(cli):
     proc = cli("-j", "block-list", "nobody", "erin", code=EXIT_NOT_FOUND)
     assert json.loads(proc.stdout) == [] and "nobody" in proc.stderr
     assert g
+
+
+def wait_readable(path, timeout=20):
+    """A line from the FIFO PATH, within TIMEOUT seconds."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"nothing on {path} within {timeout} s"
+        return os.read(fd, 64).decode()
+    finally:
+        os.close(fd)
+
+
+def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
+    """kill -9 of `xdev block-attach` while its add script runs leaves the
+    device half added: block-list says so, `xdev recover` reports it (a dry
+    run by default) and with --apply rolls it back; the remove script runs
+    once, and the store is as it was.  Before, nothing said anything was
+    half done, and nothing found such devices."""
+    cli.host.sim("domain-create", "kim")
+    loop = cli.loop()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    os.mkfifo(gate / "started")
+    os.mkfifo(gate / "open")
+    record = tmp_path / "record"
+    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    before = cli.dump()
+    proc = subprocess.Popen(
+        cli.cmd("block-attach", "kim", f"phy:{loop},xvdb,w", "script=gate"),
+        env=dict(env, XDEV_TEST_GATE=str(gate), XDEV_TEST_GATE_ON="add"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_readable(gate / "started") == "add\n"
+        xdev = int(run(["pgrep", "-P", str(proc.pid)]).stdout.split()[0])
+        os.kill(xdev, signal.SIGKILL)
+    finally:
+        proc.wait()
+    [dev] = cli.json("block-list", "kim")
+    assert dev["operation"] == {"op": "add", "pid": xdev, "alive": False}
+    proc = cli("block-list", "kim")
+    assert f"half added: process {xdev} died" in proc.stdout
+    found = json.loads(cli("-j", "recover", env=env).stdout)
+    assert [(d["devid"], d["interrupted"], d["owner_pid"], d["action"])
+            for d in found] == [(51728, "add", xdev, None)]
+    assert cli.json("block-list", "kim")[0]["operation"]["alive"] is False
+    found = json.loads(cli("-j", "recover", "--apply", "kim", env=env).stdout)
+    assert [(d["interrupted"], d["action"], d["result"]) for d in found] == \
+        [("add", "rolled back", "ok")]
+    assert cli.json("block-list", "kim") == []
+    assert record.read_text().count("remove ") == 1, record.read_text()
+    assert "add " not in record.read_text()
+    assert cli.dump() == before
+    assert "nothing interrupted" in cli("recover").stdout
+    cli("recover", "--apply", "-n", code=EXIT_USAGE)
 
 
 def test_device_exists(cli):
