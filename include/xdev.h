@@ -389,7 +389,12 @@ enum xdev_remove_mode {
  * (scripts have their own).  The backend already gone, or vanishing or
  * dying during the wait: success at once, the frontend cleaned up, and a
  * DEVICE_GONE event (except a backend directory that the backend domain's
- * xdevd deleted once Closed: its normal end).  The empty directories above
+ * xdevd deleted once Closed: its normal end).  With xdevd in the backend's
+ * domain, the removal waits for it to run the remove script and delete the
+ * backend: within timeout_hotplug_ms, and at most 2 s when forced (FORCE,
+ * or a dead actor's device taken over); past that the library deletes the
+ * backend, and xdevd runs the remove script when it comes back.  The
+ * empty directories above
  * the device's nodes go with them.
  *
  * The device's identity is dom0's: if xdev's record of it names another

@@ -44,6 +44,13 @@
 #include "internal.h"
 
 #define CLOSING_ASKS_MAX 3
+/* How long a forced removal (FORCE, an add's undo, a dead actor's device
+ * taken over) waits for the backend domain's xdevd to run the remove
+ * script and delete the backend: FORCE says "do not wait", and a daemon
+ * that does not answer must not hold it for the hotplug timeout.  The
+ * library then deletes the backend; a daemon that comes back runs the
+ * remove script for it (xdevd's state directory). */
+#define FORCE_DAEMON_MS 2000
 
 static void set_state(struct xdev_op *op, enum op_state s, int ms)
 {
@@ -85,6 +92,14 @@ static void delete_nodes(struct xdev_op *op)
 	finish(op, r);
 }
 
+static int daemon_wait_ms(const struct xdev_op *op)
+{
+	return op->mode == XDEV_REMOVE_FORCE &&
+			       op->timeout_hotplug_ms > FORCE_DAEMON_MS
+		       ? FORCE_DAEMON_MS
+		       : op->timeout_hotplug_ms;
+}
+
 /* Hand the backend to its domain's daemon: Closed with online=0 is its
  * signal (written by us when the backend did not get there itself). */
 static void daemon_wait_start(struct xdev_op *op)
@@ -109,7 +124,7 @@ static void daemon_wait_start(struct xdev_op *op)
 		if (r == 0 || r == -EAGAIN)
 			store__rm_each(ctx, fe);
 	}
-	set_state(op, OP_RM_WAIT_DAEMON, op->timeout_hotplug_ms);
+	set_state(op, OP_RM_WAIT_DAEMON, daemon_wait_ms(op));
 }
 
 static void step_daemon(struct xdev_op *op)
@@ -124,7 +139,7 @@ static void step_daemon(struct xdev_op *op)
 		return;
 	ctx__log(ctx, XDEV_LOG_WARNING, "%s: not removed by the backend "
 		 "domain's xdevd within %d ms; deleting it (is xdevd running "
-		 "there?)", op->track->be, op->timeout_hotplug_ms);
+		 "there?)", op->track->be, daemon_wait_ms(op));
 	delete_nodes(op);
 }
 
