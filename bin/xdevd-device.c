@@ -24,8 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "hotplug-call.h"
 #include "xdevd.h"
@@ -165,6 +168,128 @@ static void device_forget(struct xdevd *d, struct device *dev)
 		}
 }
 
+/* ---- the state directory ----------------------------------------------------
+ *
+ * One file per backend whose add script this daemon started, named
+ * <type>-<frontend>-<devid> and holding that script's path: written
+ * before the script starts (it may acquire something, a loop device, at
+ * once), deleted once the remove script has run.  A daemon that comes
+ * back after a crash or a restart reads it: a backend deleted meanwhile
+ * (the toolstack's forced removal, or its timeout while no daemon
+ * answered) still gets its remove script, with the script that added it.
+ * The directory is the daemon's own (tmpfs: a reboot of the domain
+ * releases everything anyway).
+ */
+
+static void state_file(const struct xdevd *d, const struct device *dev,
+		       char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s-%" PRIu32 "-%" PRIu32, d->state_dir,
+		 type_names[dev->type], dev->frontend, dev->devid);
+}
+
+static void state_remember(struct xdevd *d, const struct device *dev)
+{
+	char path[XDEVD_PATH_LEN + 64], tmp[XDEVD_PATH_LEN + 72];
+	FILE *f;
+
+	state_file(d, dev, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f || fprintf(f, "%s\n", dev->script_path) < 0 || fflush(f) ||
+	    fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
+		xdevd_log(d, LOG_ERR, "%s: cannot record it in %s: %s (a "
+			  "restart would not release it)", dev->path, path,
+			  strerror(errno));
+		if (f)
+			fclose(f);
+		unlink(tmp);
+	}
+}
+
+static void state_forget(struct xdevd *d, const struct device *dev)
+{
+	char path[XDEVD_PATH_LEN + 64];
+
+	state_file(d, dev, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		xdevd_log(d, LOG_WARNING, "%s: cannot delete %s: %s", dev->path,
+			  path, strerror(errno));
+}
+
+/* "<type>-<fe>-<devid>", canonical numbers only (a file of ours) */
+static bool state_name_parse(const char *name, enum xdevd_type *type,
+			     uint32_t *fe, uint32_t *devid)
+{
+	const char *p = name + 4, *dash;
+	long long a, b;
+
+	if (!strncmp(name, "vbd-", 4))
+		*type = XDEVD_VBD;
+	else if (!strncmp(name, "vif-", 4))
+		*type = XDEVD_VIF;
+	else
+		return false;
+	dash = strchr(p, '-');
+	if (!dash)
+		return false;
+	a = canonical(p, (size_t)(dash - p));
+	b = canonical(dash + 1, strlen(dash + 1));
+	if (a < 0 || a >= 0x7ff0 || b < 0)
+		return false;
+	*fe = (uint32_t)a;
+	*devid = (uint32_t)b;
+	return true;
+}
+
+int device_state_load(struct xdevd *d)
+{
+	struct dirent *e;
+	DIR *dir;
+
+	if (mkdir(d->state_dir, 0700) && errno != EEXIST) {
+		xdevd_log(d, LOG_ERR, "cannot make %s: %s", d->state_dir,
+			  strerror(errno));
+		return -1;
+	}
+	if (!(dir = opendir(d->state_dir))) {
+		xdevd_log(d, LOG_ERR, "cannot read %s: %s", d->state_dir,
+			  strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(dir))) {
+		char path[XDEVD_PATH_LEN + 300], script[XDEVD_PATH_LEN + 64];
+		enum xdevd_type type;
+		uint32_t fe, devid;
+		struct device *dev;
+		FILE *f;
+
+		if (!state_name_parse(e->d_name, &type, &fe, &devid))
+			continue; /* ".", "..", a .tmp left half written */
+		snprintf(path, sizeof(path), "%s/%s", d->state_dir, e->d_name);
+		f = fopen(path, "re");
+		if (!f || !fgets(script, sizeof(script), f) ||
+		    script[0] != '/' || !strchr(script, '\n')) {
+			xdevd_log(d, LOG_WARNING, "%s: not a state file of "
+				  "xdevd's; ignored", path);
+			if (f)
+				fclose(f);
+			continue;
+		}
+		fclose(f);
+		*strchr(script, '\n') = 0;
+		if (!(dev = device_find(d, type, fe, devid, true)))
+			break;
+		dev->remembered = true;
+		snprintf(dev->script_path, sizeof(dev->script_path), "%s",
+			 script);
+		xdevd_log(d, LOG_DEBUG, "%s: its add script started before "
+			  "this start (%s)", dev->path, script);
+	}
+	closedir(dir);
+	return 0;
+}
+
 /* ---- scripts -------------------------------------------------------------- */
 
 /* The script the toolstack chose (absolute, or a plain name in the hotplug
@@ -228,6 +353,8 @@ static bool run_script(struct xdevd *d, struct device *dev, bool adding)
 	snprintf(domid, sizeof(domid), "XDEV_DOMID=%" PRIu32, d->self);
 	if (hotplug_call_prepare(&call))
 		return false;
+	if (adding)
+		state_remember(d, dev); /* before it can acquire anything */
 	snprintf(dev->script.name, sizeof(dev->script.name), "%s %s %s/%u/%u",
 		 strrchr(path, '/') + 1, call.argv[1], type_names[dev->type],
 		 dev->frontend, dev->devid);
@@ -337,9 +464,10 @@ static void script_done(struct script *s, int status)
 		return;
 	}
 	/* removal: the directory goes only now, after the script */
-	dev->added = false;
+	dev->added = dev->remembered = false;
 	if (dir_exists(d, dev))
 		remove_backend_dir(d, dev);
+	state_forget(d, dev);
 	device_forget(d, dev);
 }
 
@@ -360,7 +488,8 @@ static void device_step(struct xdevd *d, struct device *dev)
 	if (!dir_exists(d, dev)) {
 		/* deleted under us (a forced removal): release what add
 		 * acquired; the scripts find their own records */
-		if (!dev->added || !run_script(d, dev, false))
+		if ((!dev->added && !dev->remembered) ||
+		    !run_script(d, dev, false))
 			device_forget(d, dev);
 		return;
 	}
@@ -373,8 +502,15 @@ static void device_step(struct xdevd *d, struct device *dev)
 		free(status);
 		status = NULL;
 	}
-	if (status)
+	if (status && !dev->added) {
+		/* added before this daemon knew it (one without a state
+		 * directory, an upgrade): remembered from now on */
+		char path[XDEVD_PATH_LEN + 64];
+
 		dev->added = true;
+		if (!script_path(d, dev, path, sizeof(path)))
+			state_remember(d, dev);
+	}
 	xdevd_log(d, LOG_DEBUG, "%s: state %d, online %d, hotplug-status %s%s",
 		  dev->path, state, online, status ? status : "(none)",
 		  dev->added ? ", added" : "");

@@ -25,6 +25,7 @@
 
 #define WATCH_TOKEN "xdevd"
 #define DEFAULT_TIMEOUT_S 40
+#define DEFAULT_STATE_DIR "/run/xdevd"
 
 static const char *prio_name(int prio)
 {
@@ -56,7 +57,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xdevd [--domid N] [--hotplug-dir DIR] [--timeout SECONDS]"
-		" [--syslog]\n"
+		" [--state-dir DIR] [--syslog]\n"
 		"Runs the hotplug scripts of the backends in this domain "
 		"(see xdevd(8)).\n"
 		"  -d, --domid N          this domain's id (default: read "
@@ -65,9 +66,12 @@ static void usage(FILE *f)
 		"(default %s)\n"
 		"  -t, --timeout SECONDS  kill a script after this long "
 		"(default %d)\n"
+		"  -S, --state-dir DIR    what the add scripts acquired, kept "
+		"across restarts\n"
+		"                         (default %s)\n"
 		"  -s, --syslog           log to syslog instead of stderr\n"
 		"  -v, --verbose          log every decision\n",
-		XDEV_HOTPLUG_DIR, DEFAULT_TIMEOUT_S);
+		XDEV_HOTPLUG_DIR, DEFAULT_TIMEOUT_S, DEFAULT_STATE_DIR);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -97,6 +101,7 @@ static int parse_args(struct xdevd *d, int argc, char **argv, bool *have_id)
 		{ "domid", required_argument, NULL, 'd' },
 		{ "hotplug-dir", required_argument, NULL, 'H' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -106,7 +111,7 @@ static int parse_args(struct xdevd *d, int argc, char **argv, bool *have_id)
 	uint32_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:H:t:svh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:H:t:S:svh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (parse_u32(optarg, 0x7fef, &d->self))
@@ -128,6 +133,14 @@ static int parse_args(struct xdevd *d, int argc, char **argv, bool *have_id)
 						   "of seconds (1 to 86400)",
 						   optarg);
 			d->timeout_s = v;
+			break;
+		case 'S':
+			if (optarg[0] != '/' ||
+			    strlen(optarg) >= sizeof(d->state_dir) - 40)
+				return usage_error("--state-dir '%s' must be an "
+						   "absolute path", optarg);
+			snprintf(d->state_dir, sizeof(d->state_dir), "%s",
+				 optarg);
 			break;
 		case 's': d->syslog = true; break;
 		case 'v': d->verbose = true; break;
@@ -230,6 +243,7 @@ int main(int argc, char **argv)
 	int r;
 
 	snprintf(d.hotplug_dir, sizeof(d.hotplug_dir), "%s", XDEV_HOTPLUG_DIR);
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s", DEFAULT_STATE_DIR);
 	if ((r = parse_args(&d, argc, argv, &have_id)))
 		return r;
 	if (d.syslog)
@@ -255,7 +269,12 @@ int main(int argc, char **argv)
 	start_watching(&d, &prep);
 	xdevd_log(&d, LOG_INFO, "domain %" PRIu32 ": watching %s", d.self,
 		  d.backend);
-	device_scan_all(&d); /* what was left half done */
+	if (device_state_load(&d)) {
+		xs_close(d.xs);
+		return 1;
+	}
+	device_scan_all(&d); /* what was left half done, and what was
+				removed while no daemon ran */
 	ev_run(d.loop, 0);
 	xdevd_log(&d, LOG_INFO, "stopped");
 	device_free_all(&d);

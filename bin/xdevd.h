@@ -65,6 +65,9 @@ struct device {
 	enum device_phase phase;
 	bool added;                 /* its add script ran (or it was found
 				       with a hotplug-status) */
+	bool remembered;            /* the state directory says its add
+				       script started before this start:
+				       its remove script is owed */
 	bool recheck;               /* an event arrived while a script ran */
 	char script_path[XDEVD_PATH_LEN + 64]; /* the add script, for a removal
 				       that no longer finds the node */
@@ -77,6 +80,8 @@ struct xdevd {
 	uint32_t self;
 	char backend[64];           /* /local/domain/<self>/backend */
 	char hotplug_dir[XDEVD_PATH_LEN];
+	char state_dir[XDEVD_PATH_LEN]; /* xdevd-device.c: what add scripts
+					   acquired, across restarts */
 	double timeout_s;           /* per script */
 	bool syslog;
 	bool verbose;                /* LOG_DEBUG too */
@@ -93,6 +98,8 @@ void xdevd_log(struct xdevd *d, int prio, const char *fmt, ...)
 /* xdevd-device.c */
 void device_changed(struct xdevd *d, const char *path);
 void device_scan_all(struct xdevd *d);
+/* The state directory's devices (made if missing): 0, or -1 (logged). */
+int device_state_load(struct xdevd *d);
 int device_running_scripts(struct xdevd *d);
 void device_stop_all(struct xdevd *d);
 void device_free_all(struct xdevd *d);

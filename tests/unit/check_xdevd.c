@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <dlfcn.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -101,7 +102,11 @@ static void enter_driver_domain(void)
 static void xdevd_start(const char *scripts, const char *gate_on)
 {
 	char *valgrind = getenv("XDEV_TEST_VALGRIND");
+	char state[320];
 	pid_t pid;
+
+	/* the test's own, kept across restarts of the daemon within it */
+	snprintf(state, sizeof(state), "%s/xdevd-state", fx_host.dir);
 
 	ck_assert_int_lt(xdevd_pid, 0);
 	pid = fork();
@@ -117,11 +122,12 @@ static void xdevd_start(const char *scripts, const char *gate_on)
 			      "--show-leak-kinds=definite",
 			      "--errors-for-leak-kinds=definite",
 			      "--error-exitcode=99", XDEVD, "--hotplug-dir",
-			      scripts, "--timeout", script_timeout, "-v",
-			      (char *)NULL);
+			      scripts, "--timeout", script_timeout,
+			      "--state-dir", state, "-v", (char *)NULL);
 		else
 			execl(XDEVD, XDEVD, "--hotplug-dir", scripts,
-			      "--timeout", script_timeout, "-v", (char *)NULL);
+			      "--timeout", script_timeout, "--state-dir", state,
+			      "-v", (char *)NULL);
 		_exit(127);
 	}
 	xdevd_pid = pid;
@@ -714,6 +720,49 @@ START_TEST(daemon_mode_in_dom0_round_trip)
 }
 END_TEST
 
+/* xdevd crashed (kill -9) while a device it added was attached; a forced
+ * removal meanwhile waits for it at most 2 s (before: the whole hotplug
+ * timeout, although FORCE says "do not wait") and deletes the backend
+ * itself; the daemon that comes back runs the remove script for it, with
+ * the script that added it (before: never - its loop device leaked). */
+START_TEST(a_removal_while_the_daemon_is_down_gets_its_script_at_restart)
+{
+	xdev_device_id id;
+	char state[320];
+	long long t0, end;
+	DIR *dir;
+	struct dirent *e;
+	int files = 0;
+
+	xdevd_start(TEST_SCRIPTS, NULL);
+	ck_assert_int_eq(add_vbd("ok", loopdev, "r", &id), 0);
+	kill(xdevd_pid, SIGKILL);
+	waitpid(xdevd_pid, NULL, 0);
+	xdevd_pid = -1;
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_FORCE, NULL,
+					    NULL), 0);
+	ck_assert_int_lt(now_ms() - t0, HOTPLUG_MS / 2);
+	assert_clean(&id);
+	ck_assert_msg(!strstr(recorded(), "remove "), "%s", recorded());
+	xdevd_start(TEST_SCRIPTS, NULL);
+	end = now_ms() + 30000;
+	while (!strstr(recorded(), "remove ") && now_ms() < end)
+		usleep(20000); /* a file's content: nothing to wait on */
+	ck_assert_msg(strstr(recorded(), "remove ") &&
+		      strstr(recorded(), "backend-gone"), "%s; %s", recorded(),
+		      xdevd_said());
+	xdevd_stop();
+	/* and it remembers nothing more */
+	snprintf(state, sizeof(state), "%s/xdevd-state", fx_host.dir);
+	ck_assert_ptr_nonnull(dir = opendir(state));
+	while ((e = readdir(dir)))
+		files += e->d_name[0] != '.';
+	closedir(dir);
+	ck_assert_int_eq(files, 0);
+}
+END_TEST
+
 static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -729,6 +778,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		restart_in_the_middle_of_a_remove_completes_it,
 		driver_domain_dying_ends_a_removal_at_once,
 		daemon_mode_in_dom0_round_trip,
+		a_removal_while_the_daemon_is_down_gets_its_script_at_restart,
 	};
 	size_t i;
 

@@ -267,7 +267,11 @@ class SimHost:
         pytest fixture stops every xdevd it started."""
         log = os.path.join(self.dir, f"xdevd-{domain}-{len(self._xdevds)}"
                            ".log")
-        cmd = self.exec_args(domain) + [self.xdevd_path(), "-v"]
+        # its state directory is the host's: kept across restarts of
+        # xdevd in one domain, never shared with another host's
+        state = os.path.join(self.dir, f"xdevd-state-{domain}")
+        cmd = self.exec_args(domain) + [self.xdevd_path(), "-v",
+                                        "--state-dir", state]
         if hotplug_dir:
             cmd += ["--hotplug-dir", hotplug_dir]
         if timeout:
