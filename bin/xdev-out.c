@@ -249,9 +249,11 @@ static const char *hint(int r)
 		       "and the guest's frontend? raise --timeout, or use -v "
 		       "to see the wait";
 	case -EBUSY:
-		return "the backend's nodes kept changing under the removal "
-		       "(a busy or misbehaving backend): the device was left "
-		       "as it was; try again, or detach without --safe";
+		return "the device is busy: another xdev process is attaching "
+		       "or detaching it (the message names it; block-list "
+		       "shows it), or its backend's nodes kept changing under "
+		       "the removal; the device was left as it was: try again "
+		       "once it is done";
 	case -ECANCELED:
 		return "interrupted: what the operation wrote was undone";
 	default:

@@ -514,6 +514,44 @@ def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     cli("recover", "--apply", "-n", code=EXIT_USAGE)
 
 
+def test_two_detaches_at_once_one_is_busy(cli, tmp_path):
+    """Two operators detach the same disk at once: the second is refused
+    (exit 1, naming the first's process) while the first's remove script
+    runs, which runs once."""
+    cli.host.sim("domain-create", "lou")
+    loop = cli.loop()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    os.mkfifo(gate / "started")
+    os.mkfifo(gate / "open")
+    record = tmp_path / "record"
+    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    cli("block-attach", "lou", f"phy:{loop},xvdb,w", "script=gate", env=env)
+    first = subprocess.Popen(
+        cli.cmd("block-detach", "lou", "xvdb"),
+        env=dict(env, XDEV_TEST_GATE=str(gate), XDEV_TEST_GATE_ON="remove"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_readable(gate / "started") == "remove\n"
+        xdev = int(run(["pgrep", "-P", str(first.pid)]).stdout.split()[0])
+        [dev] = cli.json("block-list", "lou")
+        assert dev["operation"] == {"op": "remove", "pid": xdev,
+                                    "alive": True}
+        proc = cli("block-detach", "lou", "xvdb", code=EXIT_FAILED, env=env)
+        assert f"being removed by another xdev actor (process {xdev})" in \
+            proc.stderr, proc.stderr
+        with open(gate / "open", "w") as f:
+            f.write("go\n")
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert cli.json("block-list", "lou") == []
+    assert record.read_text().count("remove ") == 1, record.read_text()
+
+
 def test_device_exists(cli):
     g = int(cli.host.sim("domain-create", "fay").stdout)
     cli("block-attach", "--hotplug", "none", "fay", "/dev/xdev-test,,xvdb")
