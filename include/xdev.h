@@ -339,7 +339,10 @@ typedef struct xdev_op_how {
  *   -ENOMEM (returned)
  *   -ESHUTDOWN (returned)    xdev_ctx_close() was called
  *   XDEV_E_DOMAIN_NOT_FOUND  DOMID or the backend domain does not exist
- *   XDEV_E_DEVICE_EXISTS     the device already exists (in the store)
+ *   XDEV_E_DEVICE_EXISTS     the device already exists (its frontend
+ *                            or xdev's record of it: an xdev actor may
+ *                            hold it, or have left it half done when it
+ *                            died; the message says so)
  *   -EBUSY (returned)        an operation of this context on the device
  *                            is pending (as xdev_device_remove() says)
  *   -ETIMEDOUT               a wait ran out; the nodes are removed

@@ -125,6 +125,26 @@ static int write_nodes(struct xdev_op *op)
 	return r;
 }
 
+/* The device is there: say whether an xdev actor holds it, or left it
+ * half done when it died. */
+static void exists_why(struct xdev_op *op)
+{
+	struct owner_info o;
+
+	owner__read(op->ctx, op->track->rec, XBT_NULL, &o);
+	if (!o.op[0])
+		return;
+	if (o.alive)
+		snprintf(op->message, sizeof(op->message), "%s: being %s by "
+			 "another xdev actor (process %d)", op->track->be,
+			 o.op[0] == 'a' ? "added" : "removed", (int)o.pid);
+	else
+		snprintf(op->message, sizeof(op->message), "%s: left half %s "
+			 "by process %d, which died: xdev_ctx_recover() (`xdev "
+			 "recover --apply`) finishes it", op->track->be,
+			 o.op[0] == 'a' ? "added" : "removed", (int)o.pid);
+}
+
 static int write_tx(struct xdev_op *op, xs_transaction_t tx,
 		    struct xs_permissions *fperm, struct xs_permissions *bperm,
 		    const struct dev_kv *fkv, int nf, const struct dev_kv *bkv,
@@ -135,10 +155,15 @@ static int write_tx(struct xdev_op *op, xs_transaction_t tx,
 	char *existing;
 	bool ok;
 
+	/* its frontend, or xdev's record of it: a removal may have deleted
+	 * the frontend already and still hold the record */
 	existing = xs_read(ctx->xs, tx, t->fe, NULL);
+	if (!existing)
+		existing = xs_read(ctx->xs, tx, t->rec, NULL);
 	if (existing) {
 		free(existing);
 		xs_transaction_end(ctx->xs, tx, true);
+		exists_why(op);
 		return XDEV_E_DEVICE_EXISTS;
 	}
 	ok = record__write(ctx, tx, t, dev__desc_get(op->desc,

@@ -499,6 +499,9 @@ def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     assert dev["operation"] == {"op": "add", "pid": xdev, "alive": False}
     proc = cli("block-list", "kim")
     assert f"half added: process {xdev} died" in proc.stdout
+    proc = cli("block-attach", "kim", f"phy:{loop},xvdb,w", "script=gate",
+               code=EXIT_FAILED, env=env)
+    assert f"left half added by process {xdev}, which died" in proc.stderr
     found = json.loads(cli("-j", "recover", env=env).stdout)
     assert [(d["devid"], d["interrupted"], d["owner_pid"], d["action"])
             for d in found] == [(51728, "add", xdev, None)]
