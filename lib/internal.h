@@ -254,6 +254,8 @@ void track__drop(struct xdev_ctx *ctx, struct track *t);
 /* The backend of T is gone: clean up the frontend and the record, and
  * deliver DEVICE_GONE. */
 void track__gone(struct xdev_ctx *ctx, struct track *t);
+/* DEVICE_GONE for T, its nodes left to the actor removing it. */
+void track__gone_event(struct xdev_ctx *ctx, struct track *t);
 /* A watch event at PATH, or a domain died (PATH NULL): mark who cares. */
 void track__changed(struct xdev_ctx *ctx, const char *path);
 /* Look once at every marked device: a burst of events (a transaction

@@ -645,14 +645,28 @@ void remove__vanished_unattended(struct xdev_ctx *ctx, struct track *t)
 {
 	struct owner_info was;
 	struct xdev_op *op;
+	int r;
 
 	/* Its remove script is this context's to run only if nobody removed
 	 * it: an xdev removal elsewhere (another process, another context)
 	 * deletes the record with the nodes, or holds it while it runs the
 	 * script itself; a second run would be a second iSCSI logout. */
-	if (!hotplug__in_library(ctx, &t->id) || !t->script[0] ||
-	    owner__claim(ctx, t, "remove", &was) ||
-	    !(op = op__new_internal(ctx, OP_REMOVE))) {
+	if (!hotplug__in_library(ctx, &t->id) || !t->script[0]) {
+		track__gone(ctx, t);
+		track__drop(ctx, t);
+		return;
+	}
+	r = owner__claim(ctx, t, "remove", &was);
+	if (r == -EBUSY) {
+		/* another actor removes it: its nodes are that actor's to
+		 * delete (with the record it holds); only the event here */
+		track__gone_event(ctx, t);
+		track__drop(ctx, t);
+		return;
+	}
+	if (r || !(op = op__new_internal(ctx, OP_REMOVE))) {
+		/* no record (removed by another xdev actor, which ran the
+		 * script), or the store failed: no script from here */
 		track__gone(ctx, t);
 		track__drop(ctx, t);
 		return;

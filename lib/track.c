@@ -190,14 +190,19 @@ void track__state_seen(struct xdev_ctx *ctx, struct track *t, int state)
 
 void track__gone(struct xdev_ctx *ctx, struct track *t)
 {
-	xdev_event ev = { .type = XDEV_EVENT_DEVICE_GONE };
-
 	ctx__log(ctx, XDEV_LOG_INFO, "%s: backend gone; removing the frontend",
 		 t->be);
 	/* The backend directory too: a dying domain's nodes may outlive it
 	 * (C xenstored -K keeps them). */
 	if (prune__delete_device(ctx, t))
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: cleaning up failed", t->fe);
+	track__gone_event(ctx, t);
+}
+
+void track__gone_event(struct xdev_ctx *ctx, struct track *t)
+{
+	xdev_event ev = { .type = XDEV_EVENT_DEVICE_GONE };
+
 	ev.device = t->id;
 	/* asked after the deletion: a dying domain is marked so before its
 	 * nodes go, so a directory vanishing with it reads as its death */
