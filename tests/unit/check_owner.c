@@ -204,7 +204,10 @@ static void child_acts(const struct crash_case *c, uint32_t g,
 		_exit(3);
 	crash_point = c->point;
 	child_log = fopen(child_log_path, "w");
-	if (xdev_ctx_new(&o, &mine) || xdev_desc_set(d, "script", "ok"))
+	/* the gate holds the script until the child is gone: killed with it
+	 * (else it could finish first, on a slow machine or under valgrind) */
+	if (xdev_ctx_new(&o, &mine) ||
+	    xdev_desc_set(d, "script", c->gate_on ? "gate" : "ok"))
 		_exit(4);
 	if (c->removal)
 		xdev_device_remove(mine, id, XDEV_REMOVE_SAFE, NULL, NULL);
@@ -242,8 +245,9 @@ START_TEST(an_actor_killed_at_each_point_is_recovered)
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	snprintf(fifo, sizeof(fifo), "%s/open", gate);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	if (c->removal)
-		ck_assert_int_eq(add_with_script(g, "ok", NULL, &id), 0);
+	if (c->removal) /* the gate is on in the child only */
+		ck_assert_int_eq(add_with_script(g, c->gate_on ? "gate" : "ok",
+						 NULL, &id), 0);
 	snprintf(child_log_path, sizeof(child_log_path), "%s/child.log",
 		 fx_host.dir);
 	pid = fork();
