@@ -11,6 +11,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 CK_NS = "{http://check.sourceforge.net/ns}"
@@ -22,12 +23,25 @@ def one_line(text, limit=600):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+# (seconds, test) of every test run, for the table of the slowest
+DURATIONS = []
+
+
 def check_counts(xml_path, name):
     """(passed, failed, failures) from a Check XML log; a failure reads
     "NAME[case] test (file:line): message", so the end of a CI log says
     why without the rest of it."""
     passed, failed, names = 0, 0, []
     for test in ET.parse(xml_path).getroot().iter(CK_NS + "test"):
+        try:
+            DURATIONS.append((float(test.findtext(CK_NS + "duration", "0")),
+                              "%s[%s] %s#%s" % (
+                                  name,
+                                  test.findtext(CK_NS + "description", "?"),
+                                  test.findtext(CK_NS + "id", "?"),
+                                  test.findtext(CK_NS + "iteration", "0"))))
+        except ValueError:
+            pass
         if test.get("result") == "success":
             passed += 1
         else:
@@ -45,6 +59,12 @@ def junit_counts(xml_path):
     passed = failed = skipped = 0
     names = []
     for case in ET.parse(xml_path).getroot().iter("testcase"):
+        try:
+            DURATIONS.append((float(case.get("time", "0")),
+                              case.get("classname", "") + "::" +
+                              case.get("name", "")))
+        except ValueError:
+            pass
         kinds = {child.tag for child in case}
         xfail = any(c.tag == "skipped" and c.get("type") == "pytest.xfail"
                     for c in case)
@@ -145,6 +165,21 @@ def run_pytest(args, results):
     return tuple(total)
 
 
+SLOWEST = 15
+
+
+def print_times(times, total):
+    """Where the time went: each suite's wall time, and the slowest tests
+    (Check's durations exclude a test's fixture; pytest's include it)."""
+    print("time per suite:")
+    for label, seconds in times:
+        print(f"  {seconds:7.1f} s  {label}")
+    print(f"  {total:7.1f} s  in all")
+    print(f"the {SLOWEST} slowest tests:")
+    for seconds, name in sorted(DURATIONS, reverse=True)[:SLOWEST]:
+        print(f"  {seconds:7.1f} s  {name}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--builddir", required=True)
@@ -160,7 +195,8 @@ def main():
 
     total = [0, 0, 0]
     failures = []
-    suites = [lambda p=p: run_check(args.builddir, p, results)
+    suites = [(os.path.basename(p),
+               lambda p=p: run_check(args.builddir, p, results))
               for p in args.programs]
     if args.valgrind:
         vg = [os.path.join(args.builddir, "libtool"), "--mode=execute",
@@ -168,17 +204,24 @@ def main():
               "--show-leak-kinds=definite",
               "--errors-for-leak-kinds=definite",
               f"--error-exitcode={VALGRIND_EXIT}"]
-        suites += [lambda p=p: run_check(args.builddir, p, results, vg)
+        suites += [(os.path.basename(p) + " (valgrind)",
+                    lambda p=p: run_check(args.builddir, p, results, vg))
                    for p in args.programs]
     else:
         print("note: valgrind not found; the memory-check runs are skipped")
-    suites.append(lambda: run_pytest(args, results))
-    for suite in suites:
+    suites.append((f"pytest ({PYTEST_SHARDS} shards at once)",
+                   lambda: run_pytest(args, results)))
+    times = []
+    start = time.monotonic()
+    for label, suite in suites:
+        t0 = time.monotonic()
         passed, failed, skipped, names = suite()
+        times.append((label, time.monotonic() - t0))
         total[0] += passed
         total[1] += failed
         total[2] += skipped
         failures += names
+    print_times(times, time.monotonic() - start)
     if failures:
         print("failed:")
         for failure in failures:
