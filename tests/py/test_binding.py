@@ -414,8 +414,11 @@ def removed_by_the_cli(host, guest, loopdev, record, xdev_cli):
         cli = subprocess.run(
             [xdev_cli, "block-detach", "--hotplug-dir", TEST_SCRIPTS, str(guest),
              "xvdb"], capture_output=True, text=True)
-        gone = [ev.device for ev in ctx.events(timeout=10)
-                if ev.type == xdev.EventType.DEVICE_GONE]
+        gone = []
+        for ev in ctx.events(timeout=20):
+            if ev.type == xdev.EventType.DEVICE_GONE:
+                gone.append(ev.device)
+                break
         ctx.run(0.2)  # a second remove script would have started
         return dev, cli.returncode, cli.stderr, gone
 
