@@ -444,6 +444,42 @@ def test_a_cli_removal_beside_a_context_runs_the_script_once(xdev_sim_host,
     assert_store_back(before, host.snapshot())
 
 
+def recover_in_host(host, guest, loopdev):
+    """A device whose add's actor died: its record names a process that
+    cannot run (a pid beyond Linux's largest pid_max, 2^22), as dom0's
+    toolstack would find it after a kill -9."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    with _ctx() as ctx:
+        dev = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                      script="ok"), wait_connected=True)
+        rec = f"/xdev/{guest}/vbd/{dev.devid}"
+        host.cmd("xenstore-write", f"{rec}/owner",
+                 f"add {boot}/1073741823/1/0000abcd")
+        host.cmd("xenstore-write", f"{rec}/add-script", "started")
+        listed = [(i.operation, i.owner_alive, i.owner_pid)
+                  for i in ctx.list_devices(guest)]
+        dry = ctx.recover(guest, dry_run=True)
+        done = ctx.recover()
+        return (dev, listed, dry, done, ctx.list_devices(guest),
+                ctx.recover())
+
+
+@needs_root
+def test_recover_rolls_back_a_dead_actors_add(xdev_sim_host, tmp_loop):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    before = host.snapshot()
+    dev, listed, dry, done, after, again = host.call(
+        recover_in_host, host, guest, tmp_loop(host))
+    assert listed == [("add", False, 1073741823)]
+    assert dry == [xdev.Recovered(dev, "add", 1073741823, None, "")]
+    assert [(r.device, r.interrupted, r.result) for r in done] == \
+        [(dev, "add", 0)]
+    assert after == [] and again == []
+    assert_store_back(before, host.snapshot())
+
+
 def removed_elsewhere(host, guest, loopdev):
     """A manager lists; another removes the device: DEVICE_GONE, its
     backend domain alive."""
