@@ -66,6 +66,10 @@ void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
 		snprintf(info->op, sizeof(info->op), "?");
 	}
 	free(v);
+	/* what its scripts did matters only to whoever finishes an
+	 * operation left half done: two reads less otherwise */
+	if (!info->op[0] || (info->alive && !info->mine))
+		return;
 	snprintf(path, sizeof(path), "%s/add-script", rec);
 	v = xs_read(ctx->xs, tx, path, NULL);
 	info->add_script_started = v != NULL;
