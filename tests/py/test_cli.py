@@ -517,6 +517,45 @@ def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     cli("recover", "--apply", "-n", code=EXIT_USAGE)
 
 
+def test_two_attaches_of_one_disk_at_once(cli, tmp_path):
+    """Two operators attach the same disk at once: the second is refused
+    as existing, naming the first's process, and changes nothing; the
+    first ends attached, its add script run once."""
+    cli.host.sim("domain-create", "mo")
+    loop = cli.loop()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    os.mkfifo(gate / "started")
+    os.mkfifo(gate / "open")
+    record = tmp_path / "record"
+    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    spec = (f"phy:{loop},xvdb,w", "script=gate")
+    first = subprocess.Popen(
+        cli.cmd("block-attach", "mo", *spec),
+        env=dict(env, XDEV_TEST_GATE=str(gate), XDEV_TEST_GATE_ON="add"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_readable(gate / "started") == "add\n"
+        xdev = int(run(["pgrep", "-P", str(first.pid)]).stdout.split()[0])
+        during = cli.dump()
+        proc = cli("block-attach", "mo", *spec, code=EXIT_FAILED, env=env)
+        assert f"being added by another xdev actor (process {xdev})" in \
+            proc.stderr, proc.stderr
+        assert cli.dump() == during
+        with open(gate / "open", "w") as f:
+            f.write("go\n")
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    [dev] = cli.json("block-list", "mo")
+    assert dev["operation"] is None and dev["backend_state"] == 4
+    assert record.read_text().count("add ") == 1, record.read_text()
+    cli("-q", "block-detach", "mo", "xvdb", env=env)
+
+
 def test_two_detaches_at_once_one_is_busy(cli, tmp_path):
     """Two operators detach the same disk at once: the second is refused
     (exit 1, naming the first's process) while the first's remove script
