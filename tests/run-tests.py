@@ -129,12 +129,14 @@ def run_pytest(args, results):
     """pytest in PYTEST_SHARDS processes at once (conftest.py splits the
     tests); each shard's output is printed when it ends."""
     env = dict(os.environ, XDEV_BUILDDIR=args.builddir,
-               XDEV_SRCDIR=args.srcdir, PYTHONDONTWRITEBYTECODE="1")
+               XDEV_SRCDIR=args.srcdir, PYTHONDONTWRITEBYTECODE="1",
+               XDEV_PYTEST_SELECT="long" if args.long else "quick")
     print("== pytest", flush=True)
     procs = []
     for k in range(PYTEST_SHARDS):
-        xml = os.path.join(results, f"pytest-{k}.xml")
-        out = os.path.join(results, f"pytest-{k}.log")
+        tag = "long-" if args.long else ""
+        xml = os.path.join(results, f"pytest-{tag}{k}.xml")
+        out = os.path.join(results, f"pytest-{tag}{k}.log")
         for f in (xml, out):
             if os.path.exists(f):
                 os.unlink(f)
@@ -188,6 +190,10 @@ def main():
     ap.add_argument("--valgrind", default="",
                     help="valgrind binary: also run the Check programs "
                          "under it")
+    ap.add_argument("--long", action="store_true",
+                    help="only the long pytest suites (make check-long: "
+                         "the lifecycle matrix); without it, all but "
+                         "those")
     ap.add_argument("programs", nargs="*")
     args = ap.parse_args()
     results = os.path.join(args.builddir, "tests", "results")
@@ -207,7 +213,7 @@ def main():
         suites += [(os.path.basename(p) + " (valgrind)",
                     lambda p=p: run_check(args.builddir, p, results, vg))
                    for p in args.programs]
-    else:
+    elif args.programs:
         print("note: valgrind not found; the memory-check runs are skipped")
     suites.append((f"pytest ({PYTEST_SHARDS} shards at once)",
                    lambda: run_pytest(args, results)))

@@ -95,10 +95,26 @@ def host(request):
     assert not os.path.exists(h.dir), f"{h.dir} left behind"
 
 
+# The long suites: `make check-long` runs them, `make check` the others.
+LONG_FILES = ("test_lifecycle.py",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """XDEV_PYTEST_SHARD=K/N keeps every N-th test starting at the K-th
-    (tests/run-tests.py runs N shards at once: the suites mostly wait on
-    timeouts and drivers, and every test has its own host)."""
+    """XDEV_PYTEST_SELECT=quick drops the long suites (LONG_FILES), =long
+    keeps only them (unset: all).  XDEV_PYTEST_SHARD=K/N keeps every N-th
+    test starting at the K-th (tests/run-tests.py runs N shards at once:
+    the suites mostly wait on timeouts and drivers, and every test has its
+    own host)."""
+    select = os.environ.get("XDEV_PYTEST_SELECT")
+    if select in ("quick", "long"):
+        want_long = select == "long"
+        keep, drop = [], []
+        for item in items:
+            is_long = os.path.basename(str(item.fspath)) in LONG_FILES
+            (keep if is_long == want_long else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
     shard = os.environ.get("XDEV_PYTEST_SHARD")
     if not shard:
         return
