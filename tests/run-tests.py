@@ -118,8 +118,10 @@ def run_pytest(args, results):
         for f in (xml, out):
             if os.path.exists(f):
                 os.unlink(f)
+        files = [os.path.join(args.srcdir, f) for f in args.pytest_file]
         cmd = [args.python, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
-               "--junitxml", xml, os.path.join(args.srcdir, "tests", "py")]
+               "--junitxml", xml] + (
+                   files or [os.path.join(args.srcdir, "tests", "py")])
         log = open(out, "w")
         procs.append((k, xml, out, log, subprocess.Popen(
             cmd, env=dict(env, XDEV_PYTEST_SHARD=f"{k}/{PYTEST_SHARDS}"),
@@ -153,6 +155,9 @@ def main():
     ap.add_argument("--valgrind", default="",
                     help="valgrind binary: also run the Check programs "
                          "under it")
+    ap.add_argument("--pytest-file", action="append", default=[],
+                    help="run this pytest file (relative to the source "
+                         "tree) instead of all of tests/py; repeatable")
     ap.add_argument("programs", nargs="*")
     args = ap.parse_args()
     results = os.path.join(args.builddir, "tests", "results")
@@ -171,7 +176,8 @@ def main():
         suites += [lambda p=p: run_check(args.builddir, p, results, vg)
                    for p in args.programs]
     else:
-        print("note: valgrind not found; the memory-check runs are skipped")
+        print("note: no valgrind (none found, or a sanitizer build: "
+              "make check-sanitizers); the memory-check runs are skipped")
     suites.append(lambda: run_pytest(args, results))
     for suite in suites:
         passed, failed, skipped, names = suite()
