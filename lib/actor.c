@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,34 +58,65 @@ static int boot_id(char buf[40])
 int actor_self(char buf[ACTOR_LEN], uint32_t context)
 {
 	char boot[40];
+	unsigned long long start;
 	int r = boot_id(boot);
 
 	if (r)
 		return r;
+	/* 0: no /proc/self/stat; an actor needs its start time (parse()) */
+	start = start_time(getpid());
+	if (!start)
+		return -EIO;
 	snprintf(buf, ACTOR_LEN, "%s/%d/%llu/%08" PRIx32, boot, (int)getpid(),
-		 start_time(getpid()), context);
+		 start, context);
 	return 0;
 }
 
+/* The decimal number at *P, as actor_self() writes it (digits only: no
+ * sign, no blank, no leading zero), up to MAX and followed by '/': true,
+ * its value in *RET and *P past the '/'. */
+static bool number(const char **p, unsigned long long max,
+		   unsigned long long *ret)
+{
+	const char *s = *p;
+	unsigned long long n = 0;
+	unsigned d;
+
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] != '/'))
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		d = (unsigned)(*s - '0');
+		if (n > (max - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	if (*s != '/')
+		return false;
+	*ret = n;
+	*p = s + 1;
+	return true;
+}
+
 /* ACTOR's parts; false if malformed (a record is dom0's, but another
- * program could write anything there). */
+ * program could write anything there).  A start time of 0 is malformed:
+ * start_time() reads 0 for a process that does not exist, and such an
+ * actor would be alive as long as its pid is free. */
 static bool parse(const char *actor, char boot[40], pid_t *pid,
 		  unsigned long long *start)
 {
 	const char *p = strchr(actor, '/');
-	char *end;
-	long v;
+	unsigned long long v;
 
 	if (!p || p - actor != 36)
 		return false;
 	memcpy(boot, actor, 36);
 	boot[36] = 0;
-	v = strtol(p + 1, &end, 10);
-	if (end == p + 1 || *end != '/' || v <= 0 || v > 0x3fffffff)
+	p++;
+	if (!number(&p, 0x3fffffff, &v) || v == 0 ||
+	    !number(&p, ULLONG_MAX, start) || *start == 0)
 		return false;
 	*pid = (pid_t)v;
-	*start = strtoull(end + 1, &end, 10);
-	return *end == '/';
+	return true;
 }
 
 bool actor_alive(const char *actor)

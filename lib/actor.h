@@ -22,7 +22,9 @@
 /* This process's actor, with CONTEXT (8 hex digits) as its last part:
  * 0 or -errno (no /proc). */
 int actor_self(char buf[ACTOR_LEN], uint32_t context);
-/* Whether ACTOR's process runs in this boot (a malformed one: no). */
+/* Whether ACTOR's process runs in this boot (a malformed one: no).  An
+ * actor is malformed unless its pid and start time are decimal numbers as
+ * actor_self() writes them (digits only, no leading zero), neither 0. */
 bool actor_alive(const char *actor);
 /* ACTOR's pid, 0 if malformed. */
 pid_t actor_pid(const char *actor);

@@ -140,8 +140,10 @@ def run_pytest(args, results):
         for f in (xml, out):
             if os.path.exists(f):
                 os.unlink(f)
+        files = [os.path.join(args.srcdir, f) for f in args.pytest_file]
         cmd = [args.python, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
-               "--junitxml", xml, os.path.join(args.srcdir, "tests", "py")]
+               "--junitxml", xml] + (
+                   files or [os.path.join(args.srcdir, "tests", "py")])
         log = open(out, "w")
         procs.append((k, xml, out, log, subprocess.Popen(
             cmd, env=dict(env, XDEV_PYTEST_SHARD=f"{k}/{PYTEST_SHARDS}"),
@@ -194,6 +196,9 @@ def main():
                     help="only the long pytest suites (make check-long: "
                          "the lifecycle matrix); without it, all but "
                          "those")
+    ap.add_argument("--pytest-file", action="append", default=[],
+                    help="run this pytest file (relative to the source "
+                         "tree) instead of all of tests/py; repeatable")
     ap.add_argument("programs", nargs="*")
     args = ap.parse_args()
     results = os.path.join(args.builddir, "tests", "results")
@@ -214,7 +219,8 @@ def main():
                     lambda p=p: run_check(args.builddir, p, results, vg))
                    for p in args.programs]
     elif args.programs:
-        print("note: valgrind not found; the memory-check runs are skipped")
+        print("note: no valgrind (none found, or a sanitizer build: "
+              "make check-sanitizers); the memory-check runs are skipped")
     suites.append((f"pytest ({PYTEST_SHARDS} shards at once)",
                    lambda: run_pytest(args, results)))
     times = []

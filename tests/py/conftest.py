@@ -17,6 +17,20 @@ SRCDIR = os.environ.get("XDEV_SRCDIR",
                             os.path.abspath(__file__)))))
 XDEV_SIM = os.path.join(BUILDDIR, "tests", "sim", "xdev-sim")
 
+
+def _sanitized():
+    """The build tree was configured with --enable-sanitizers (its
+    config.h says so): its programs carry ASan, which valgrind cannot
+    run."""
+    try:
+        with open(os.path.join(BUILDDIR, "config.h")) as f:
+            return "#define XDEV_SANITIZERS 1" in f.read()
+    except FileNotFoundError:
+        return False
+
+
+SANITIZED = _sanitized()
+
 # The Python binding (python/xdev, docs/python.md) from the source tree,
 # with the build tree's libxdev, xdev-sim and xdevd.  Importing xdev here
 # creates no context: code using the library runs inside a host, through

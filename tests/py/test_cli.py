@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import BUILDDIR, SRCDIR, XDEV_SIM, run
+from conftest import BUILDDIR, SANITIZED, SRCDIR, XDEV_SIM, run
 
 XDEV = os.path.join(BUILDDIR, "bin", "xdev")
 TEST_SCRIPTS = os.path.join(SRCDIR, "tests", "hotplug")
@@ -941,6 +941,8 @@ VALGRIND = shutil.which("valgrind")
 
 
 @pytest.mark.skipif(not VALGRIND, reason="valgrind not installed")
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build: ASan checks "
+                    "every command instead (make check-sanitizers)")
 def test_valgrind_clean(cli):
     """Every command once under valgrind: no error, no leak."""
     vg = [VALGRIND, "-q", "--leak-check=full", "--show-leak-kinds=definite",

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "actor.h"
 #include "device.h"
 #include "internal.h"
 #include "xdev.h"
@@ -1182,6 +1185,66 @@ START_TEST(peer_text_is_escaped_and_bounded)
 }
 END_TEST
 
+/* ---- owner values of xdev's records (lib/actor.c) ------------------------- */
+
+/* A process that has ended: its pid, reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* tests/fuzz/fuzz_actor found "<boot id>/<pid>//<context>" alive for a
+ * pid that did not exist: an empty start time parsed as 0, which is what
+ * the start time of a process that is gone reads as.  Such an actor, or
+ * one with a start time of 0, holds a device forever (-EBUSY, and
+ * `xdev recover` leaves it). */
+START_TEST(actor_of_a_process_that_is_gone_is_not_alive)
+{
+	static const char *const forms[] = { "%.36s/%d//00000001",
+					     "%.36s/%d/0/00000001" };
+	char self[ACTOR_LEN], a[ACTOR_LEN + 16];
+	pid_t pid = dead_pid();
+	int i;
+
+	ck_assert_int_eq(actor_self(self, 1), 0);
+	ck_assert(actor_alive(self));
+	ck_assert_int_eq(actor_pid(self), getpid());
+	for (i = 0; i < N(forms); i++) {
+		snprintf(a, sizeof(a), forms[i], self, (int)pid);
+		ck_assert_msg(!actor_alive(a), "%s alive", a);
+		ck_assert_msg(actor_pid(a) == 0, "%s has a pid", a);
+	}
+}
+END_TEST
+
+/* Numbers as actor_self writes them: digits only, no sign or blank
+ * (strtol's), no leading zero. */
+START_TEST(actor_numbers_are_parsed_strictly)
+{
+	static const char *const bad[] = { "%.36s/+%d/%s", "%.36s/ %d/%s",
+					   "%.36s/0%d/%s", "%.36s/%d/+%s",
+					   "%.36s/%d/ %s", "%.36s/%d/-%s",
+					   "%.36s/%dx/%s" };
+	char self[ACTOR_LEN], a[ACTOR_LEN + 16];
+	const char *rest;
+	int i;
+
+	ck_assert_int_eq(actor_self(self, 1), 0);
+	rest = strchr(strchr(self, '/') + 1, '/') + 1; /* "<start>/<context>" */
+	for (i = 0; i < N(bad); i++) {
+		snprintf(a, sizeof(a), bad[i], self, (int)getpid(), rest);
+		ck_assert_msg(actor_pid(a) == 0, "%s has a pid", a);
+		ck_assert_msg(!actor_alive(a), "%s alive", a);
+	}
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------------ */
 
 static TCase *loop_case(const char *name, const TTest *t, int n)
@@ -1222,6 +1285,8 @@ int main(void)
 		peer_numbers_are_parsed_strictly,
 		peer_states_outside_xenbus_are_unknown,
 		peer_text_is_escaped_and_bounded,
+		actor_of_a_process_that_is_gone_is_not_alive,
+		actor_numbers_are_parsed_strictly,
 	};
 	Suite *s = suite_create("device");
 	TCase *tc = tcase_create("device");
