@@ -192,6 +192,9 @@ def main():
     ap.add_argument("--valgrind", default="",
                     help="valgrind binary: also run the Check programs "
                          "under it")
+    ap.add_argument("--valgrind-skip", default="",
+                    help="programs (space-separated) not run again under "
+                         "valgrind")
     ap.add_argument("--long", action="store_true",
                     help="only the long pytest suites (make check-long: "
                          "the lifecycle matrix); without it, all but "
@@ -215,9 +218,10 @@ def main():
               "--show-leak-kinds=definite",
               "--errors-for-leak-kinds=definite",
               f"--error-exitcode={VALGRIND_EXIT}"]
+        skip = set(args.valgrind_skip.split())
         suites += [(os.path.basename(p) + " (valgrind)",
                     lambda p=p: run_check(args.builddir, p, results, vg))
-                   for p in args.programs]
+                   for p in args.programs if p not in skip]
     elif args.programs:
         print("note: no valgrind (none found, or a sanitizer build: "
               "make check-sanitizers); the memory-check runs are skipped")
