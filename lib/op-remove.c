@@ -106,9 +106,17 @@ static void daemon_wait_start(struct xdev_op *op)
 {
 	struct xdev_ctx *ctx = op->ctx;
 	const char *fe[] = { op->track->fe, NULL };
+	char *online = store__read(ctx, op->track->be, "online");
+	/* what the daemon acts on: Closed with online=0.  A backend that
+	 * closed on its own (its guest destroyed) is Closed with online=1:
+	 * the daemon would never run the remove script, and the removal
+	 * would wait the hotplug timeout for nothing */
+	bool closed = store__read_state(ctx, op->track->be) == XB_CLOSED &&
+		      online && !strcmp(online, "0");
 	int r;
 
-	if (store__read_state(ctx, op->track->be) != XB_CLOSED) {
+	free(online);
+	if (!closed) {
 		ctx__log(ctx, XDEV_LOG_WARNING, "%s: declaring it Closed for "
 			 "the backend domain's xdevd", op->track->be);
 		r = store__write_online_state(ctx, op->track->be, "0",

@@ -763,6 +763,32 @@ START_TEST(a_removal_while_the_daemon_is_down_gets_its_script_at_restart)
 }
 END_TEST
 
+/* The guest destroyed: its backend in the driver domain closes on its own,
+ * online still 1 (C xenstored; oxenstored's backend stays Connected).
+ * The removal declares it online=0 for xdevd, which runs the remove
+ * script at once; before, the library saw Closed, wrote nothing, and
+ * waited the whole hotplug timeout for a daemon that was waiting for
+ * online=0 (found by make soak). */
+START_TEST(removal_of_a_destroyed_guests_device_does_not_wait)
+{
+	xdev_device_id id;
+	long long t0;
+
+	xdevd_start(TEST_SCRIPTS, NULL);
+	ck_assert_int_eq(add_vbd("ok", loopdev, "r", &id), 0);
+	ck_assert_int_eq(simhost_domain_destroy(&fx_host, guest_id, 0), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	ck_assert_msg(now_ms() - t0 < HOTPLUG_MS / 2, "%lld ms; %s",
+		      now_ms() - t0, xdevd_said());
+	ck_assert_msg(strstr(recorded(), "remove "), "%s; %s", recorded(),
+		      xdevd_said());
+	assert_clean(&id);
+	xdevd_stop();
+}
+END_TEST
+
 static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -779,6 +805,7 @@ static TCase *daemon_case(const char *name, void (*setup_fn)(void))
 		driver_domain_dying_ends_a_removal_at_once,
 		daemon_mode_in_dom0_round_trip,
 		a_removal_while_the_daemon_is_down_gets_its_script_at_restart,
+		removal_of_a_destroyed_guests_device_does_not_wait,
 	};
 	size_t i;
 
