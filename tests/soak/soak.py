@@ -177,8 +177,10 @@ class Soak:
         self.next_domid += 1
 
     def start_xdevd(self):
-        self.xdevd = self.host.start_xdevd(self.drv, self.scripts,
-                                           env={TAG: self.tag})
+        self.xdevd = self.host.start_xdevd(
+            self.drv, self.scripts,
+            env={TAG: self.tag, "XDEV_TEST_RECORD": self.record,
+                 "XDEV_HOTPLUG_LOCK_DIR": self.lock_dir})
 
     def xdev_cmd(self, *args):
         return [self.host.xdev_sim, "exec", "--domain", "0", "--",
@@ -306,6 +308,9 @@ class Soak:
             opts += [self.rng.choice(["--safe", "--force", "-t"])]
             if opts[-1] == "-t":
                 opts.pop()
+        self.start_cli(key, args, opts)
+
+    def start_cli(self, key, args, opts):
         kill = None
         if self.rng.random() < 0.35:
             kill = time.monotonic() + self.rng.uniform(0, 0.4)
@@ -318,7 +323,7 @@ class Soak:
                                 start_new_session=True)
         self.busy[key] = "cli"
         self.clis.append({"proc": proc, "key": key, "kill": kill,
-                          "args": args})
+                          "args": args, "t": time.monotonic()})
 
     def poll_clis(self, no_kill=False):
         for c in list(self.clis):
@@ -333,7 +338,9 @@ class Soak:
             p.stderr.close()
             self.clis.remove(c)
             rc = p.returncode
-            print(f"         cli {c['args'][0]} {c['key']} exit {rc}"
+            took = time.monotonic() - c["t"]
+            print(f"         cli {c['args'][0]} {c['key']} exit {rc} "
+                  f"after {took:.1f} s"
                   + (f": {err.splitlines()[-1]}" if err and rc else ""),
                   flush=True)
             if c.get("killed") and rc == -signal.SIGKILL:
@@ -438,11 +445,10 @@ class Soak:
                 key = (domid, kind, int(devid))
                 if key in self.busy:
                     continue
-                self.say(f"cli detach {key} of a gone domain")
-                p = self.run_xdev(f"{'block' if kind == 'vbd' else 'network'}"
-                                  "-detach", domid, devid)
-                print(f"         exit {p.returncode} {p.stderr.strip()}",
-                      flush=True)
+                cmd = "block-detach" if kind == "vbd" else "network-detach"
+                # the library's default timeouts: a detach of a gone
+                # domain's device is not expected to wait for any
+                self.start_cli(key, [cmd, domid, devid], [])
                 return
 
     # -- the loop
@@ -558,12 +564,15 @@ class Soak:
         self.res.check(not diff, "the store as at the start",
                        "\n".join(("+ " if d in now else "- ") + d
                                  for d in diff[:40]))
-        runs = 0
+        runs = gone = 0
         if os.path.exists(self.record):
             with open(self.record) as f:
-                runs = len(f.readlines())
+                lines = f.readlines()
+            runs = len(lines)
+            gone = sum(1 for line in lines if "backend-gone" in line)
         print(f"{self.actions} actions, {self.py_issued} Python operations,"
-              f" {runs} `ok` script runs", flush=True)
+              f" {runs} `ok` script runs, {gone} of them remove scripts "
+              "that found their backend already deleted", flush=True)
 
 
 def tagged(tag, exclude=None):
