@@ -9,8 +9,9 @@ host, with invariants checked all along (issue 19, part 4).
 The actors, all on one host (C xenstored, or oxenstored with --daemon o):
 
 - a long-lived Python Context in this process (run inside the host):
-  add_async and remove_async with callbacks, the loop driven between
-  actions;
+  add_async and remove_async with callbacks, some of them cancelled, and
+  removals of a destroyed guest's devices by their id; the loop driven
+  between actions;
 - the CLI: `xdev block-attach/block-detach/network-attach/network-detach`
   in the host's environment, a third of them SIGKILLed after a random
   delay, followed at once by `xdev recover --apply`;
@@ -29,7 +30,9 @@ is counted in XDEV_TEST_RECORD (the `ok` script's record).
 One "test" is one invariant check: each Python operation completed exactly
 once (its callback ran once, and the library never completed it twice);
 after each `xdev recover --apply`, the killed command's device wholly
-present or wholly absent and no device held by a dead actor; at the end,
+present or wholly absent and no device held by a dead actor; a detach of
+a driver-domain device never left to the library's own deletion past its
+hotplug timeout while xdevd runs there (check_daemon_removal); at the end,
 after everything is detached, recovered and the domains destroyed: no
 /xdev record, no backend or frontend node, no loop device on the soak's
 images, no process of the soak left, the store as it was at the start,
@@ -162,7 +165,7 @@ class Soak:
         self.clis = []                    # running xdev commands
         self.timers = []                  # (when, what, fn)
         self.actions = 0
-        self.counts = {}
+        self.stats = {"cli": 0, "killed": 0, "recovered": 0, "cancels": 0}
 
     # -- helpers
     def say(self, what):
@@ -281,6 +284,44 @@ class Soak:
         self.busy[key] = "py"
         self.track(op, key)
 
+    def act_py_cancel(self):
+        pending = [e for e in self.ops.values() if e[1] == 0]
+        if not pending:
+            return
+        op, _, key = self.rng.choice(pending)
+        self.say(f"py cancel {op.kind} {key}")
+        self.stats["cancels"] += 1
+        op.cancel()
+
+    def act_py_remove_gone(self):
+        """A device left in a destroyed guest's backend, removed by the
+        context by its id (no listing: the domain is gone)."""
+        if not self.gone:
+            return
+        domid = self.rng.choice(sorted(self.gone))
+        x = self.xdev
+        for kind in ("vbd", "vif"):
+            proc = self.host.cmd("xenstore-list", f"/xdev/{domid}/{kind}",
+                                 check=False)
+            for devid in proc.stdout.split():
+                key = (domid, kind, int(devid))
+                if key in self.busy:
+                    continue
+                be = self.drv if (kind == "vif" and key[2] >= 2) else 0
+                dev = x.DeviceId(x.DeviceType[kind.upper()], be, domid,
+                                 key[2])
+                mode = self.rng.choice(["auto", "safe", "force"])
+                self.say(f"py remove {key} {mode} (guest gone)")
+                try:
+                    op = self.ctx.remove_async(dev, mode,
+                                               callback=self.py_done)
+                except x.XdevError as e:
+                    print(f"         refused: {e.name} {e}", flush=True)
+                    return
+                self.busy[key] = "py"
+                self.track(op, key)
+                return
+
     # -- the CLI
     def act_cli(self):
         domid = self.rng.choice(self.seats)
@@ -324,6 +365,7 @@ class Soak:
                                 stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         self.busy[key] = "cli"
+        self.stats["cli"] += 1
         self.clis.append({"proc": proc, "key": key, "kill": kill,
                           "args": args, "t": time.monotonic(),
                           "xdevd": (self.xdevd is not None,
@@ -336,6 +378,7 @@ class Soak:
                     and time.monotonic() >= c["kill"]:
                 p.kill()
                 c["killed"] = True
+                self.stats["killed"] += 1
             if p.poll() is None:
                 continue
             err = p.stderr.read().strip()
@@ -380,7 +423,9 @@ class Soak:
     def recover(self, key):
         proc = self.run_xdev("-j", "recover", "--apply")
         try:
-            out = json.dumps(json.loads(proc.stdout))
+            out = json.loads(proc.stdout)
+            self.stats["recovered"] += len(out)
+            out = json.dumps(out)
         except ValueError:
             out = proc.stdout.strip()
         print(f"         recover --apply: exit {proc.returncode} {out}",
@@ -491,7 +536,8 @@ class Soak:
             t[2]()
         self.poll_clis()
         r = self.rng.random()
-        table = [(0.25, self.act_py_add), (0.45, self.act_py_remove),
+        table = [(0.22, self.act_py_add), (0.40, self.act_py_remove),
+                 (0.43, self.act_py_cancel), (0.46, self.act_py_remove_gone),
                  (0.70, self.act_cli), (0.74, self.act_kill_xdevd),
                  (0.80, self.act_fault), (0.84, self.act_guest_cycle),
                  (0.90, self.act_hostile), (0.95, self.act_detach_gone),
@@ -602,8 +648,12 @@ class Soak:
             runs = len(lines)
             gone = sum(1 for line in lines if "backend-gone" in line)
         print(f"{self.actions} actions, {self.py_issued} Python operations,"
-              f" {runs} `ok` script runs, {gone} of them remove scripts "
-              "that found their backend already deleted", flush=True)
+              f" {self.stats['cancels']} cancels asked,"
+              f" {self.stats['cli']} commands ({self.stats['killed']} "
+              f"killed, {self.stats['recovered']} devices recovered),"
+              f" {self.xdevd_kills} xdevd kills, {runs} `ok` script runs,"
+              f" {gone} of them remove scripts that found their backend "
+              "already deleted", flush=True)
 
 
 def tagged(tag, exclude=None):
