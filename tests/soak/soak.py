@@ -156,10 +156,13 @@ class Soak:
                     soak.double.append(key)
                 return super().pop(key, *default)
         xdev.context._ops = Watched(xdev.context._ops)
+        self.py_late = []       # the library's "not removed by xdevd"
         self.fds0 = len(os.listdir("/proc/self/fd"))
         self.ctx = xdev.Context(timeout_init=3, timeout_hotplug=8,
                                 timeout_connect=3, timeout_remove=3,
-                                hotplug_dir=self.scripts, queue_events=False)
+                                hotplug_dir=self.scripts, queue_events=False,
+                                log=self.py_log,
+                                log_level=xdev.LogLevel.WARNING)
         self.fds_ctx = len(os.listdir("/proc/self/fd"))
         self.busy = {}                    # (domid, type, devid) -> who
         self.clis = []                    # running xdev commands
@@ -222,17 +225,34 @@ class Soak:
                 "record": f"/xdev/{domid}/{kind}/{devid}"}
 
     # -- the Python actor
+    def py_log(self, level, message):
+        if "not removed by the backend domain's xdevd" in message:
+            self.py_late.append(message)
+
     def py_done(self, op):
         entry = self.ops[op._token]
         entry[1] += 1
         self.busy.pop(entry[2], None)
+        domid, kind, devid = entry[2]
+        if op.kind == "remove" and kind == "vif" and devid >= 2:
+            # check_daemon_removal, for the context's removals
+            be = f"/local/domain/{self.drv}/backend/vif/{domid}/{devid}:"
+            late = [m for m in self.py_late if m.startswith(be)]
+            self.py_late = [m for m in self.py_late if m not in late]
+            up = entry[3][0] and self.xdevd is not None
+            self.res.check(not (late and up), "xdevd gets the removal",
+                           f"py remove {entry[2]} (guest "
+                           f"{'destroyed' if domid in self.gone else 'alive'}"
+                           f"; xdevd killed {self.xdevd_kills - entry[3][1]}"
+                           f" times meanwhile): {' | '.join(late)}")
         self.res.check(entry[1] == 1, "callback once",
                        f"{entry[2]} callback ran {entry[1]} times")
         r = "ok" if op.code == 0 else f"{op.code} {op.message}"
         print(f"         py {op.kind} {entry[2]} done: {r}", flush=True)
 
     def track(self, op, key):
-        self.ops[op._token] = [op, 0, key]
+        self.ops[op._token] = [op, 0, key, (self.xdevd is not None,
+                                            self.xdevd_kills)]
         self.py_issued += 1
 
     def act_py_add(self):
@@ -288,39 +308,45 @@ class Soak:
         pending = [e for e in self.ops.values() if e[1] == 0]
         if not pending:
             return
-        op, _, key = self.rng.choice(pending)
+        op, _, key, _ = self.rng.choice(pending)
         self.say(f"py cancel {op.kind} {key}")
         self.stats["cancels"] += 1
         op.cancel()
 
-    def act_py_remove_gone(self):
-        """A device left in a destroyed guest's backend, removed by the
-        context by its id (no listing: the domain is gone)."""
+    def gone_records(self):
+        """The devices xdev still records for a destroyed guest, not busy:
+        [(domid, kind, devid)], of one gone domain drawn at random."""
         if not self.gone:
-            return
+            return []
         domid = self.rng.choice(sorted(self.gone))
-        x = self.xdev
+        found = []
         for kind in ("vbd", "vif"):
             proc = self.host.cmd("xenstore-list", f"/xdev/{domid}/{kind}",
                                  check=False)
-            for devid in proc.stdout.split():
-                key = (domid, kind, int(devid))
-                if key in self.busy:
-                    continue
-                be = self.drv if (kind == "vif" and key[2] >= 2) else 0
-                dev = x.DeviceId(x.DeviceType[kind.upper()], be, domid,
-                                 key[2])
-                mode = self.rng.choice(["auto", "safe", "force"])
-                self.say(f"py remove {key} {mode} (guest gone)")
-                try:
-                    op = self.ctx.remove_async(dev, mode,
-                                               callback=self.py_done)
-                except x.XdevError as e:
-                    print(f"         refused: {e.name} {e}", flush=True)
-                    return
-                self.busy[key] = "py"
-                self.track(op, key)
-                return
+            found += [(domid, kind, int(d)) for d in proc.stdout.split()
+                      if (domid, kind, int(d)) not in self.busy]
+        return found
+
+    def act_py_remove_gone(self):
+        """A device left in a destroyed guest's backend, removed by the
+        context by its id (no listing: the domain is gone)."""
+        found = self.gone_records()
+        if not found:
+            return
+        key = self.rng.choice(found)
+        domid, kind, devid = key
+        x = self.xdev
+        be = self.drv if (kind == "vif" and devid >= 2) else 0
+        dev = x.DeviceId(x.DeviceType[kind.upper()], be, domid, devid)
+        mode = self.rng.choice(["auto", "safe", "force"])
+        self.say(f"py remove {key} {mode} (guest gone)")
+        try:
+            op = self.ctx.remove_async(dev, mode, callback=self.py_done)
+        except x.XdevError as e:
+            print(f"         refused: {e.name} {e}", flush=True)
+            return
+        self.busy[key] = "py"
+        self.track(op, key)
 
     # -- the CLI
     def act_cli(self):
@@ -512,21 +538,15 @@ class Soak:
     def act_detach_gone(self):
         """A device left in a destroyed guest's backend: the CLI detaches
         it by the dead domain's id."""
-        if not self.gone:
+        found = self.gone_records()
+        if not found:
             return
-        domid = self.rng.choice(sorted(self.gone))
-        for kind in ("vbd", "vif"):
-            proc = self.host.cmd("xenstore-list", f"/xdev/{domid}/{kind}",
-                                 check=False)
-            for devid in proc.stdout.split():
-                key = (domid, kind, int(devid))
-                if key in self.busy:
-                    continue
-                cmd = "block-detach" if kind == "vbd" else "network-detach"
-                # the library's default timeouts: a detach of a gone
-                # domain's device is not expected to wait for any
-                self.start_cli(key, [cmd, domid, devid], [])
-                return
+        key = self.rng.choice(found)
+        domid, kind, devid = key
+        cmd = "block-detach" if kind == "vbd" else "network-detach"
+        # the library's default timeouts: a detach of a gone domain's
+        # device is not expected to wait for any
+        self.start_cli(key, [cmd, domid, devid], [])
 
     # -- the loop
     def step(self):
