@@ -470,6 +470,18 @@ def wait_readable(path, timeout=20):
         os.close(fd)
 
 
+def gated(cli, tmp_path):
+    """The gate script's FIFOs (tests/hotplug/gate) in TMP_PATH/gate, the
+    scripts' record file, and the environment that records into it; the
+    gate itself is armed only in the environment of the command to hold."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    os.mkfifo(gate / "started")
+    os.mkfifo(gate / "open")
+    record = tmp_path / "record"
+    return gate, record, dict(cli.env, XDEV_TEST_RECORD=str(record))
+
+
 def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     """kill -9 of `xdev block-attach` while its add script runs leaves the
     device half added: block-list says so, `xdev recover` reports it (a dry
@@ -478,12 +490,7 @@ def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     half done, and nothing found such devices."""
     cli.host.sim("domain-create", "kim")
     loop = cli.loop()
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    os.mkfifo(gate / "started")
-    os.mkfifo(gate / "open")
-    record = tmp_path / "record"
-    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    gate, record, env = gated(cli, tmp_path)
     before = cli.dump()
     proc = subprocess.Popen(
         cli.cmd("block-attach", "kim", f"phy:{loop},xvdb,w", "script=gate"),
@@ -523,12 +530,7 @@ def test_two_attaches_of_one_disk_at_once(cli, tmp_path):
     first ends attached, its add script run once."""
     cli.host.sim("domain-create", "mo")
     loop = cli.loop()
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    os.mkfifo(gate / "started")
-    os.mkfifo(gate / "open")
-    record = tmp_path / "record"
-    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    gate, record, env = gated(cli, tmp_path)
     spec = (f"phy:{loop},xvdb,w", "script=gate")
     first = subprocess.Popen(
         cli.cmd("block-attach", "mo", *spec),
@@ -562,12 +564,7 @@ def test_two_detaches_at_once_one_is_busy(cli, tmp_path):
     runs, which runs once."""
     cli.host.sim("domain-create", "lou")
     loop = cli.loop()
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    os.mkfifo(gate / "started")
-    os.mkfifo(gate / "open")
-    record = tmp_path / "record"
-    env = dict(cli.env, XDEV_TEST_RECORD=str(record))
+    gate, record, env = gated(cli, tmp_path)
     cli("block-attach", "lou", f"phy:{loop},xvdb,w", "script=gate", env=env)
     first = subprocess.Popen(
         cli.cmd("block-detach", "lou", "xvdb"),
