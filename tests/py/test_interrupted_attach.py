@@ -89,7 +89,14 @@ pytestmark = pytest.mark.skipif(
 XDEV = os.path.join(BUILDDIR, "bin", ".libs", "xdev")
 if not os.path.exists(XDEV):            # a static build: no wrapper
     XDEV = os.path.join(BUILDDIR, "bin", "xdev")
-LIBDIR = os.path.join(BUILDDIR, "lib", ".libs")
+# The same for xdev-sim: its libtool wrapper is a shell script whose
+# subshells outlive it when a signal kills it before it execs the program
+# (seen in CI: a SIGINT 5 ms after the start left one running).
+SIM = os.path.join(BUILDDIR, "tests", "sim", ".libs", "xdev-sim")
+if not os.path.exists(SIM):
+    SIM = XDEV_SIM
+LIBDIR = ":".join([os.path.join(BUILDDIR, "lib", ".libs"),
+                   os.path.join(BUILDDIR, "tests", "sim", ".libs")])
 HOTPLUG = os.path.join(SRCDIR, "hotplug")
 ITERATIONS = 50
 CALIBRATIONS = 3
@@ -119,7 +126,7 @@ class Attach:
         # status are xdev's own), in its own session so that its process
         # group is xdev's alone, as a terminal's foreground job is
         self.proc = subprocess.Popen(
-            [XDEV_SIM, "exec", "--domain", "0", "--", XDEV, "-vv",
+            [SIM, "exec", "--domain", "0", "--", XDEV, "-vv",
              "block-attach", "-w", "alice", spec],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -319,7 +326,7 @@ class Soak:
         return problems
 
     def xdev(self, *args):
-        return run([XDEV_SIM, "exec", "--domain", "0", "--", XDEV] +
+        return run([SIM, "exec", "--domain", "0", "--", XDEV] +
                    list(args), env=self.env, check=False)
 
     def detach(self):
@@ -596,7 +603,7 @@ def test_sigint_after_the_attach_completed_is_not_a_cancel(soak):
             pass
     os.set_blocking(w, True)
     proc = subprocess.Popen(
-        [XDEV_SIM, "exec", "--domain", "0", "--", XDEV, "block-attach",
+        [SIM, "exec", "--domain", "0", "--", XDEV, "block-attach",
          "alice", soak.spec],
         env=soak.env, stdin=subprocess.DEVNULL, stdout=w,
         stderr=subprocess.PIPE)
