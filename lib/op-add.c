@@ -11,8 +11,10 @@
  * result, when the backend directory vanishes or either domain dies.  The
  * add script's phases are states of the op (SCRIPT_QUEUED ... EXITED).
  * Any failure after WRITE is undone by the teardown of a forced removal
- * (remove__undo, op-remove.c): once the add script has started, its remove
- * script runs, so that what it acquired (a loop device) is released; with
+ * (remove__undo, op-remove.c): once the add script has started, the
+ * backend is given up to 2 s to say Closed (it may be in its connect()),
+ * then its remove script runs, so that what it acquired (a loop device) is
+ * released; with
  * a daemon in the backend's domain (xdevd) whose add script has reported,
  * the daemon's remove script does it.
  */

@@ -19,6 +19,11 @@
  *   FORCE_WAIT: frontend deleted (a vanished frontend reads as Closed to
  *               every backend); Closed again, or the timeout: delete all
  *
+ * An add's undo (remove__undo) is a forced removal that waits in
+ * FORCE_WAIT, at most UNDO_CLOSED_MS, for the backend to say Closed: its
+ * add script has just published the device, and a backend deleted while
+ * in its connect() writes its directory back.
+ *
  * Every write to the backend checks in its transaction that the directory
  * is still there, so a removal never brings back what its owner deleted.
  *
@@ -51,6 +56,10 @@
  * library then deletes the backend; a daemon that comes back runs the
  * remove script for it (xdevd's state directory). */
 #define FORCE_DAEMON_MS 2000
+/* How long an add's undo waits for the backend to say Closed once its
+ * frontend is deleted (remove__undo): a live backend answers in
+ * milliseconds, a silent one must not hold the failed add long. */
+#define UNDO_CLOSED_MS 2000
 
 static void set_state(struct xdev_op *op, enum op_state s, int ms)
 {
@@ -772,8 +781,19 @@ void remove__undo(struct xdev_op *op, int result)
 	if (r == 0)
 		track__state_seen(ctx, t, XB_CLOSING);
 	/* -EAGAIN (the backend's domain rewriting its nodes): forced
-	 * anyway, as a FORCE removal does */
-	force_now(op);
+	 * anyway, as a FORCE removal does, but the backend is given a moment
+	 * to say Closed.  The add script has just published the device, so
+	 * the backend may be in its connect(): blkback writes sectors, info
+	 * and its features there without looking whether the directory still
+	 * exists (xenstored creates missing parents), so a backend deleted
+	 * meanwhile comes back as a stale directory.  A backend that says
+	 * Closed after its frontend vanished has left connect() (the xenbus
+	 * watch thread runs one handler at a time), and has released what
+	 * the remove script will detach. */
+	store__rm_each(ctx, (const char *[]){ t->fe, NULL });
+	set_state(op, OP_RM_FORCE_WAIT, op->timeout_remove_ms < UNDO_CLOSED_MS
+		  ? op->timeout_remove_ms : UNDO_CLOSED_MS);
+	op__again(op);
 }
 
 static void undo_finish(struct xdev_op *op, int r)

@@ -325,6 +325,63 @@ START_TEST(freeing_the_context_in_every_state)
 }
 END_TEST
 
+/* An add cancelled while its backend is inside its connect() (the disk
+ * published, Connected not yet written: the connect-delay fault): the undo
+ * lets the backend say Closed before the remove script runs.  blkback
+ * holds the loop device the script detaches until then, and writes its
+ * directory back (sectors, info, its features) if it is deleted under
+ * its connect(). */
+START_TEST(the_undo_lets_a_connecting_backend_close_first)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	struct result res = { 0 };
+	xdev_op_how how = { .cb = on_done, .user = &res };
+	xdev_ctx_opts o = { .timeout_remove_ms = 20000,
+			    .timeout_hotplug_ms = 20000,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY };
+	char states[320], info[320], *st;
+	xdev_desc *d;
+	xdev_device_id id;
+	xdev_op *op = NULL;
+	struct track t;
+	FILE *f;
+	size_t n;
+
+	/* a removal timeout longer than the undo's own bound (2 s), which
+	 * then is the one that counts: the backend sleeps half of it */
+	xdev_ctx_free(ctx);
+	o.hotplug_dir = TEST_SRCDIR "/tests/hotplug";
+	open_ctx(&o);
+	snprintf(states, sizeof(states), "%s/states", fx_host.dir);
+	ck_assert_int_eq(setenv("XDEV_TEST_STATES", states, 1), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*",
+					   "connect-delay=1000"), 0);
+	d = vbd("xvda", NULL);
+	ck_assert_int_eq(xdev_desc_set(d, "script", "ok"), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, &how,
+				      &id, &op), 0);
+	xdev_desc_free(d);
+	drive_to(op, OP_ADD_WAIT_CONNECTED);
+	paths_of(&id, &t);
+	snprintf(info, sizeof(info), "%s/info", t.be);
+	ck_assert_msg(wait_exists(info, 10000), "the disk was not published");
+	ck_assert_int_eq(state_at(t.be), 2); /* inside connect() */
+	ck_assert_int_eq(xdev_op_cancel(op), 0);
+	run_until(&res, 20000);
+	ck_assert_int_eq(res.r, -ECANCELED);
+	f = fopen(states, "r");
+	ck_assert_ptr_nonnull(f);
+	st = calloc(1, 256);
+	n = fread(st, 1, 255, f);
+	fclose(f);
+	ck_assert_msg(n > 0 && !strcmp(st, "remove state=6\n"),
+		      "the remove script ran with the backend in: %s", st);
+	free(st);
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, 0), 0);
+	assert_clean(&id);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const TTest *const tests[] = {
@@ -334,6 +391,7 @@ int main(int argc, char **argv)
 		freeing_the_context_cancels_and_cleans_up,
 		cancel_lets_a_running_remove_script_finish,
 		cancel_lets_a_running_add_script_finish_then_undoes_it,
+		the_undo_lets_a_connecting_backend_close_first,
 	};
 	const struct lib_tests t = {
 		.suite = "cancel",

@@ -71,6 +71,13 @@ void open_ctx(xdev_ctx_opts *o)
 {
 	int r;
 
+	/* the agent stands in for udev's rules: only where the context
+	 * leaves the scripts to an outside agent (or to none) */
+	if (o->hotplug == XDEV_HOTPLUG_EXTERNAL ||
+	    o->hotplug == XDEV_HOTPLUG_NONE)
+		fx_hotplug_agent_start();
+	else
+		fx_hotplug_agent_stop();
 	o->event_cb = on_event;
 	if (!o->log_cb) {
 		o->log_cb = on_log;
@@ -97,7 +104,6 @@ static void setup(enum simhost_daemon daemon)
 	ck_assert_int_eq(ftruncate(fd, 4 << 20), 0);
 	close(fd);
 	loop_fd = fx_loop_attach(image, loopdev, sizeof(loopdev));
-	fx_hotplug_agent_start();
 	events[0] = 0;
 	gone_alive = -1;
 	open_ctx(&o);

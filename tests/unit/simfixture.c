@@ -42,13 +42,18 @@ void fx_start(enum simhost_daemon daemon, int netns)
 void fx_start_c(void) { fx_start(SIMHOST_CXENSTORED, 0); }
 void fx_start_o(void) { fx_start(SIMHOST_OXENSTORED, 0); }
 
-void fx_stop(void)
+void fx_hotplug_agent_stop(void)
 {
 	if (agent > 0) {
 		kill(agent, SIGTERM);
 		waitpid(agent, NULL, 0);
 		agent = -1;
 	}
+}
+
+void fx_stop(void)
+{
+	fx_hotplug_agent_stop();
 	if (fx_host.supervisor > 0)
 		ck_assert_msg(simhost_stop(&fx_host) == 0, "host stop: %s",
 			      fx_host.err);
@@ -243,6 +248,8 @@ void fx_hotplug_agent_start(void)
 	pid_t pid;
 	char c;
 
+	if (agent > 0)
+		return;
 	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);

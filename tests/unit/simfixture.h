@@ -38,8 +38,14 @@ int fx_loop_attach(const char *image, char *dev, size_t devlen);
  * that reaches InitWait it does what Xen's scripts do - vbd: writes
  * physical-device for the block device named by `params` and
  * hotplug-status=connected (params "/fail": hotplug-status=error with a
- * hotplug-error); vif: hotplug-status=connected.  Stopped by fx_stop(). */
+ * hotplug-error); vif: hotplug-status=connected.  Stopped by fx_stop().
+ * Starting it again while it runs does nothing. */
 void fx_hotplug_agent_start(void);
+
+/* Stops the agent, if it runs: a context that runs the scripts itself
+ * (or through xdevd) must not have a second runner writing
+ * physical-device and hotplug-status before its own script. */
+void fx_hotplug_agent_stop(void);
 
 /* How many loop devices have IMAGE as their backing file (sysfs). */
 int fx_loops_backing(const char *image);
