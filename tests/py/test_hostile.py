@@ -69,19 +69,30 @@ def paths(g, kind, devid, be_domid=0):
             f"/xdev/{g}/{kind}/{devid}")
 
 
-def loops_of(image):
+def loops_of(image, timeout=30.0):
     """The loop devices backed by IMAGE, from sysfs (opening the devices,
-    as `losetup --associated` does, would hold them for a moment)."""
-    found = []
-    for f in glob.glob("/sys/block/loop*/loop/backing_file"):
-        try:
-            with open(f) as fh:
-                backing = fh.read().strip()
-        except OSError:
-            continue
-        if backing in (str(image), f"{image} (deleted)"):
+    as `losetup --associated` does, would hold them for a moment).  One
+    detached while open (autoclear 1) is waited for, at most TIMEOUT s:
+    whoever detached it is done with it, and the kernel clears it at the
+    last close, which may be a parallel test's losetup probing for a free
+    device.  sysfs tells no one: looked at every 10 ms."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found, closing = [], False
+        for f in glob.glob("/sys/block/loop*/loop/backing_file"):
+            try:
+                with open(f) as fh:
+                    backing = fh.read().strip()
+                if backing not in (str(image), f"{image} (deleted)"):
+                    continue
+                with open(f.replace("backing_file", "autoclear")) as fh:
+                    closing |= fh.read().strip() == "1"
+            except OSError:
+                continue
             found.append("/dev/" + f.split("/")[3])
-    return sorted(found)
+        if not closing or time.monotonic() > deadline:
+            return sorted(found)
+        time.sleep(0.01)
 
 
 def wait_for(cond, what, timeout=20.0):

@@ -213,16 +213,33 @@ def loops_of(image):
     return sorted(found)
 
 
+def autoclear(loop):
+    """LOOP's autoclear mark: "1" once it was detached while open (the
+    kernel clears it at the last close), "0", or "?" when gone."""
+    try:
+        with open(f"/sys/block/{os.path.basename(loop)}/loop/"
+                  "autoclear") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def released_loops_gone(image, timeout=WAIT_S):
+    """Until the loop devices on IMAGE that were detached while open are
+    gone.  Whoever detached one is done with it; the kernel clears it at
+    its last close, which may be another test's: losetup --find, running
+    in a parallel test, opens free-looking devices while it probes.  /proc
+    tells no one when that closes: looked at every 10 ms."""
+    deadline = time.monotonic() + timeout
+    while (any(autoclear(loop) == "1" for loop in loops_of(image)) and
+           time.monotonic() < deadline):
+        time.sleep(0.01)
+
+
 def loop_detail(loop):
     """What holds LOOP, for a message: its autoclear mark (a detach the
     kernel defers until the last close) and the processes that have it
     open."""
-    name = os.path.basename(loop)
-    try:
-        with open(f"/sys/block/{name}/loop/autoclear") as f:
-            autoclear = f.read().strip()
-    except OSError:
-        autoclear = "?"
     holders = []
     for fd in glob.glob("/proc/[0-9]*/fd/*"):
         try:
@@ -233,7 +250,8 @@ def loop_detail(loop):
                         b"\0", b" ").decode(errors="replace").strip())
         except OSError:
             continue
-    return f"{loop} (autoclear {autoclear}, open by {holders or 'none'})"
+    return (f"{loop} (autoclear {autoclear(loop)}, open by "
+            f"{holders or 'none'})")
 
 
 def tagged(tag, every=False):
@@ -335,6 +353,7 @@ class Soak:
     def leftovers(self):
         """What an iteration left behind: [] when nothing."""
         problems = []
+        released_loops_gone(self.image)
         if loops_of(self.image):
             problems.append(f"loop devices still backed by {self.image}: " +
                             ", ".join(map(loop_detail, loops_of(self.image))))
@@ -506,6 +525,7 @@ def soak(request, tmp_path):
     try:
         s = Soak(h, tmp_path)
         yield s
+        released_loops_gone(s.image)
         left = loops_of(s.image)
         for loop in left:
             run(["losetup", "--detach", loop], check=False)
@@ -562,6 +582,7 @@ def test_interrupted_attaches_leave_nothing(soak):
     if only is None:
         assert landed == ITERATIONS, f"most signals came too late: {summary}"
     # nothing overall
+    released_loops_gone(soak.image)
     assert loops_of(soak.image) == [], why
     assert soak.present() == [], why
     assert soak.dump() == soak.baseline, why
