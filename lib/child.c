@@ -115,6 +115,15 @@ static void watcher_main(const char *path, char *const argv[],
 
 /* ---- the library's side ------------------------------------------------- */
 
+/* ctx->children_active counts the live ones: hotplug.c's max_scripts
+ * without a scan of every operation. */
+static void set_active(struct xdev_ctx *ctx, struct child *c, bool on)
+{
+	if (c->active != on)
+		ctx->children_active += on ? 1 : -1;
+	c->active = on;
+}
+
 static void reap_watcher(struct child *c)
 {
 	if (c->watcher > 0)
@@ -173,7 +182,7 @@ static void read_status(struct xdev_ctx *ctx, struct child *c)
 	if (c->out_fd >= 0)
 		read_output(ctx, c);
 	close_fd(ctx, &c->out_fd);
-	c->active = false;
+	set_active(ctx, c, false);
 	c->status = n == sizeof(msg) ? msg : -EIO;
 	c->done(c, c->status, c->user);
 }
@@ -239,7 +248,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 		child__stop(ctx, c);
 		return r;
 	}
-	c->active = true;
+	set_active(ctx, c, true);
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -272,5 +281,5 @@ void child__stop(struct xdev_ctx *ctx, struct child *c)
 	}
 	close_fd(ctx, &c->status_fd);
 	close_fd(ctx, &c->out_fd);
-	c->active = false;
+	set_active(ctx, c, false);
 }

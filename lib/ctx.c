@@ -307,6 +307,7 @@ static void ctx_destroy(struct xdev_ctx *ctx)
 	while (ctx->tracks)
 		track__drop(ctx, ctx->tracks);
 	op__loads_free(ctx);
+	deadline__free(ctx);
 	if (ctx->loop) {
 		ctx->loop->io_stop(ctx);
 		ctx->loop->free(ctx);
@@ -321,48 +322,24 @@ static void ctx_destroy(struct xdev_ctx *ctx)
 	free(ctx);
 }
 
-/* The earliest deadline of the pending operations; -1 if none. */
+/* Until the first pending operation is due (deadline.c); -1 if none. */
 static long next_timeout(struct xdev_ctx *ctx)
 {
-	int64_t first = 0, now = ctx__now_ms();
-	struct xdev_op *op;
+	struct xdev_op *op = deadline__first(ctx);
+	int64_t now;
 
 	if (ctx->done)
 		return 0;
-	for (op = ctx->ops; op; op = op->next) {
-		if (op->woken && op__may_begin(op))
-			return 0;
-		if (op->deadline && (!first || op->deadline < first) &&
-		    op__may_begin(op))
-			first = op->deadline;
-	}
-	if (!first)
+	if (!op)
 		return -1;
-	return first > now ? (long)(first - now) : 0;
+	now = ctx__now_ms();
+	return op->heap_key > now ? (long)(op->heap_key - now) : 0;
 }
 
 void ctx__rearm(struct xdev_ctx *ctx)
 {
 	if (ctx->loop && !ctx->processing)
 		ctx->loop->timer_set(ctx, next_timeout(ctx));
-}
-
-/* The due operation with the earliest deadline, the oldest among equals
- * (ctx->ops is newest first), not yet stepped in this pass; NULL if
- * none. */
-static struct xdev_op *earliest_due(struct xdev_ctx *ctx, int64_t now)
-{
-	struct xdev_op *op, *best = NULL;
-
-	for (op = ctx->ops; op; op = op->next) {
-		int64_t due = op->woken ? 1 : op->deadline; /* woken: first */
-
-		if (due && due <= now && op->stepped_pass != ctx->pass &&
-		    op__may_begin(op) &&
-		    (!best || due <= (best->woken ? 1 : best->deadline)))
-			best = op;
-	}
-	return best;
 }
 
 /* At most STEP_BATCH due operations a pass, earliest first.  A storm of
@@ -377,13 +354,23 @@ static void step_expired(struct xdev_ctx *ctx)
 {
 	int64_t now = ctx__now_ms();
 	struct xdev_op *op;
-	int n;
+	int n = 0;
 
 	ctx->pass++;
-	for (n = 0; n < STEP_BATCH && (op = earliest_due(ctx, now)); n++) {
+	ctx->stepping = true;
+	while (n < STEP_BATCH && (op = deadline__first(ctx)) &&
+	       op->heap_key <= now) {
+		if (!op__may_begin(op)) {
+			op__slot_wait(op);
+			continue;
+		}
+		/* out of the heap until the pass ends: stepped once a pass */
 		op->stepped_pass = ctx->pass;
+		deadline__update(op);
 		op__step(op);
+		n++;
 	}
+	deadline__pass_end(ctx);
 }
 
 /* What the one fd has: store events (handled by watch__dispatch) and the

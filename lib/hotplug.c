@@ -137,21 +137,35 @@ static int script_run(struct xdev_op *op)
 	return 0;
 }
 
-/* The scripts running (their watchers alive) and the oldest queued. */
-static int scripts_running(struct xdev_ctx *ctx, struct xdev_op **oldest)
+/* The queue of scripts waiting for one of max_scripts (ctx->script_head,
+ * oldest first), kept by op__set_state as ops enter and leave
+ * SCRIPT_QUEUED: a storm's waiting scripts cost nothing per event. */
+void hotplug__queue_enter(struct xdev_op *op)
 {
-	struct xdev_op *op;
-	int n = 0;
+	struct xdev_ctx *ctx = op->ctx;
 
-	*oldest = NULL;
-	for (op = ctx->ops; op; op = op->next) {
-		if (op->child.active)
-			n++;
-		else if (op->state == OP_SCRIPT_QUEUED &&
-			 (!*oldest || op->script_seq < (*oldest)->script_seq))
-			*oldest = op;
-	}
-	return n;
+	op->script_next = NULL;
+	op->script_prev = ctx->script_tail;
+	if (ctx->script_tail)
+		ctx->script_tail->script_next = op;
+	else
+		ctx->script_head = op;
+	ctx->script_tail = op;
+}
+
+void hotplug__queue_leave(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (op->script_prev)
+		op->script_prev->script_next = op->script_next;
+	else
+		ctx->script_head = op->script_next;
+	if (op->script_next)
+		op->script_next->script_prev = op->script_prev;
+	else
+		ctx->script_tail = op->script_prev;
+	op->script_prev = op->script_next = NULL;
 }
 
 /* A storm's scripts share the CPUs: run all at once, they all end
@@ -159,16 +173,14 @@ static int scripts_running(struct xdev_ctx *ctx, struct xdev_op **oldest)
  * max_scripts run; the others wait their turn. */
 int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 {
-	struct xdev_op *oldest;
-
 	op->script_adding = adding;
 	op->script_timeout_ms = timeout_ms;
-	if (scripts_running(op->ctx, &oldest) < op->ctx->opts.max_scripts &&
-	    !oldest)
+	if (op->ctx->children_active < op->ctx->opts.max_scripts &&
+	    !op->ctx->script_head)
 		return script_run(op);
 	op__set_state(op, OP_SCRIPT_QUEUED);
 	op->script_seq = ++op->ctx->script_seq;
-	op->deadline = 0; /* its end, or a slot, steps it */
+	op__set_deadline_at(op, 0); /* its end, or a slot, steps it */
 	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: its script waits for one of %d slots",
 		 op->track->be, op->ctx->opts.max_scripts);
 	return 0;
@@ -178,7 +190,8 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 {
 	struct xdev_op *op;
 
-	while (scripts_running(ctx, &op) < ctx->opts.max_scripts && op) {
+	while (ctx->children_active < ctx->opts.max_scripts &&
+	       (op = ctx->script_head)) {
 		if (script_run(op) == 0)
 			continue;
 		/* as a script that failed: its op's step says so */

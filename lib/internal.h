@@ -136,8 +136,19 @@ struct xdev_ctx {
 	unsigned flushing_n;
 	unsigned long track_seq;
 	struct bewatch *bewatches;
-	struct xdev_op *ops;      /* pending */
-	struct xdev_op *done;     /* completed, callback not yet run */
+	struct xdev_op *ops;      /* pending, newest first */
+	size_t n_ops;             /* ... how many */
+	unsigned long long op_seq; /* operations started so far */
+	struct xdev_op **heap;    /* the pending ones by due time (deadline.c) */
+	size_t heap_n, heap_cap;
+	bool stepping;            /* inside step_expired's pass */
+	struct xdev_op *deferred; /* stepped in this pass, due again */
+	struct xdev_op *slot_head, *slot_tail; /* waiting for a slot, FIFO */
+	struct xdev_op *script_head, *script_tail; /* scripts queued, FIFO */
+	int children_active;      /* script watchers alive (child.c) */
+	struct xdev_op *done;     /* completed, callback not yet run: oldest
+				     first */
+	struct xdev_op *done_tail;
 	struct backend_load *loads; /* operations begun, per backend domain */
 	unsigned watch_gen;       /* tokens "xdev/<gen>/..." of this ctx */
 	const struct loop_ops *loop;
@@ -358,7 +369,19 @@ enum op_state {
 
 struct xdev_op {
 	struct xdev_op *next;
+	struct xdev_op *prev;     /* in ctx->ops (pending) only */
 	struct xdev_ctx *ctx;
+	unsigned long long seq;   /* started so far: ties go to the oldest */
+	/* deadline.c */
+	size_t heap_idx;          /* its place in ctx->heap + 1; 0: not there */
+	int64_t heap_key;
+	bool deferred;            /* stepped in this pass: back at its end */
+	struct xdev_op *deferred_next;
+	/* admission (op.c): waiting for one of its backend's slots */
+	bool slot_waiting;
+	struct xdev_op *slot_prev, *slot_next;
+	/* hotplug.c: the queue of scripts waiting for one of max_scripts */
+	struct xdev_op *script_prev, *script_next;
 	enum op_kind kind;
 	enum op_state state;
 	int64_t deadline;         /* ms, 0: none: its timeout, nothing else */
@@ -459,11 +482,33 @@ void op__again(struct xdev_op *op);
  * fewer than max_ops_per_backend operations begun (cancels, synchronous
  * calls and the library's own operations never wait). */
 bool op__may_begin(struct xdev_op *op);
+/* OP may not begin (op__may_begin): it waits in the context's slot queue,
+ * out of the heap, until one of its backend's operations completes. */
+void op__slot_wait(struct xdev_op *op);
+/* Set OP's deadline to the absolute time AT (ms; 0: none). */
+void op__set_deadline_at(struct xdev_op *op, int64_t at);
 void op__loads_free(struct xdev_ctx *ctx);
 void op__run_completions(struct xdev_ctx *ctx);
 void op__free(struct xdev_op *op);
 
+/* ---- deadline.c --------------------------------------------------------- */
+/* Room in the heap for N pending operations; -ENOMEM. */
+int deadline__reserve(struct xdev_ctx *ctx, size_t n);
+/* OP's due time changed (its deadline, woken, done, waiting for a slot):
+ * its place in the heap follows.  Called by op.c wherever they change. */
+void deadline__update(struct xdev_op *op);
+void deadline__remove(struct xdev_op *op);
+/* The pending operation due first (woken ones, then the earliest
+ * deadline, the oldest among equals); NULL if none. */
+struct xdev_op *deadline__first(struct xdev_ctx *ctx);
+/* step_expired's pass ends: what it stepped goes back into the heap. */
+void deadline__pass_end(struct xdev_ctx *ctx);
+void deadline__free(struct xdev_ctx *ctx);
+
 /* ---- hotplug.c ---------------------------------------------------------- */
+/* OP enters or leaves SCRIPT_QUEUED (op__set_state): the script queue. */
+void hotplug__queue_enter(struct xdev_op *op);
+void hotplug__queue_leave(struct xdev_op *op);
 /* Does the library run the scripts of this device (library mode, a
  * backend in dom0)? */
 bool hotplug__in_library(struct xdev_ctx *ctx, const xdev_device_id *id);

@@ -585,8 +585,9 @@ static void on_timeout(struct xdev_op *op)
 		 op->track->be, rewritten(op) ? " (its domain keeps rewriting "
 		 "its state over Closing)" : "");
 	store__rm_all(ctx, paths);
-	op->deadline = op->remove_end > ctx__now_ms() ? op->remove_end
-						       : ctx__now_ms();
+	op__set_deadline_at(op, op->remove_end > ctx__now_ms()
+					? op->remove_end
+					: ctx__now_ms());
 	op__set_state(op, OP_RM_FORCE_WAIT);
 	op__again(op);
 }

@@ -76,11 +76,50 @@ void op__free(struct xdev_op *op)
 	free(op);
 }
 
-static void unlink_from(struct xdev_op **list, struct xdev_op *op)
+/* ctx->ops is doubly linked: a storm's completions each unlink in O(1). */
+static void pending_link(struct xdev_ctx *ctx, struct xdev_op *op)
 {
-	for (; *list; list = &(*list)->next)
-		if (*list == op) {
-			*list = op->next;
+	op->prev = NULL;
+	op->next = ctx->ops;
+	if (ctx->ops)
+		ctx->ops->prev = op;
+	ctx->ops = op;
+	ctx->n_ops++;
+}
+
+static void pending_unlink(struct xdev_ctx *ctx, struct xdev_op *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		ctx->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	op->next = op->prev = NULL;
+	ctx->n_ops--;
+}
+
+/* ctx->done is a FIFO: callbacks run in the order operations completed. */
+static void done_append(struct xdev_ctx *ctx, struct xdev_op *op)
+{
+	op->next = NULL;
+	if (ctx->done_tail)
+		ctx->done_tail->next = op;
+	else
+		ctx->done = op;
+	ctx->done_tail = op;
+}
+
+static void done_unlink(struct xdev_ctx *ctx, struct xdev_op *op)
+{
+	struct xdev_op **p, *prev = NULL;
+
+	for (p = &ctx->done; *p; prev = *p, p = &(*p)->next)
+		if (*p == op) {
+			*p = op->next;
+			if (ctx->done_tail == op)
+				ctx->done_tail = prev;
+			op->next = NULL;
 			return;
 		}
 }
@@ -144,6 +183,65 @@ static void load_take(struct xdev_op *op)
 	op->load_domid = op->id.backend_domid;
 }
 
+/* The slot queue (ctx->slot_head): the operations that may not begin,
+ * oldest first, out of the heap: a storm's queued adds cost nothing per
+ * event while they wait. */
+static void slot_unqueue(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+
+	if (!op->slot_waiting)
+		return;
+	if (op->slot_prev)
+		op->slot_prev->slot_next = op->slot_next;
+	else
+		ctx->slot_head = op->slot_next;
+	if (op->slot_next)
+		op->slot_next->slot_prev = op->slot_prev;
+	else
+		ctx->slot_tail = op->slot_prev;
+	op->slot_prev = op->slot_next = NULL;
+	op->slot_waiting = false;
+}
+
+void op__slot_wait(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct xdev_op *after = ctx->slot_tail;
+
+	if (op->slot_waiting)
+		return;
+	/* in the order they were started: one let go and beaten to its slot
+	 * goes back to where it was */
+	while (after && after->seq > op->seq)
+		after = after->slot_prev;
+	op->slot_prev = after;
+	op->slot_next = after ? after->slot_next : ctx->slot_head;
+	if (op->slot_next)
+		op->slot_next->slot_prev = op;
+	else
+		ctx->slot_tail = op;
+	if (after)
+		after->slot_next = op;
+	else
+		ctx->slot_head = op;
+	op->slot_waiting = true;
+	deadline__update(op);
+}
+
+/* A slot of DOMID's freed: the oldest operation waiting for one is due. */
+static void slot_freed(struct xdev_ctx *ctx, uint32_t domid)
+{
+	struct xdev_op *op;
+
+	for (op = ctx->slot_head; op; op = op->slot_next)
+		if (op->id.backend_domid == domid) {
+			slot_unqueue(op);
+			deadline__update(op);
+			return;
+		}
+}
+
 static void load_release(struct xdev_op *op)
 {
 	struct backend_load **p = load_find(op->ctx, op->load_domid), *l = *p;
@@ -151,6 +249,7 @@ static void load_release(struct xdev_op *op)
 	if (!op->load_held || !l)
 		return;
 	op->load_held = false;
+	slot_freed(op->ctx, op->load_domid);
 	if (--l->begun > 0)
 		return;
 	*p = l->next;
@@ -184,15 +283,20 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	struct xdev_ctx *ctx = op->ctx;
 	int r;
 
-	op->next = ctx->ops;
-	ctx->ops = op;
+	/* the heap's room is taken now: placing it later cannot fail */
+	if ((r = deadline__reserve(ctx, ctx->n_ops + 1)) < 0) {
+		op__free(op);
+		return r;
+	}
+	op->seq = ++ctx->op_seq;
+	pending_link(ctx, op);
 	if (op->sync) {
 		ctx__enter(ctx);
 		op__step(op);
 		r = ctx__run_until_done(ctx, op);
 		if (op->state != OP_DONE)
 			op__complete(op, r); /* the poll itself failed */
-		unlink_from(&ctx->done, op);
+		done_unlink(ctx, op);
 		done_event(op);
 		snprintf(ctx->last_message, sizeof(ctx->last_message), "%s",
 			 op->message);
@@ -202,7 +306,7 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 		return r;
 	}
 	/* The first step runs from the loop: a deadline of "now". */
-	op->deadline = ctx__now_ms();
+	op__set_deadline_at(op, ctx__now_ms());
 	if (ret_op)
 		*ret_op = op;
 	ctx__rearm(ctx);
@@ -251,17 +355,29 @@ void op__set_state(struct xdev_op *op, enum op_state state)
 		 op__state_name(op->state), op__state_name(state),
 		 !script ? "" : op->script_adding ? " (add script)"
 						  : " (remove script)");
+	if (op->state == OP_SCRIPT_QUEUED && state != OP_SCRIPT_QUEUED)
+		hotplug__queue_leave(op);
+	else if (state == OP_SCRIPT_QUEUED && op->state != OP_SCRIPT_QUEUED)
+		hotplug__queue_enter(op);
 	op->state = state;
+}
+
+void op__set_deadline_at(struct xdev_op *op, int64_t at)
+{
+	op->deadline = at;
+	deadline__update(op);
 }
 
 void op__set_deadline(struct xdev_op *op, int ms)
 {
-	op->deadline = ms > 0 ? ctx__now_ms() + ms : 0;
+	op__set_deadline_at(op, ms > 0 ? ctx__now_ms() + ms : 0);
 }
 
 void op__wake(struct xdev_op *op)
 {
 	op->woken = true;
+	slot_unqueue(op); /* a cancel: it never waits for a slot */
+	deadline__update(op);
 	ctx__rearm(op->ctx);
 }
 
@@ -278,12 +394,13 @@ void op__complete(struct xdev_op *op, int result)
 			 "a request: %s", strerror(ctx->store_errno ?
 						   ctx->store_errno : EIO));
 	op->deadline = 0;
+	slot_unqueue(op);
+	deadline__remove(op);
 	load_release(op);
 	if (op->track && op->track->op == op)
 		op->track->op = NULL;
-	unlink_from(&ctx->ops, op);
-	op->next = ctx->done;
-	ctx->done = op;
+	pending_unlink(ctx, op);
+	done_append(ctx, op);
 	ctx__log(ctx, result ? XDEV_LOG_INFO : XDEV_LOG_DEBUG,
 		 "%s: %s done: %s%s%s", op->track ? op->track->be : "?",
 		 op->kind == OP_ADD ? "add" : "remove", xdev_strerror(result),
@@ -312,6 +429,7 @@ void op__step(struct xdev_op *op)
 		else
 			remove__step(op);
 	} while (op->again && op->state != OP_DONE);
+	deadline__update(op); /* no longer woken */
 }
 
 /* Callbacks of completed operations, oldest first.  A callback may start
@@ -319,20 +437,15 @@ void op__step(struct xdev_op *op)
  * after it. */
 void op__run_completions(struct xdev_ctx *ctx)
 {
-	struct xdev_op **p, *op;
+	struct xdev_op *op;
 
 	for (;;) {
-		struct xdev_op **oldest = NULL;
-
-		/* ctx->done is newest first; synchronous ops are collected by
-		 * their caller, not here */
-		for (p = &ctx->done; *p; p = &(*p)->next)
-			if (!(*p)->sync)
-				oldest = p;
-		if (!oldest)
+		/* synchronous ops are collected by their caller, not here */
+		for (op = ctx->done; op && op->sync; op = op->next)
+			;
+		if (!op)
 			return;
-		op = *oldest;
-		*oldest = op->next;
+		done_unlink(ctx, op);
 		if (!op->internal)
 			done_event(op);
 		if (op->how.cb)
