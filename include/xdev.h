@@ -23,9 +23,14 @@
  *   runs a nested wait: the other operations move on inside it.
  * - The library changes nothing of the process: not its environment, its
  *   signal dispositions, its stdio buffers or its other children.  Hotplug
- *   scripts are forked by a watcher process of the library's own (no
- *   SIGCHLD reaches the application for them) and run in their own
- *   process group.
+ *   scripts run in their own process group.  While SIGCHLD is at its
+ *   default disposition and the kernel has pidfds (Linux 5.3), a script
+ *   is the library's own child, reaped through a pidfd by its pid: the
+ *   application must then not reap children it did not start
+ *   (waitpid(-1) in another thread).  With a SIGCHLD handler (or
+ *   SIG_IGN) installed, each script runs under a watcher process of the
+ *   library's own instead, and no SIGCHLD reaches the application for
+ *   the scripts.
  * - Structures given to the library are copied; nothing is borrowed past
  *   the call.  Options structures (xdev_ctx_opts, xdev_op_how) end with
  *   reserved words that later releases take over without an ABI break.

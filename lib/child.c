@@ -2,7 +2,21 @@
  * child: running a program (a hotplug script) from the library without
  * touching the application's children or signal handling.
  *
- * Every script runs under a small "watcher" process, the library's direct
+ * Two ways, chosen for each script:
+ *
+ * Direct (the common case): the script is the library's own child, one
+ * process, as libxl runs it.  It is created with clone(CLONE_VM |
+ * CLONE_VFORK), as posix_spawn() does, so that no page table of the
+ * application is copied (a fork() of a large manager costs more than the
+ * script), and it sets its death signal before it execs (posix_spawn()
+ * cannot).  A pidfd in the context's epoll set says when it exits; it is
+ * then reaped by its pid, which no one else can have reaped or recycled.
+ * Chosen only when the kernel has pidfds and SIGCHLD is at its default
+ * disposition: an application with a SIGCHLD handler (or SIG_IGN, which
+ * reaps every child) might reap the script itself.
+ *
+ * Watched (otherwise: no pidfd, as under valgrind; a SIGCHLD handler):
+ * the script runs under a small "watcher" process, the library's direct
  * child:
  *
  *   library ──fork──> watcher ──fork+exec──> script
@@ -10,13 +24,16 @@
  *      ^  output pipe: the script's stdout and stderr, logged by lines
  *
  * The watcher reaps the script and reports its status through a pipe, so
- * the library needs no SIGCHLD handler, no pidfd (valgrind has none) and
- * never calls waitpid(-1): it only waits for its own watcher, once the
- * status has arrived.  Signals for the script go to the watcher, which
- * relays them to the script's process group (the script leads its own)
- * only while the script is not yet reaped, so a recycled pid is never
- * signalled.  Both pipes are in the context's epoll set: the
- * application still watches one fd.
+ * the library needs no SIGCHLD handler and never calls waitpid(-1): it
+ * only waits for its own watcher, once the status has arrived.  Signals
+ * for the script go to the watcher, which relays them to the script's
+ * process group (the script leads its own) only while the script is not
+ * yet reaped, so a recycled pid is never signalled.
+ *
+ * Either way the pipes are in the context's epoll set (the application
+ * still watches one fd), the script leads its own process group, which
+ * timeouts signal whole, and it gets SIGTERM when the thread that started
+ * it dies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,7 +45,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +132,108 @@ static void watcher_main(const char *path, char *const argv[],
 	_exit(write(status_fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
 }
 
+/* ---- the direct child (runs on its own stack, in our memory) ------------ */
+
+struct spawn_args {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	int null_fd, out_fd;
+	pid_t parent;
+};
+
+#define SPAWN_STACK (64 * 1024)
+
+/* Until it execs, the child shares the library's memory and the parent
+ * is suspended (CLONE_VFORK): system calls only, nothing written but its
+ * own stack.  Every signal is blocked in it (spawn_direct), and the
+ * application's handlers are reset before any is unblocked, so none of
+ * them runs here. */
+__attribute__((no_sanitize("address", "undefined")))
+static int spawn_child(void *p)
+{
+	const struct spawn_args *a = p;
+	sigset_t none;
+
+	/* the application gone, the script goes (its actor's death leaves
+	 * the record saying the script started: a recovery runs the remove
+	 * script); gone before the request was made: no script at all */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != a->parent)
+		_exit(127);
+	setpgid(0, 0); /* its own group, signalled whole */
+	hotplug_signals_default();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
+	    dup2(a->out_fd, 2) < 0)
+		_exit(126);
+	execve(a->path, a->argv, a->envp);
+	_exit(127);
+}
+
+/* Whether a script may be the library's own child now: pidfds work (not
+ * under valgrind, which has none; Linux 5.3 or later) and nobody but us
+ * reaps children (SIGCHLD at its default, no SA_NOCLDWAIT). */
+static bool direct_possible(struct xdev_ctx *ctx)
+{
+	struct sigaction sa;
+	int fd;
+
+	if (!ctx->pidfd_probed) {
+		ctx->pidfd_probed = true;
+		fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		ctx->pidfd_works = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!ctx->pidfd_works || sigaction(SIGCHLD, NULL, &sa) < 0)
+		return false;
+	return sa.sa_handler == SIG_DFL && !(sa.sa_flags & SA_NOCLDWAIT);
+}
+
+/* The script as our child, its pid in c->pid and a pidfd in c->status_fd;
+ * -errno. */
+static int spawn_direct(struct child *c, const char *path,
+			char *const argv[], char *const envp[], int out_fd)
+{
+	struct spawn_args a = { .path = path, .argv = argv, .envp = envp,
+				.out_fd = out_fd, .parent = getpid() };
+	sigset_t all, old;
+	char *stack;
+	pid_t pid;
+	int r = 0;
+
+	a.null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	stack = malloc(SPAWN_STACK);
+	if (a.null_fd < 0 || !stack) {
+		r = a.null_fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(spawn_child, stack + SPAWN_STACK,
+		    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	if (pid < 0)
+		r = -errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		goto out;
+	c->pid = pid;
+	c->status_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (c->status_fd < 0) {
+		r = -errno;
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		c->pid = 0;
+	}
+out:
+	free(stack);
+	if (a.null_fd >= 0)
+		close(a.null_fd);
+	return r;
+}
+
 /* ---- the library's side ------------------------------------------------- */
 
 /* ctx->children_active counts the live ones: hotplug.c's max_scripts
@@ -168,23 +289,47 @@ static void read_output(struct xdev_ctx *ctx, struct child *c)
 		close_fd(ctx, &c->out_fd);
 }
 
-static void read_status(struct xdev_ctx *ctx, struct child *c)
+static void finish(struct xdev_ctx *ctx, struct child *c, int status)
 {
-	int32_t msg;
-	ssize_t n = read(c->status_fd, &msg, sizeof(msg));
-
-	if (n == sizeof(msg) && c->pid <= 0) {
-		c->pid = msg;
-		return;
-	}
 	close_fd(ctx, &c->status_fd);
-	reap_watcher(c);
 	if (c->out_fd >= 0)
 		read_output(ctx, c);
 	close_fd(ctx, &c->out_fd);
 	set_active(ctx, c, false);
-	c->status = n == sizeof(msg) ? msg : -EIO;
+	c->status = status;
 	c->done(c, c->status, c->user);
+}
+
+/* The pidfd is readable: the script has exited. */
+static void reap_direct(struct xdev_ctx *ctx, struct child *c)
+{
+	int status;
+	pid_t r = waitpid(c->pid, &status, WNOHANG);
+
+	if (r == 0)
+		return; /* not yet (never seen: readable means exited) */
+	c->pid = 0;
+	/* ECHILD: someone reaped it although SIGCHLD was at its default
+	 * (waitpid(-1) in another thread): its status is lost */
+	finish(ctx, c, r > 0 ? status : -errno);
+}
+
+static void read_status(struct xdev_ctx *ctx, struct child *c)
+{
+	int32_t msg;
+	ssize_t n;
+
+	if (c->direct) {
+		reap_direct(ctx, c);
+		return;
+	}
+	n = read(c->status_fd, &msg, sizeof(msg));
+	if (n == sizeof(msg) && c->pid <= 0) {
+		c->pid = msg;
+		return;
+	}
+	reap_watcher(c);
+	finish(ctx, c, n == sizeof(msg) ? msg : -EIO);
 }
 
 void child__io(struct xdev_ctx *ctx, struct child *c, int fd)
@@ -213,6 +358,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 
 	c->watcher = -1;
 	c->pid = 0;
+	c->direct = false;
 	c->out_len = 0;
 	c->status_fd = c->out_fd = -1;
 	snprintf(c->name, sizeof(c->name), "%s", path);
@@ -220,6 +366,19 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 	 * later: the watcher then reports exit status 127). */
 	if (access(path, X_OK) < 0)
 		return -errno;
+	if (direct_possible(ctx)) {
+		if (pipe2(out, O_CLOEXEC) < 0)
+			return -errno;
+		r = spawn_direct(c, path, argv, envp, out[1]);
+		close(out[1]);
+		out[1] = -1;
+		if (r) {
+			close(out[0]);
+			return r;
+		}
+		c->direct = true;
+		goto started;
+	}
 	if (pipe2(st, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto fail;
@@ -241,6 +400,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 	close(st[1]);
 	close(out[1]);
 	c->status_fd = st[0];
+started:
 	c->out_fd = out[0];
 	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
 	if ((r = watch_fd(ctx, c, c->status_fd)) ||
@@ -249,6 +409,12 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 		return r;
 	}
 	set_active(ctx, c, true);
+	if (c->direct)
+		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: pid %d, the library's own "
+			 "child", c->name, (int)c->pid);
+	else
+		ctx__log(ctx, XDEV_LOG_DEBUG, "%s: under watcher pid %d",
+			 c->name, (int)c->watcher);
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -262,7 +428,13 @@ fail:
 
 void child__signal(struct child *c, bool hard)
 {
-	if (c->active && c->watcher > 0)
+	if (!c->active)
+		return;
+	/* not reaped yet (c->pid is cleared when it is): the group is the
+	 * script's own */
+	if (c->direct && c->pid > 0)
+		kill(-c->pid, hard ? SIGKILL : SIGTERM);
+	else if (c->watcher > 0)
 		kill(c->watcher, hard ? SIGUSR1 : SIGTERM);
 }
 
@@ -272,6 +444,11 @@ void child__stop(struct xdev_ctx *ctx, struct child *c)
 {
 	int32_t msg;
 
+	if (c->direct && c->pid > 0) {
+		kill(-c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+		c->pid = 0;
+	}
 	if (c->watcher > 0) {
 		kill(c->watcher, SIGUSR1);
 		if (c->status_fd >= 0)

@@ -106,6 +106,7 @@ struct child {
 	size_t out_len;
 	char name[64];
 	bool active;
+	bool direct;              /* our own child: status_fd is its pidfd */
 	int status;
 };
 
@@ -145,7 +146,8 @@ struct xdev_ctx {
 	struct xdev_op *deferred; /* stepped in this pass, due again */
 	struct xdev_op *slot_head, *slot_tail; /* waiting for a slot, FIFO */
 	struct xdev_op *script_head, *script_tail; /* scripts queued, FIFO */
-	int children_active;      /* script watchers alive (child.c) */
+	int children_active;      /* scripts alive (child.c) */
+	bool pidfd_probed, pidfd_works; /* child.c: may scripts be direct? */
 	struct xdev_op *done;     /* completed, callback not yet run: oldest
 				     first */
 	struct xdev_op *done_tail;

@@ -1758,12 +1758,19 @@ static void ensure_preloaded(char **argv)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: xdev-bench [--srcdir DIR] COMMAND [OPTIONS]\n"
+		"usage: xdev-bench [--srcdir DIR] [--watched] COMMAND [OPTIONS]\n"
+		"  --watched: every script under a watcher process (a SIGCHLD\n"
+		"             handler installed), not the library's own child\n"
 		"  requests [--cycles N]\n"
 		"  latency [--script trivial|block] [--type vbd|vif] [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--trace] [--no-floor]\n"
 		"  failure [--count N]\n"
 		"  callgrind [--valgrind PATH] [--cycles N]\n");
+}
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
 }
 
 int main(int argc, char **argv)
@@ -1779,6 +1786,17 @@ int main(int argc, char **argv)
 		srcdir = argv[2];
 		argv += 2;
 		argc -= 2;
+	}
+	/* --watched: a SIGCHLD handler of the application's, so the library
+	 * runs each script under a watcher (lib/child.c): the two ways
+	 * compared in one run */
+	if (argc > 1 && !strcmp(argv[1], "--watched")) {
+		struct sigaction sa = { .sa_handler = on_sigchld,
+					.sa_flags = SA_RESTART };
+
+		sigaction(SIGCHLD, &sa, NULL);
+		argv++;
+		argc--;
 	}
 	if (argc < 2) {
 		usage();

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,21 @@ static void setup(void)
 	ck_assert_int_eq(simhost_setenv(&fx_host, 0, 0), 0);
 	logbuf[0] = 0;
 	ck_assert_int_eq(xdev_ctx_new(&o, &ctx), 0);
+}
+
+/* An application with a SIGCHLD handler of its own: the scripts then run
+ * under a watcher (lib/child.c), as they do without pidfds. */
+static void on_sigchld(int sig)
+{
+	(void)sig;
+}
+
+static void setup_watched(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigchld };
+
+	ck_assert_int_eq(sigaction(SIGCHLD, &sa, NULL), 0);
+	setup();
 }
 
 static void teardown(void)
@@ -209,14 +225,49 @@ START_TEST(stop_kills_and_reaps_without_calling_back)
 }
 END_TEST
 
-int main(void)
+/* One process per script, the library's own child, when the kernel has
+ * pidfds (valgrind has none) and SIGCHLD is at its default; else the
+ * script's parent is a watcher, itself the library's child. */
+START_TEST(the_script_is_a_direct_child_unless_sigchld_is_handled)
 {
-	Suite *s = suite_create("child");
-	TCase *tc = tcase_create("runner");
-	SRunner *sr;
-	int failed;
+	char *argv[] = { "/bin/sh", "-c", "echo ready; exec sleep 60", NULL };
+	char *envp[] = { NULL };
+	struct sigaction sa;
+	struct run r;
+	char path[64];
+	long ppid = 0;
+	bool direct;
+	FILE *f;
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	if (fd >= 0)
+		close(fd);
+	ck_assert_int_eq(sigaction(SIGCHLD, NULL, &sa), 0);
+	direct = fd >= 0 && sa.sa_handler == SIG_DFL;
+	start(&r, argv, envp);
+	run_until(said_ready, &r, 10000);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)r.c.pid);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%*d (%*[^)]) %*c %ld", &ppid), 1);
+	fclose(f);
+	if (direct)
+		ck_assert_int_eq(ppid, getpid());
+	else
+		ck_assert_int_eq(ppid, r.c.watcher);
+	ck_assert_int_eq(r.c.direct, direct);
+	/* its own process group, which a timeout signals whole */
+	ck_assert_int_eq(getpgid(r.c.pid), r.c.pid);
+	child__stop(ctx, &r.c);
+	assert_no_children();
+}
+END_TEST
+
+static TCase *runner(const char *name, void (*setup_fn)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup_fn, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, status_and_output_are_reported);
 	tcase_add_test(tc, environment_and_stdin);
@@ -224,7 +275,18 @@ int main(void)
 	tcase_add_test(tc, sigkill_ends_a_program_that_ignores_sigterm);
 	tcase_add_test(tc, a_missing_program_is_refused_without_a_fork);
 	tcase_add_test(tc, stop_kills_and_reaps_without_calling_back);
-	suite_add_tcase(s, tc);
+	tcase_add_test(tc, the_script_is_a_direct_child_unless_sigchld_is_handled);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = suite_create("child");
+	SRunner *sr;
+	int failed;
+
+	suite_add_tcase(s, runner("runner", setup));
+	suite_add_tcase(s, runner("watched", setup_watched));
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

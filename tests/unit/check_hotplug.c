@@ -185,8 +185,8 @@ END_TEST
 
 /* ---- max_scripts: a storm's scripts take turns --------------------------- */
 
-/* The gate scripts running, ours only: their parent is a watcher the
- * library forked from this process. */
+/* The gate scripts running, ours only: their parent is this process (a
+ * direct script) or a watcher the library forked from it. */
 static int gate_scripts_running(void)
 {
 	char path[64], buf[512];
@@ -224,7 +224,8 @@ static int gate_scripts_running(void)
 				gppid = 0;
 			fclose(f);
 		}
-		n += gppid == (long)getpid();
+		/* ours: our child (a direct script) or our watcher's */
+		n += ppid == (long)getpid() || gppid == (long)getpid();
 	}
 	closedir(d);
 	return n;
