@@ -207,6 +207,26 @@ double pct(double *v, int n, double q)
 }
 
 
+/* One JSON member NAME with the wall times (ms) of N operations, their
+ * CPU time in this thread and the difference (waiting). */
+void print_stats(const char *name, double *wall, double *cpu, int n,
+			bool last)
+{
+	double *wait = calloc(n, sizeof(double));
+	int i;
+
+	for (i = 0; i < n; i++)
+		wait[i] = wall[i] - cpu[i];
+	printf("  \"%s\": {\"n\": %d, \"p50\": %.3f, \"p90\": %.3f, "
+	       "\"p95\": %.3f, \"max\": %.3f, \"cpu_p50\": %.3f, "
+	       "\"cpu_p95\": %.3f, \"wait_p50\": %.3f, \"wait_p95\": %.3f}%s\n",
+	       name, n, pct(wall, n, 0.5), pct(wall, n, 0.9),
+	       pct(wall, n, 0.95), pct(wall, n, 1), pct(cpu, n, 0.5),
+	       pct(cpu, n, 0.95), pct(wait, n, 0.5), pct(wait, n, 0.95),
+	       last ? "" : ",");
+	free(wait);
+}
+
 /* ---- the host ------------------------------------------------------------ */
 
 void host_start(const char *trace)

@@ -35,6 +35,8 @@ double host_busy(void);
 long peak_rss_kb(void);
 int cmp_double(const void *a, const void *b);
 double pct(double *v, int n, double q);
+void print_stats(const char *name, double *wall, double *cpu, int n,
+		 bool last);
 
 void host_start(const char *trace);
 void host_stop(void);

@@ -366,23 +366,6 @@ static int cmd_requests(int argc, char **argv)
 
 /* ---- latency ----------------------------------------------------------- */
 
-static void print_stats(const char *name, double *wall, double *cpu, int n,
-			bool last)
-{
-	double *wait = calloc(n, sizeof(double));
-	int i;
-
-	for (i = 0; i < n; i++)
-		wait[i] = wall[i] - cpu[i];
-	printf("  \"%s\": {\"n\": %d, \"p50\": %.3f, \"p95\": %.3f, "
-	       "\"max\": %.3f, \"cpu_p50\": %.3f, \"cpu_p95\": %.3f, "
-	       "\"wait_p50\": %.3f, \"wait_p95\": %.3f}%s\n", name, n,
-	       pct(wall, n, 0.5), pct(wall, n, 0.95), pct(wall, n, 1),
-	       pct(cpu, n, 0.5), pct(cpu, n, 0.95), pct(wait, n, 0.5),
-	       pct(wait, n, 0.95), last ? "" : ",");
-	free(wait);
-}
-
 static int cmd_latency(int argc, char **argv)
 {
 	const char *script = TRIVIAL, *type = "vbd";
