@@ -198,7 +198,7 @@ static uint32_t guest(const char *name)
 	return g->domid;
 }
 
-/* ---- devices -------------------------------------------------------------- */
+/* ---- devices ------------------------------------------------------------- */
 
 /* tests/bench/hotplug/trivial, by absolute path (libxl runs a relative
  * one from /etc/xen/scripts). */
@@ -284,7 +284,7 @@ static void vif_add(uint32_t domid, libxl_device_nic *n, const char *what)
 		    libxl_error_to_string(r));
 }
 
-/* ---- requests ------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
 /* One add and one removal of KIND (0: vbd, 1: vif) on guest G, synchronous,
  * between markers AN.KIND.{add,add-settle,remove,remove-settle}.I; the
@@ -418,7 +418,7 @@ static int cmd_requests(int argc, char **argv)
 	return 0;
 }
 
-/* ---- latency -------------------------------------------------------------- */
+/* ---- latency ------------------------------------------------------------- */
 
 /* One synchronous add (I >= 0: timed into AW/AC) and removal (RW/RC) of a
  * vbd or a vif; the backend Connected in between, outside the timing. */
@@ -511,7 +511,7 @@ static int cmd_latency(int argc, char **argv)
 	return 0;
 }
 
-/* ---- scale ---------------------------------------------------------------- */
+/* ---- scale --------------------------------------------------------------- */
 
 struct phase {
 	double wall, p50, p99, max, cpu_lib, cpu_daemon, cpu_host;
@@ -519,65 +519,82 @@ struct phase {
 	char errors[200];
 };
 
+static void phase_error(struct phase *ph, int rc)
+{
+	size_t k = strlen(ph->errors);
+
+	ph->failed++;
+	snprintf(ph->errors + k, sizeof(ph->errors) - k, "%s%s",
+		 k ? " " : "", libxl_error_to_string(rc));
+}
+
+/* Run libxl's own loop (libxl_event_wait) until ISSUED operations have
+ * reported their completion; LAT gets each one's latency from T_ISSUE,
+ * FAILED[i] whether operation i failed.  Returns when the last came. */
+static double storm_wait(const double *t_issue, double *lat, int issued,
+			 bool *failed, struct phase *ph)
+{
+	double last = now();
+	int done = 0;
+
+	while (done < issued) {
+		libxl_event *ev;
+		int r = libxl_event_wait(lctx, &ev, LIBXL_EVENTMASK_ALL, NULL,
+					 NULL);
+		int k, rc;
+
+		if (r)
+			die("libxl_event_wait: %s", libxl_error_to_string(r));
+		if (ev->type == LIBXL_EVENT_TYPE_OPERATION_COMPLETE) {
+			k = (int)ev->for_user;
+			rc = ev->u.operation_complete.rc;
+			last = now();
+			lat[done++] = last - t_issue[k];
+			failed[k] = rc != 0;
+			if (rc)
+				phase_error(ph, rc);
+		}
+		libxl_event_free(lctx, ev);
+	}
+	return last;
+}
+
 /* Issue every operation (ADD: disk_add, else disk_remove) of the devices
- * not in SKIP at once, their completion reported as libxl events; then
- * run libxl's own loop (libxl_event_wait) until all have completed.
- * FAILED[i] is set for those that did not succeed. */
+ * not in SKIP at once, each completion reported as a libxl event (the
+ * ao_how's for_event: a callback would need a loop of the application's
+ * own to run in), then wait for them all. */
 static void storm(libxl_device_disk *disks, const uint32_t *doms, int n,
 		  bool add, const bool *skip, bool *failed, struct phase *ph)
 {
-	double *t_issue = calloc(n, sizeof(double)), *lat = calloc(n, sizeof(double));
-	double t0 = now(), c0 = cpu_self(), h0 = host_busy(), last = t0;
-	int dpid = daemon_pid(), i, issued = 0, done = 0;
+	double *t_issue = calloc(n, sizeof(double));
+	double *lat = calloc(n, sizeof(double));
+	double t0 = now(), c0 = cpu_self(), h0 = host_busy();
+	int dpid = daemon_pid(), i, issued = 0;
 	double d0 = cpu_of(dpid);
 
 	memset(ph, 0, sizeof(*ph));
 	for (i = 0; i < n; i++) {
 		libxl_asyncop_how how = { .u.for_event = i };
+		uint32_t g = doms[i / 10];
 		int r;
 
 		if (skip && skip[i])
 			continue;
 		t_issue[i] = now();
-		r = add ? libxl_device_disk_add(lctx, doms[i / 10], &disks[i],
-						&how)
-			: libxl_device_disk_remove(lctx, doms[i / 10],
-						   &disks[i], &how);
+		r = add ? libxl_device_disk_add(lctx, g, &disks[i], &how)
+			: libxl_device_disk_remove(lctx, g, &disks[i], &how);
 		if (r)
 			die("%s %d: %s", add ? "add" : "remove", i,
 			    libxl_error_to_string(r));
 		issued++;
 	}
-	while (done < issued) {
-		libxl_event *ev;
-		int r = libxl_event_wait(lctx, &ev, LIBXL_EVENTMASK_ALL, NULL,
-					 NULL);
-
-		if (r)
-			die("libxl_event_wait: %s", libxl_error_to_string(r));
-		if (ev->type == LIBXL_EVENT_TYPE_OPERATION_COMPLETE) {
-			int k = (int)ev->for_user, rc = ev->u.operation_complete.rc;
-
-			last = now();
-			lat[done++] = last - t_issue[k];
-			failed[k] = rc != 0;
-			if (rc) {
-				ph->failed++;
-				snprintf(ph->errors + strlen(ph->errors),
-					 sizeof(ph->errors) - strlen(ph->errors),
-					 "%s%s", ph->errors[0] ? " " : "",
-					 libxl_error_to_string(rc));
-			}
-		}
-		libxl_event_free(lctx, ev);
-	}
-	ph->wall = last - t0;
+	ph->wall = storm_wait(t_issue, lat, issued, failed, ph) - t0;
 	ph->cpu_lib = cpu_self() - c0;
 	ph->cpu_daemon = cpu_of(dpid) - d0;
 	ph->cpu_host = host_busy() - h0;
-	ph->p50 = pct(lat, done, 0.5);
-	ph->p99 = pct(lat, done, 0.99);
-	ph->max = pct(lat, done, 1);
+	ph->p50 = pct(lat, issued, 0.5);
+	ph->p99 = pct(lat, issued, 0.99);
+	ph->max = pct(lat, issued, 1);
 	free(t_issue);
 	free(lat);
 }
@@ -644,7 +661,8 @@ static int cmd_scale(int argc, char **argv)
 	msg("N=%d: added in %.2f s (%d failed)", n, add.wall, add.failed);
 	marker("add-settle");
 	for (i = 0; i < n; i++) {
-		be_path(be, sizeof(be), "vbd", doms[i / 10], disk_devid(i % 10));
+		be_path(be, sizeof(be), "vbd", doms[i / 10],
+			disk_devid(i % 10));
 		if (!failed_add[i] && !wait_state(be, XB_CONNECTED, 120000))
 			left++;
 	}
@@ -679,7 +697,7 @@ static int cmd_scale(int argc, char **argv)
 	return 0;
 }
 
-/* ---- main ----------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 static void usage(void)
 {
