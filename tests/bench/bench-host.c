@@ -206,7 +206,6 @@ double pct(double *v, int n, double q)
 	return v[k];
 }
 
-
 /* One JSON member NAME with the wall times (ms) of N operations, their
  * CPU time in this thread and the difference (waiting). */
 void print_stats(const char *name, double *wall, double *cpu, int n,
@@ -304,8 +303,6 @@ void loop_attach(void)
 	close(ifd);
 }
 
-
-
 /* A marker in the trace: a read of a node that does not exist, on the
  * bench's own connection.  The daemon is single-threaded, so the trace's
  * order is the order it handled the requests in. */
@@ -328,7 +325,6 @@ int read_state(const char *dir)
 	free(v);
 	return s;
 }
-
 
 /* ---- the trace ----------------------------------------------------------- */
 
@@ -516,8 +512,10 @@ void tmpdir_remove(void)
 	tmpdir[0] = 0;
 }
 
-/* ---- requests ----------------------------------------------------------- */
+/* ---- request counts ----------------------------------------------------- */
 
+/* One JSON member NAME: the median, min and max of the library's requests
+ * over the N segments C, the median one's breakdown by type. */
 void print_counts(const char *name, struct counts **c, int n,
 			 bool last)
 {
@@ -543,12 +541,8 @@ void print_counts(const char *name, struct counts **c, int n,
 	printf("]}%s\n", last ? "" : ",");
 }
 
-/* Requests per operation: CYCLES of each kind, first for a device alone
- * in the context (its add sets up the context's watch on the backend
- * domain, its removal takes it down), then with another device of the
- * same backend present (the watch is held: the steady state). */
-
-void ensure_preloaded(char **argv)
+/* Re-execute with libfakexen.so preloaded, as a host's program runs. */
+static void ensure_preloaded(char **argv)
 {
 	const char *pre = getenv("LD_PRELOAD");
 	Dl_info info;
@@ -561,4 +555,28 @@ void ensure_preloaded(char **argv)
 		return;
 	setenv("LD_PRELOAD", info.dli_fname, 1);
 	execv("/proc/self/exe", argv);
+}
+
+int bench_main(int argc, char **argv, const struct bench_cmd *cmds,
+	       void (*usage)(void))
+{
+	int i;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s: needs root (loop devices, taps)\n",
+			bench_name);
+		return 77;
+	}
+	ensure_preloaded(argv);
+	if (argc > 2 && !strcmp(argv[1], "--srcdir")) {
+		srcdir = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	for (i = 0; argc >= 2 && cmds[i].name; i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	usage();
+	return 2;
 }

@@ -81,7 +81,14 @@ struct counts *seg_find(struct trace *t, const char *label);
 void print_counts(const char *name, struct counts **c, int n, bool last);
 void tmpdir_make(void);
 void tmpdir_remove(void);
-/* Re-execute with libfakexen.so preloaded, as a host's program runs. */
-void ensure_preloaded(char **argv);
+struct bench_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+/* Both programs' main (bench_name set first): root, libfakexen.so
+ * preloaded, then [--srcdir DIR] COMMAND [OPTIONS] run by the entry of
+ * CMDS (ended by a NULL name) of that name; USAGE and 2 without one. */
+int bench_main(int argc, char **argv, const struct bench_cmd *cmds,
+	       void (*usage)(void));
 
 #endif

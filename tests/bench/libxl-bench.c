@@ -710,32 +710,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	static const struct bench_cmd cmds[] = {
+		{ "requests", cmd_requests },
+		{ "latency", cmd_latency },
+		{ "scale", cmd_scale },
+		{ NULL, NULL },
+	};
 
 	bench_name = "libxl-bench";
-	if (geteuid() != 0) {
-		fprintf(stderr, "libxl-bench: needs root (loop devices, "
-			"/var/lib/xen)\n");
-		return 77;
-	}
-	ensure_preloaded(argv);
-	if (argc > 2 && !strcmp(argv[1], "--srcdir")) {
-		srcdir = argv[2];
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc < 2) {
-		usage();
-		return 2;
-	}
-	cmd = argv[1];
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	if (!strcmp(cmd, "requests"))
-		return cmd_requests(argc - 1, argv + 1);
-	if (!strcmp(cmd, "latency"))
-		return cmd_latency(argc - 1, argv + 1);
-	if (!strcmp(cmd, "scale"))
-		return cmd_scale(argc - 1, argv + 1);
-	usage();
-	return 2;
+	return bench_main(argc, argv, cmds, usage);
 }

@@ -222,7 +222,12 @@ static void on_done(xdev_op *op, int r, void *user)
 	n_done++;
 }
 
+/* ---- requests ----------------------------------------------------------- */
 
+/* Requests per operation: CYCLES of each kind, first for a device alone
+ * in the context (its add sets up the context's watch on the backend
+ * domain, its removal takes it down), then with another device of the
+ * same backend present (the watch is held: the steady state). */
 static int cmd_requests(int argc, char **argv)
 {
 	int cycles = 5, i, k, an;
@@ -1223,37 +1228,16 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	static const struct bench_cmd cmds[] = {
+		{ "requests", cmd_requests },
+		{ "latency", cmd_latency },
+		{ "scale", cmd_scale },
+		{ "failure", cmd_failure },
+		{ "callgrind", cmd_callgrind },
+		{ "callgrind-child", cmd_callgrind_child },
+		{ NULL, NULL },
+	};
 
 	bench_name = "xdev-bench";
-	if (geteuid() != 0) {
-		fprintf(stderr, "xdev-bench: needs root (loop devices, taps)\n");
-		return 77;
-	}
-	ensure_preloaded(argv);
-	if (argc > 2 && !strcmp(argv[1], "--srcdir")) {
-		srcdir = argv[2];
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc < 2) {
-		usage();
-		return 2;
-	}
-	cmd = argv[1];
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	if (!strcmp(cmd, "requests"))
-		return cmd_requests(argc - 1, argv + 1);
-	if (!strcmp(cmd, "latency"))
-		return cmd_latency(argc - 1, argv + 1);
-	if (!strcmp(cmd, "scale"))
-		return cmd_scale(argc - 1, argv + 1);
-	if (!strcmp(cmd, "failure"))
-		return cmd_failure(argc - 1, argv + 1);
-	if (!strcmp(cmd, "callgrind"))
-		return cmd_callgrind(argc - 1, argv + 1);
-	if (!strcmp(cmd, "callgrind-child"))
-		return cmd_callgrind_child(argc - 1, argv + 1);
-	usage();
-	return 2;
+	return bench_main(argc, argv, cmds, usage);
 }
