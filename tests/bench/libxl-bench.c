@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,11 @@
 #define XB_INITWAIT 2
 #define XB_CONNECTED 4
 #define DIRS 3
+/* libxl's userdata files: userdata-d.<domid>.<uuid>.<key> for data,
+ * userdata-l.<domid>.<uuid>.<key> for the lock libxl holds while it
+ * rewrites them (it unlinks the lock when it lets go; a bench killed in
+ * the middle of an add leaves it). */
+#define UD_FMT "/var/lib/xen/userdata-%c.%u.%s"
 
 static libxl_ctx *lctx;
 static xentoollog_logger_stdiostream *logger;
@@ -62,13 +68,17 @@ static const libxl_childproc_hooks chld_hooks = {
 	.chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
 };
 
-/* What `xl create` would have made for each guest, removed with the host. */
+/* What `xl create` would have made for each guest, removed with the host:
+ * the configuration, and the lock file libxl makes beside it. */
+#define MAX_GUESTS 1024
 struct guest {
 	uint32_t domid;
 	char uuid[40];
+	char json[128];
+	char lock[128];
 };
-static struct guest *guests;
-static int nguests;
+static struct guest guests[MAX_GUESTS];
+static volatile sig_atomic_t nguests; /* entries complete before counted */
 static const char *const xen_dirs[DIRS] = { "/var/lib/xen", "/var/run/xen",
 					    "/var/log/xen" };
 static bool made_dir[DIRS];
@@ -76,8 +86,8 @@ static bool made_dir[DIRS];
 /* ---- libxl's state on the host ------------------------------------------ */
 
 /* Before the host stops (bench_on_stop, also from die()): the userdata
- * files of this host's guests (the configuration and libxl's lock file),
- * and the directories this run made. */
+ * files of this host's guests (the configuration, and libxl's lock file
+ * if it is left), and the directories this run made. */
 static void libxl_state_remove(void)
 {
 	char pat[200];
@@ -86,8 +96,8 @@ static void libxl_state_remove(void)
 	int i;
 
 	for (i = 0; i < nguests; i++) {
-		snprintf(pat, sizeof(pat), "/var/lib/xen/userdata-d.%u.%s.*",
-			 guests[i].domid, guests[i].uuid);
+		snprintf(pat, sizeof(pat), UD_FMT ".*", '?', guests[i].domid,
+			 guests[i].uuid);
 		if (glob(pat, 0, NULL, &g))
 			continue;
 		for (k = 0; k < g.gl_pathc; k++)
@@ -99,6 +109,24 @@ static void libxl_state_remove(void)
 	for (i = DIRS - 1; i >= 0; i--)
 		if (made_dir[i] && rmdir(xen_dirs[i]) == 0)
 			made_dir[i] = false;
+}
+
+/* Interrupted (make bench stopped by ^C): the host stops by itself
+ * (stop_with_starter); the files go here, with unlink() and rmdir() alone
+ * (async-signal-safe), then the signal does what it would have done. */
+static void on_signal(int sig)
+{
+	int i;
+
+	for (i = 0; i < nguests; i++) {
+		unlink(guests[i].json);
+		unlink(guests[i].lock);
+	}
+	for (i = DIRS - 1; i >= 0; i--)
+		if (made_dir[i])
+			rmdir(xen_dirs[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 static void dirs_make(void)
@@ -126,6 +154,9 @@ static void ctx_open(void)
 		die("libxl_ctx_alloc failed");
 	libxl_childproc_setmode(lctx, &chld_hooks, NULL);
 	bench_on_stop = libxl_state_remove;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	dirs_make();
 	/* the tag in the trace: see LIB_TAG */
 	name = libxl_domid_to_name(lctx, TAG_DOMID);
@@ -150,7 +181,7 @@ static void xs_put(const char *path, const char *value)
 static void userdata_write(const struct guest *g, const char *name)
 {
 	libxl_domain_config cfg;
-	char path[200], *json;
+	char *json;
 	FILE *f;
 
 	libxl_domain_config_init(&cfg);
@@ -164,11 +195,9 @@ static void userdata_write(const struct guest *g, const char *name)
 	libxl_domain_config_dispose(&cfg);
 	if (!json)
 		die("libxl_domain_config_to_json failed");
-	snprintf(path, sizeof(path),
-		 "/var/lib/xen/userdata-d.%u.%s.libxl-json", g->domid, g->uuid);
-	f = fopen(path, "we");
+	f = fopen(g->json, "we");
 	if (!f || fputs(json, f) < 0 || fclose(f))
-		die("%s: %s", path, strerror(errno));
+		die("%s: %s", g->json, strerror(errno));
 	free(json);
 }
 
@@ -178,9 +207,8 @@ static uint32_t guest(const char *name)
 	struct guest *g;
 	char path[100], *vm;
 
-	guests = realloc(guests, (nguests + 1) * sizeof(*guests));
-	if (!guests)
-		die("out of memory");
+	if (nguests == MAX_GUESTS)
+		die("more than %d guests", MAX_GUESTS);
 	g = &guests[nguests];
 	g->domid = domain(name, SIMHOST_DOM_GUEST);
 	snprintf(path, sizeof(path), "/local/domain/%u/vm", g->domid);
@@ -188,6 +216,10 @@ static uint32_t guest(const char *name)
 	if (!vm || strncmp(vm, "/vm/", 4) || strlen(vm + 4) >= sizeof(g->uuid))
 		die("%s: %s", path, vm ? vm : strerror(errno));
 	snprintf(g->uuid, sizeof(g->uuid), "%s", vm + 4);
+	snprintf(g->json, sizeof(g->json), UD_FMT ".libxl-json", 'd', g->domid,
+		 vm + 4);
+	snprintf(g->lock, sizeof(g->lock), UD_FMT ".domain-userdata-lock",
+		 'l', g->domid, vm + 4);
 	free(vm);
 	nguests++; /* from here on, removed with the host */
 	snprintf(path, sizeof(path), "/libxl/%u/type", g->domid);
