@@ -51,7 +51,6 @@
 #define TAG_DOMID 30000
 #define LIB_TAG "READ", "/local/domain/30000/name"
 
-#define XB_INITWAIT 2
 #define XB_CONNECTED 4
 #define DIRS 3
 /* libxl's userdata files: userdata-d.<domid>.<uuid>.<key> for data,
@@ -242,7 +241,7 @@ static const char *trivial(void)
 	return path;
 }
 
-/* xvd<a+I> on the loop device; its devid is (202 << 8) | (I << 4). */
+/* xvd<a+I> on the loop device. */
 static void disk_init(libxl_device_disk *d, int i)
 {
 	char vdev[16];
@@ -257,9 +256,11 @@ static void disk_init(libxl_device_disk *d, int i)
 	d->readwrite = 1;
 }
 
+/* The devid of xvd<a+I>, as libxl and xdev number it: disks 0 to 15 in
+ * major 202's minors, the others in the extended scheme. */
 static int disk_devid(int i)
 {
-	return 202 << 8 | i << 4;
+	return i < 16 ? 202 << 8 | i << 4 : 1 << 28 | i << 8;
 }
 
 static void nic_init(libxl_device_nic *n, int devid)
