@@ -89,7 +89,7 @@ WAITS = {
 
 
 def ratio(x, y):
-    return round(x / y, 2) if x is not None and y else None
+    return round(x / y, 3) if x is not None and y else None
 
 
 def libxl_requests(lb, res):
@@ -417,7 +417,6 @@ def table(r):
     for k, v in f["unresponsive_backend"].items():
         p("   unresponsive backend, %-5s: %6.2f s, %s" % (k, v["s"],
                                                          v["result"]))
-    libxl_table(r)
     i = r["instructions"]
     p("\n6. instructions (callgrind, the calls only, median of 3 after the"
       " first)")
@@ -428,6 +427,7 @@ def table(r):
               i["vbd_add_first"], i["vbd_remove_first"]))
     else:
         p("   not measured (no valgrind)")
+    libxl_table(r)
     sys.stdout.flush()
 
 
