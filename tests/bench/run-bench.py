@@ -1,6 +1,11 @@
 #!/usr/bin/python3
 """Run xdev's benchmarks (tests/bench/xdev-bench) and report.
 
+The same workloads also run through libxl 4.17 (tests/bench/libxl-bench)
+on the same simulated host, each right after xdev's, in the same run;
+bench-results.json gets a "libxl" section with libxl's raw figures and
+"vs_libxl" with the ratios xdev / libxl.
+
 `make bench` runs this; `make bench BENCH_QUICK=1` uses N = 100 and 250
 only.  Each measurement is a separate xdev-bench process with its own
 simulated host (the real C xenstored); this script collects their JSON,
@@ -72,6 +77,86 @@ def growth(scaling, key):
     return out
 
 
+# What each side waits for, stated next to the figures.
+WAITS = {
+    "add": "both return after the backend reached InitWait and the hotplug"
+           " script exited (xdev's default add; libxl_device_*_add)",
+    "remove": "both write Closing, wait for Closed, run the remove script"
+              " and delete the nodes (xdev AUTO removal;"
+              " libxl_device_*_remove with the record kept from the add)",
+    "script": "tests/bench/hotplug/trivial for both",
+}
+
+
+def ratio(x, y):
+    return round(x / y, 3) if x is not None and y else None
+
+
+def libxl_requests(lb, res):
+    rq = lb.run("requests")
+    out = {k: rq["steady"][k]["median"] for k in
+           ("vbd_add", "vbd_remove", "vif_add", "vif_remove")}
+    out["alone"] = {k: rq["alone"][k]["median"] for k in
+                    ("vbd_add", "vbd_remove", "vif_add", "vif_remove")}
+    res["libxl"]["requests"] = out
+    for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
+        res["vs_libxl"]["requests." + k] = ratio(res["requests"][k], out[k])
+
+
+def libxl_latency(lb, res):
+    lat = {}
+    for name, args in (("vbd", ()), ("vif", ("--type", "vif"))):
+        r = lb.run("latency", "--count", 50, *args)
+        for op in ("add", "remove"):
+            lat[name + "_" + op] = r[op]
+        if r.get("failed"):
+            lat[name + "_failed"] = r["failed"]
+    res["libxl"]["latency_ms"] = lat
+    for k, v in lat.items():
+        if isinstance(v, dict):
+            for q in ("p50", "p90"):
+                res["vs_libxl"]["latency.%s_%s" % (k, q)] = ratio(
+                    res["latency_ms"][k][q], v[q])
+
+
+def libxl_scale(lb, n, traced, res):
+    r = lb.run("scale", "--n", n)
+    s = {"add_wall_s": r["add"]["wall_s"],
+         "remove_wall_s": r["remove"]["wall_s"],
+         "latency_p50_s": r["add"]["latency_p50_s"],
+         "latency_p99_s": r["add"]["latency_p99_s"],
+         "remove_latency_p50_s": r["remove"]["latency_p50_s"],
+         "remove_latency_p99_s": r["remove"]["latency_p99_s"],
+         "wall_s": r["wall_s"],
+         "failed": r["add"]["failed"] + r["remove"]["failed"],
+         "errors": "; ".join(e for e in (r["add"]["errors"],
+                                         r["remove"]["errors"]) if e),
+         "host_cpu_s": round(r["add"]["host_cpu_s"] +
+                             r["remove"]["host_cpu_s"], 2),
+         "xenstored_cpu_s": round(r["add"]["xenstored_cpu_s"] +
+                                  r["remove"]["xenstored_cpu_s"], 3),
+         "peak_rss_kb": r["peak_rss_kb"]}
+    if traced:
+        t = lb.run("scale", "--n", n, "--trace")
+        s["watches"] = t["watches"]
+    res["libxl"]["scaling"][str(n)] = s
+    x = res["scaling"].get(str(n), {})
+    for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",
+              "latency_p99_s", "watches"):
+        if k in s:
+            res["vs_libxl"]["scale.%d.%s" % (n, k)] = ratio(x.get(k), s[k])
+
+
+def libxl_side(what, fn, *args):
+    """Run one libxl measurement; a failure is recorded, not fatal."""
+    try:
+        fn(*args)
+    except (RuntimeError, ValueError, KeyError) as e:
+        log("bench: libxl %s not measured: %s" % (what, e))
+        args[-1]["libxl"].setdefault("errors", []).append(
+            "%s: %s" % (what, e))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--builddir", default=".")
@@ -93,11 +178,16 @@ def main():
         log("bench: needs root (loop devices, taps); skipped")
         return 77
     b = Bench(exe, a.srcdir)
+    lb = Bench(os.path.join(a.builddir, "tests", "bench", "libxl-bench"),
+               a.srcdir)
     ns = ([int(n) for n in a.ns.split(",")] if a.ns
           else [100, 250] if a.quick else [100, 250, 500, 1000, 2000])
     t_start = time.monotonic()
     res = {"machine": machine(), "quick": a.quick,
-           "daemon": "C xenstored (Xen 4.17), simulated host"}
+           "daemon": "C xenstored (Xen 4.17), simulated host",
+           "libxl": {"version": "libxl 4.17 (Debian libxenlight)",
+                     "waits": WAITS, "scaling": {}},
+           "vs_libxl": {}}
 
     log("bench: requests per operation (xenstored -T trace)")
     rq = b.run("requests")
@@ -112,13 +202,20 @@ def main():
                                  "vif_remove")}
     res["requests"]["by_type"] = {k: rq["steady"][k]["by_type"] for k in
                                   ("vbd_add", "vbd_remove")}
+    log("bench: the same through libxl")
+    libxl_side("requests", libxl_requests, lb, res)
 
     log("bench: latency, sequential operations")
     lat = {}
-    for name, args in (("vbd", ("--script", "trivial")),
-                       ("vif", ("--script", "trivial", "--type", "vif")),
-                       ("block_vbd", ("--script", "block"))):
-        r = b.run("latency", "--count", 50, *args)
+    # vbd_watched: each script under a watcher process (xdev-bench
+    # --watched), the way the library runs them when the application has
+    # a SIGCHLD handler; the others: the library's own child (lib/child.c)
+    for name, pre, args in (
+            ("vbd", (), ("--script", "trivial")),
+            ("vbd_watched", ("--watched",), ("--script", "trivial")),
+            ("vif", (), ("--script", "trivial", "--type", "vif")),
+            ("block_vbd", (), ("--script", "block"))):
+        r = b.run(*pre, "latency", "--count", 50, *args)
         lat[name + "_add"] = r["add"]
         lat[name + "_remove"] = r["remove"]
         if r.get("failed"):
@@ -126,6 +223,8 @@ def main():
         if "loops_left" in r:
             lat["block_loops_left"] = r["loops_left"]
     res["latency_ms"] = lat
+    log("bench: the same through libxl")
+    libxl_side("latency", libxl_latency, lb, res)
 
     log("bench: scaling, N devices over N/10 guests, all at once")
     sc, fr = {}, {}
@@ -194,6 +293,9 @@ def main():
             })
         fw = r["floor"]["wall_s"]
         fr[str(n)] = round(r["wall_s"] / fw, 2) if fw else None
+        res["scaling"] = sc
+        libxl_side("scale %d" % n, libxl_scale, lb, n, n <= a.trace_max,
+                   res)
     res["scaling"] = sc
     res["floor_ratio"] = fr
     res["floor_ratio_no_script"] = {
@@ -330,7 +432,44 @@ def table(r):
               i["vbd_add_first"], i["vbd_remove_first"]))
     else:
         p("   not measured (no valgrind)")
+    libxl_table(r)
     sys.stdout.flush()
+
+
+def libxl_table(r):
+    p = print
+    lx, v = r["libxl"], r["vs_libxl"]
+    p("\n7. side by side with libxl 4.17, same host, same run"
+      " (ratio: xdev / libxl)")
+    for k, w in lx["waits"].items():
+        p("   %-7s %s" % (k + ":", w))
+    p("   %-34s %10s %10s %7s" % ("figure", "libxl", "xdev", "ratio"))
+    rows = []
+    for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
+        if "requests" in lx:
+            rows.append(("requests, " + k, lx["requests"][k],
+                         r["requests"][k], v.get("requests." + k)))
+    for k, s in lx.get("latency_ms", {}).items():
+        if isinstance(s, dict):
+            for q in ("p50", "p90"):
+                rows.append(("latency ms, %s %s" % (k, q), s[q],
+                             r["latency_ms"][k][q],
+                             v.get("latency.%s_%s" % (k, q))))
+    for n, s in sorted(lx["scaling"].items(), key=lambda x: int(x[0])):
+        x = r["scaling"].get(n, {})
+        for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",
+                  "latency_p99_s", "watches"):
+            if k in s:
+                rows.append(("N=%s %s" % (n, k), s[k], x.get(k),
+                             v.get("scale.%s.%s" % (n, k))))
+        if s["failed"]:
+            rows.append(("N=%s libxl failed (%s)" % (n, s["errors"]),
+                         s["failed"], x.get("failed"), None))
+    for name, a, b, q in rows:
+        p("   %-34s %10s %10s %7s" % (name, a, "-" if b is None else b,
+                                       "-" if q is None else q))
+    for e in lx.get("errors", []):
+        p("   not measured: %s" % e)
 
 
 if __name__ == "__main__":

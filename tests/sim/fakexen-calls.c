@@ -1,7 +1,8 @@
 /*
  * fakexen entry points: the libxenctrl and libxengnttab calls that
- * xenstored, oxenstored and xdev make, and the few libc calls of the daemons
- * that name hypervisor files or fixed system paths.
+ * xenstored, oxenstored, xdev and libxl make, libxencall's calls answering
+ * ENOSYS for anything else, and the few libc calls of the daemons that name
+ * hypervisor files or fixed system paths.
  *
  * These definitions are unversioned; the dynamic linker binds the daemons'
  * versioned imports (xc_interface_open@VERS_4.17.0, ...) to them because
@@ -22,8 +23,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <stdio.h>
 #include <xenctrl.h>
+#include <xencall.h>
 #include <xengnttab.h>
+#include <xen/io/protocols.h>
+#include <xen/version.h>
 
 #include "fakexen-internal.h"
 
@@ -195,8 +200,12 @@ int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 
 /* ---- libxenctrl ------------------------------------------------------ */
 
+/* Larger than libxenctrl's own struct (about 1.5 KiB in 4.17), all zero:
+ * should a real xc_* function that this file does not define run with our
+ * handle, it finds no xencall handle and no logger rather than reading past
+ * the allocation, and its hypercall reaches the ENOSYS below. */
 struct xc_interface_core {
-	int unused;
+	char zero[8192];
 };
 
 xc_interface *xc_interface_open(xentoollog_logger *logger,
@@ -293,6 +302,221 @@ int xc_domain_getinfolist(xc_interface *xch, uint32_t first, unsigned int max,
 		n++;
 	}
 	return (int)n;
+}
+
+/* ---- what libxl asks of the hypervisor ------------------------------ */
+
+/* libxl (4.17) reads the version, the host's shape and a guest's ABI when
+ * it opens a context and adds a device; a Xen 4.17 on this machine's CPUs,
+ * one NUMA node, without XSM, answers so. */
+
+static unsigned host_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int xc_version(xc_interface *xch, int cmd, void *arg)
+{
+	(void)xch;
+	switch (cmd) {
+	case XENVER_version:
+		return 4 << 16 | 17;
+	case XENVER_extraversion:
+		snprintf(arg, sizeof(xen_extraversion_t), ".0");
+		return 0;
+	case XENVER_capabilities:
+		snprintf(arg, sizeof(xen_capabilities_info_t),
+			 "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p "
+			 "hvm-3.0-x86_64");
+		return 0;
+	case XENVER_compile_info:
+		memset(arg, 0, sizeof(xen_compile_info_t));
+		return 0;
+	case XENVER_changeset:
+		snprintf(arg, sizeof(xen_changeset_info_t), "simulated");
+		return 0;
+	case XENVER_commandline:
+		memset(arg, 0, sizeof(xen_commandline_t));
+		return 0;
+	case XENVER_pagesize:
+		return FX_PAGE_SIZE;
+	}
+	errno = ENOSYS;
+	return -1;
+}
+
+int xc_physinfo(xc_interface *xch, xc_physinfo_t *info)
+{
+	unsigned n = host_cpus();
+
+	(void)xch;
+	memset(info, 0, sizeof(*info));
+	info->threads_per_core = 1;
+	info->cores_per_socket = n;
+	info->nr_cpus = n;
+	info->max_cpu_id = n - 1;
+	info->nr_nodes = 1;
+	info->max_node_id = 0;
+	info->cpu_khz = 2000000;
+	info->capabilities = XEN_SYSCTL_PHYSCAP_pv | XEN_SYSCTL_PHYSCAP_hvm;
+	info->total_pages = 1 << 20; /* 4 GiB */
+	info->free_pages = 1 << 19;
+	info->max_mfn = (1 << 20) - 1;
+	return 0;
+}
+
+int xc_get_max_cpus(xc_interface *xch)
+{
+	(void)xch;
+	return (int)host_cpus();
+}
+
+int xc_get_online_cpus(xc_interface *xch)
+{
+	(void)xch;
+	return (int)host_cpus();
+}
+
+int xc_get_max_nodes(xc_interface *xch)
+{
+	(void)xch;
+	return 1;
+}
+
+/* Every simulated domain is a 64-bit PV guest. */
+const char *xc_domain_get_native_protocol(xc_interface *xch, uint32_t domid)
+{
+	(void)xch;
+	(void)domid;
+	return XEN_IO_PROTO_ABI_X86_64;
+}
+
+/* A Xen without XSM refuses the FLASK operations. */
+int xc_flask_sid_to_context(xc_interface *xc_handle, int sid, char *buf,
+			    uint32_t size)
+{
+	(void)xc_handle;
+	(void)sid;
+	(void)buf;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* ---- libxencall: the safety net ---------------------------------------- */
+
+/* A libxenctrl call this file does not simulate goes on to libxencall.
+ * Its buffers are ordinary memory, and the hypercall itself fails with
+ * ENOSYS, as on a hypervisor without that operation: the caller gets an
+ * error instead of a crash.  Each hypercall number is reported once per
+ * process, so that a new caller shows what else it needs. */
+
+static int no_hypercall(unsigned int op)
+{
+	static uint64_t seen;
+
+	if (op >= 64 || !(__atomic_fetch_or(&seen, 1ull << op,
+					    __ATOMIC_RELAXED) & (1ull << op)))
+		fprintf(stderr, "fakexen: hypercall %u not simulated "
+			"(ENOSYS)\n", op);
+	errno = ENOSYS;
+	return -1;
+}
+
+void *xencall_alloc_buffer_pages(xencall_handle *xcall, size_t nr_pages)
+{
+	void *p;
+
+	(void)xcall;
+	p = mmap(NULL, nr_pages * FX_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void xencall_free_buffer_pages(xencall_handle *xcall, void *p,
+			       size_t nr_pages)
+{
+	(void)xcall;
+	if (p)
+		munmap(p, nr_pages * FX_PAGE_SIZE);
+}
+
+void *xencall_alloc_buffer(xencall_handle *xcall, size_t size)
+{
+	(void)xcall;
+	return calloc(1, size ? size : 1);
+}
+
+void xencall_free_buffer(xencall_handle *xcall, void *p)
+{
+	(void)xcall;
+	free(p);
+}
+
+int xencall0(xencall_handle *xcall, unsigned int op)
+{
+	(void)xcall;
+	return no_hypercall(op);
+}
+
+int xencall1(xencall_handle *xcall, unsigned int op, uint64_t arg1)
+{
+	(void)xcall;
+	(void)arg1;
+	return no_hypercall(op);
+}
+
+int xencall2(xencall_handle *xcall, unsigned int op, uint64_t arg1,
+	     uint64_t arg2)
+{
+	(void)xcall;
+	(void)arg1;
+	(void)arg2;
+	return no_hypercall(op);
+}
+
+long xencall2L(xencall_handle *xcall, unsigned int op, uint64_t arg1,
+	       uint64_t arg2)
+{
+	(void)xcall;
+	(void)arg1;
+	(void)arg2;
+	return no_hypercall(op);
+}
+
+int xencall3(xencall_handle *xcall, unsigned int op, uint64_t arg1,
+	     uint64_t arg2, uint64_t arg3)
+{
+	(void)xcall;
+	(void)arg1;
+	(void)arg2;
+	(void)arg3;
+	return no_hypercall(op);
+}
+
+int xencall4(xencall_handle *xcall, unsigned int op, uint64_t arg1,
+	     uint64_t arg2, uint64_t arg3, uint64_t arg4)
+{
+	(void)xcall;
+	(void)arg1;
+	(void)arg2;
+	(void)arg3;
+	(void)arg4;
+	return no_hypercall(op);
+}
+
+int xencall5(xencall_handle *xcall, unsigned int op, uint64_t arg1,
+	     uint64_t arg2, uint64_t arg3, uint64_t arg4, uint64_t arg5)
+{
+	(void)xcall;
+	(void)arg1;
+	(void)arg2;
+	(void)arg3;
+	(void)arg4;
+	(void)arg5;
+	return no_hypercall(op);
 }
 
 /* oxenstored maps guest rings this way rather than through gnttab. */
