@@ -181,7 +181,7 @@ def main():
     lb = Bench(os.path.join(a.builddir, "tests", "bench", "libxl-bench"),
                a.srcdir)
     ns = ([int(n) for n in a.ns.split(",")] if a.ns
-          else [100, 250] if a.quick else [100, 250, 500, 1000, 2000])
+          else [100, 250] if a.quick else [100, 250, 500, 1000, 2000, 4000])
     t_start = time.monotonic()
     res = {"machine": machine(), "quick": a.quick,
            "daemon": "C xenstored (Xen 4.17), simulated host",
@@ -254,6 +254,9 @@ def main():
             "peak_rss_kb": r["peak_rss_kb"],
             "lib_cpu_s": round(r["add"]["lib_cpu_s"] +
                                r["remove"]["lib_cpu_s"], 3),
+            "lib_cpu_ms_per_device": round(
+                (r["add"]["lib_cpu_s"] + r["remove"]["lib_cpu_s"]) * 1000 /
+                n, 3),
             "xenstored_cpu_s": round(r["add"]["xenstored_cpu_s"] +
                                      r["remove"]["xenstored_cpu_s"], 3),
             "errors": "; ".join(e for e in (r["add"]["errors"],
@@ -392,6 +395,11 @@ def table(r):
                                           s["lib_cpu_s"])
           for n, s in sorted(r["scaling"].items(), key=lambda x: int(x[0]))
           if "error" not in s))
+    p("   library CPU ms per device (flat in N is the target): %s" %
+      ", ".join("N=%s %.2f" % (n, s["lib_cpu_ms_per_device"])
+                for n, s in sorted(r["scaling"].items(),
+                                   key=lambda x: int(x[0]))
+                if "error" not in s))
     p("   library page faults per device (copy-on-write after each"
       " script's fork): %s" % ", ".join(
           "N=%s %.1f" % (n, s["lib_page_faults_per_device"])
