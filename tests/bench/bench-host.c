@@ -227,6 +227,47 @@ void print_stats(const char *name, double *wall, double *cpu, int n,
 	free(wait);
 }
 
+/* ---- the open loop -------------------------------------------------------- */
+
+/* Sleep until T (now()'s clock): the last millisecond before an
+ * operation is due, which a loop's millisecond timeout cannot wait. */
+void sleep_until(double t)
+{
+	struct timespec ts;
+
+	if (t <= now())
+		return;
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
+}
+
+/* One JSON member NAME: P's latencies (s, from each operation's due time;
+ * sorted here), the rate asked for and the one achieved (n - 1 intervals
+ * between the first due time and the last issue), how late an issue was
+ * at most, the wall time from the first due time to the last
+ * completion. */
+void print_open_phase(const char *name, struct open_phase *p, bool last)
+{
+	double span = p->issued_last - p->t0;
+
+	printf("  \"%s\": {\"n\": %d, \"rate\": %.3f, \"issue_rate\": %.3f, "
+	       "\"issue_lag_max_s\": %.4f, \"latency_p50_s\": %.4f, "
+	       "\"latency_p90_s\": %.4f, \"latency_p99_s\": %.4f, "
+	       "\"latency_max_s\": %.4f, \"failed\": %d, \"errors\": \"%s\", "
+	       "\"wall_s\": %.3f}%s\n", name, p->n, p->rate,
+	       p->n > 1 && span > 0 ? (p->n - 1) / span : 0, p->lag_max,
+	       pct(p->lat, p->n, 0.5), pct(p->lat, p->n, 0.9),
+	       pct(p->lat, p->n, 0.99), pct(p->lat, p->n, 1), p->failed,
+	       p->errors, p->n ? p->done_last - p->t0 : 0, last ? "" : ",");
+}
+
 /* ---- the host ------------------------------------------------------------ */
 
 void host_start(const char *trace)

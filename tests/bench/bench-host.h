@@ -38,6 +38,24 @@ double pct(double *v, int n, double q);
 void print_stats(const char *name, double *wall, double *cpu, int n,
 		 bool last);
 
+/* The open-loop workload (`openloop --rate R --n N`, both programs):
+ * operation k of a phase is due at t0 + k / R, issued then whether or
+ * not earlier ones completed; its latency runs from that due time to its
+ * completion. */
+struct open_phase {
+	int n;              /* operations issued */
+	double rate;        /* asked for, per second */
+	double t0;          /* the first one's due time */
+	double issued_last; /* when the last one's issue began */
+	double lag_max;     /* the most one was issued after it was due, s */
+	double done_last;   /* the last completion */
+	double *lat;        /* [n], s from due time to completion */
+	int failed;
+	char errors[256];
+};
+void sleep_until(double t);
+void print_open_phase(const char *name, struct open_phase *p, bool last);
+
 void host_start(const char *trace);
 void host_stop(void);
 uint32_t domain(const char *name, enum simhost_dom_kind kind);

@@ -9,6 +9,7 @@
  *   latency [--type vbd|vif] [--count N]
  *                             sequential synchronous adds and removes
  *   scale --n N [--trace]     N vbds over N/10 guests, all at once
+ *   openloop --rate R [--n N] the same vbds arriving R per second
  *
  * libxl runs unmodified: the process runs with libfakexen.so preloaded,
  * which answers the hypervisor queries libxl makes (version, physinfo,
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -730,6 +732,220 @@ static int cmd_scale(int argc, char **argv)
 	return 0;
 }
 
+/* ---- the open loop ------------------------------------------------------- */
+
+/* Arrivals at set times need libxl's loop to give control back when the
+ * next one is due.  libxl_event_wait cannot (it has no timeout), so the
+ * bench runs libxl's loop itself, as an application with a poll() loop of
+ * its own does: libxl_osevent_beforepoll (libxl's fds and its next
+ * timeout), poll() for at most the time to the next arrival,
+ * libxl_osevent_afterpoll, then libxl_event_check for the completions.
+ * One thread, as xdev's side (xdev_ctx_run with the same timeout): a
+ * second, issuing thread would also work (the ctx is thread-safe) but
+ * would give libxl a thread xdev's side does not have, and make the
+ * completions' bookkeeping shared between threads. */
+static struct pollfd *lx_fds;
+static int lx_nfds;
+
+/* One iteration of libxl's loop, waiting at most TIMEOUT_MS (-1: until
+ * something happens); each completion's time and result go to T_DONE and
+ * RC (for_user: the operation's index); returns how many came. */
+static int lx_run(int timeout_ms, double *t_done, int *rc, bool *done)
+{
+	struct timeval tv;
+	libxl_event *ev;
+	int nfds, r, got = 0, i;
+
+	for (;;) {
+		nfds = lx_nfds;
+		gettimeofday(&tv, NULL);
+		r = libxl_osevent_beforepoll(lctx, &nfds, lx_fds, &timeout_ms,
+					     tv);
+		if (r != ERROR_BUFFERFULL)
+			break;
+		lx_fds = realloc(lx_fds, nfds * sizeof(*lx_fds));
+		if (!lx_fds)
+			die("out of memory");
+		lx_nfds = nfds;
+	}
+	if (r)
+		die("libxl_osevent_beforepoll: %s", libxl_error_to_string(r));
+	if (poll(lx_fds, nfds, timeout_ms) < 0) {
+		if (errno != EINTR) /* libxl's SIGCHLD */
+			die("poll: %s", strerror(errno));
+		for (i = 0; i < nfds; i++)
+			lx_fds[i].revents = 0;
+	}
+	gettimeofday(&tv, NULL);
+	libxl_osevent_afterpoll(lctx, nfds, lx_fds, tv);
+	while ((r = libxl_event_check(lctx, &ev, LIBXL_EVENTMASK_ALL, NULL,
+				      NULL)) == 0) {
+		if (ev->type == LIBXL_EVENT_TYPE_OPERATION_COMPLETE) {
+			int k = (int)ev->for_user;
+
+			t_done[k] = now();
+			rc[k] = ev->u.operation_complete.rc;
+			done[k] = true;
+			got++;
+		}
+		libxl_event_free(lctx, ev);
+	}
+	if (r != ERROR_NOT_READY)
+		die("libxl_event_check: %s", libxl_error_to_string(r));
+	return got;
+}
+
+/* One open-loop phase: the K-th of the disks not in SKIP is added (ADD)
+ * or removed at P->t0 + K / P->rate, whether or not the earlier ones have
+ * completed, each completion a libxl event (for_event = K); between
+ * issues libxl's loop runs until the next one is due (lx_run with the
+ * milliseconds left, the last one slept); then until every operation has
+ * completed.  FAILED[i]: disk i's operation failed. */
+static void openloop_phase(libxl_device_disk *disks, const uint32_t *doms,
+			   int n, bool add, const bool *skip, bool *failed,
+			   struct open_phase *p)
+{
+	double *t_done = calloc(n, sizeof(double));
+	int *rc = calloc(n, sizeof(int)), *which = calloc(n, sizeof(int));
+	bool *done = calloc(n, sizeof(bool));
+	int i, k, ndone = 0;
+
+	p->failed = 0;
+	p->errors[0] = 0;
+	p->lag_max = 0;
+	p->t0 = now();
+	for (i = 0, k = 0; i < n; i++) {
+		libxl_asyncop_how how = { .u.for_event = k };
+		double due = p->t0 + k / p->rate, left;
+		uint32_t g = doms[i / 10];
+		int r;
+
+		if (skip && skip[i])
+			continue;
+		while ((left = due - now()) >= 0.001)
+			ndone += lx_run((int)(left * 1000), t_done, rc, done);
+		sleep_until(due);
+		p->issued_last = now();
+		if (p->issued_last - due > p->lag_max)
+			p->lag_max = p->issued_last - due;
+		which[k] = i;
+		r = add ? libxl_device_disk_add(lctx, g, &disks[i], &how)
+			: libxl_device_disk_remove(lctx, g, &disks[i], &how);
+		if (r)
+			die("%s %d: %s", add ? "add" : "remove", i,
+			    libxl_error_to_string(r));
+		k++;
+	}
+	p->n = k;
+	while (ndone < k && now() - p->t0 < 900)
+		ndone += lx_run(1000, t_done, rc, done);
+	if (ndone < k)
+		die("%s: not done after 900 s", add ? "adds" : "removes");
+	p->done_last = p->t0;
+	for (k = 0; k < p->n; k++) {
+		p->lat[k] = t_done[k] - (p->t0 + k / p->rate);
+		if (t_done[k] > p->done_last)
+			p->done_last = t_done[k];
+		failed[which[k]] = rc[k] != 0;
+		if (rc[k]) {
+			size_t m = strlen(p->errors);
+
+			p->failed++;
+			snprintf(p->errors + m, sizeof(p->errors) - m, "%s%s",
+				 m ? " " : "", libxl_error_to_string(rc[k]));
+		}
+	}
+	free(t_done);
+	free(rc);
+	free(which);
+	free(done);
+}
+
+/* scale's N vbds over N/10 guests, arriving at RATE per second: the adds,
+ * then, once all are Connected, the removals. */
+static int cmd_openloop(int argc, char **argv)
+{
+	int n = 100, i, left = 0;
+	double rate = 0, t0, tdom;
+	bool *failed_add, *failed_rm;
+	char name[32], be[200];
+	libxl_device_disk *disks;
+	struct open_phase add = { 0 }, rm = { 0 };
+	struct rlimit rl;
+	uint32_t *doms;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--n") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+			rate = atof(argv[++i]);
+	}
+	if (!(rate > 0))
+		die("openloop: --rate R (operations per second) needed");
+	if (n < 10)
+		n = 10;
+	n -= n % 10;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	disks = calloc(n, sizeof(*disks));
+	doms = calloc(n / 10, sizeof(*doms));
+	failed_add = calloc(n, sizeof(bool));
+	failed_rm = calloc(n, sizeof(bool));
+	add.lat = calloc(n, sizeof(double));
+	rm.lat = calloc(n, sizeof(double));
+	add.rate = rm.rate = rate;
+	host_start(NULL);
+	loop_attach();
+	ctx_open();
+	t0 = now();
+	for (i = 0; i < n / 10; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		doms[i] = guest(name);
+	}
+	tdom = now() - t0;
+	msg("N=%d: %d guests in %.1f s", n, n / 10, tdom);
+	for (i = 0; i < n; i++)
+		disk_init(&disks[i], i % 10);
+
+	openloop_phase(disks, doms, n, true, NULL, failed_add, &add);
+	msg("N=%d at %.1f/s: added in %.2f s (%d failed)", n, rate,
+	    add.done_last - add.t0, add.failed);
+	for (i = 0; i < n; i++) {
+		be_path(be, sizeof(be), "vbd", doms[i / 10],
+			disk_devid(i % 10));
+		if (!failed_add[i] && !wait_state(be, XB_CONNECTED, 120000))
+			left++;
+	}
+	if (left)
+		msg("N=%d: %d devices not Connected", n, left);
+	openloop_phase(disks, doms, n, false, failed_add, failed_rm, &rm);
+	msg("N=%d at %.1f/s: removed in %.2f s (%d failed)", n, rate,
+	    rm.done_last - rm.t0, rm.failed);
+	for (i = 0; i < n; i++)
+		libxl_device_disk_dispose(&disks[i]);
+	ctx_close();
+	host_stop();
+	free(lx_fds);
+	lx_fds = NULL;
+	lx_nfds = 0;
+
+	printf("{\n  \"n\": %d, \"domains\": %d, \"rate\": %.3f, "
+	       "\"domain_create_s\": %.2f,\n", n, n / 10, rate, tdom);
+	print_open_phase("add", &add, false);
+	print_open_phase("remove", &rm, false);
+	printf("  \"wall_s\": %.3f\n}\n",
+	       (add.done_last - add.t0) + (rm.done_last - rm.t0));
+	free(add.lat);
+	free(rm.lat);
+	free(disks);
+	free(doms);
+	free(failed_add);
+	free(failed_rm);
+	return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void usage(void)
@@ -738,7 +954,8 @@ static void usage(void)
 		"usage: libxl-bench [--srcdir DIR] COMMAND [OPTIONS]\n"
 		"  requests [--cycles N]\n"
 		"  latency [--type vbd|vif] [--count N]\n"
-		"  scale --n N [--trace]\n");
+		"  scale --n N [--trace]\n"
+		"  openloop --rate R [--n N]\n");
 }
 
 int main(int argc, char **argv)
@@ -747,6 +964,7 @@ int main(int argc, char **argv)
 		{ "requests", cmd_requests },
 		{ "latency", cmd_latency },
 		{ "scale", cmd_scale },
+		{ "openloop", cmd_openloop },
 		{ NULL, NULL },
 	};
 

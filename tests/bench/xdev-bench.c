@@ -16,6 +16,9 @@
  *                             N adds then N removes at once over N/10
  *                             guests, then the floor: the same writes
  *                             through plain libxenstore, no waiting
+ *   openloop --rate R [--n N] the same N adds, then N removes, arriving
+ *                             R per second (open loop): latency from
+ *                             each one's due time
  *   failure [--count N]       backend death to done; an unresponsive
  *                             backend under each removal mode
  *   callgrind [--valgrind V]  instructions per add and remove
@@ -881,6 +884,156 @@ static int cmd_scale(int argc, char **argv)
 	return 0;
 }
 
+/* ---- the open loop ------------------------------------------------------ */
+
+/* One open-loop phase: the K-th of the devices not in SKIP is added (ADD)
+ * or removed at P->t0 + K / P->rate, whether or not the earlier ones have
+ * completed; between issues the library's loop runs until the next one is
+ * due (xdev_ctx_run with the milliseconds left, the last one slept); then
+ * it runs until every operation has called back. */
+static void openloop_phase(xdev_ctx *ctx, bool add, const uint32_t *doms,
+			   int n, xdev_device_id *ids, const bool *skip,
+			   struct res *res, struct open_phase *p)
+{
+	xdev_op_how how = { .cb = on_done };
+	char vdev[16];
+	int i, k;
+
+	memset(res, 0, n * sizeof(*res));
+	n_done = 0;
+	p->n = 0;
+	p->failed = 0;
+	p->errors[0] = 0;
+	p->lag_max = 0;
+	p->t0 = now();
+	for (i = 0, k = 0; i < n; i++) {
+		double due = p->t0 + k / p->rate, left;
+		int r;
+
+		if (skip && skip[i])
+			continue;
+		while ((left = due - now()) >= 0.001)
+			xdev_ctx_run(ctx, (int)(left * 1000));
+		sleep_until(due);
+		p->issued_last = now();
+		if (p->issued_last - due > p->lag_max)
+			p->lag_max = p->issued_last - due;
+		how.user = &res[k];
+		res[k].t_issue = due;
+		if (add) {
+			xdev_desc *d;
+
+			vdev_name(i, vdev, sizeof(vdev));
+			d = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
+			r = xdev_vbd_add(ctx, doms[i / 10], d, 0, &how, &ids[i],
+					 NULL);
+			xdev_desc_free(d);
+		} else {
+			r = xdev_device_remove(ctx, &ids[i], XDEV_REMOVE_AUTO,
+					       &how, NULL);
+		}
+		if (r)
+			die("%s %d: %s", add ? "add" : "remove", i,
+			    xdev_strerror(r));
+		k++;
+	}
+	p->n = k;
+	while (n_done < (unsigned)k && now() - p->t0 < 900)
+		xdev_ctx_run(ctx, 1000);
+	if (n_done < (unsigned)k)
+		die("%s: not done after 900 s", add ? "adds" : "removes");
+	p->done_last = p->t0;
+	for (i = 0; i < k; i++) {
+		p->lat[i] = res[i].t_done - res[i].t_issue;
+		if (res[i].t_done > p->done_last)
+			p->done_last = res[i].t_done;
+		if (res[i].r) {
+			p->failed++;
+			tally(p->errors, sizeof(p->errors),
+			      xdev_strerror(res[i].r));
+		}
+	}
+}
+
+/* N vbd adds over N/10 guests arriving at RATE per second (as scale's
+ * storm, but spread out), then, once all are Connected, the N removals at
+ * the same rate. */
+static int cmd_openloop(int argc, char **argv)
+{
+	int n = 100, i, left;
+	double rate = 0, t0, tdom;
+	bool *failed_add;
+	char name[32];
+	struct open_phase add = { 0 }, rm = { 0 };
+	struct res *res;
+	xdev_device_id *ids;
+	uint32_t *doms;
+	struct rlimit rl;
+	xdev_ctx *ctx;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--n") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+			rate = atof(argv[++i]);
+	}
+	if (!(rate > 0))
+		die("openloop: --rate R (operations per second) needed");
+	if (n < 10)
+		n = 10;
+	n -= n % 10;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	res = calloc(n, sizeof(*res));
+	ids = calloc(n, sizeof(*ids));
+	failed_add = calloc(n, sizeof(*failed_add));
+	doms = calloc(n / 10, sizeof(*doms));
+	add.lat = calloc(n, sizeof(double));
+	rm.lat = calloc(n, sizeof(double));
+	add.rate = rm.rate = rate;
+	host_start(NULL);
+	loop_attach();
+	t0 = now();
+	for (i = 0; i < n / 10; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		doms[i] = domain(name, SIMHOST_DOM_GUEST);
+	}
+	tdom = now() - t0;
+	msg("N=%d: %d guests in %.1f s", n, n / 10, tdom);
+	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, NULL, 0);
+
+	openloop_phase(ctx, true, doms, n, ids, NULL, res, &add);
+	for (i = 0; i < n; i++)
+		failed_add[i] = res[i].r != 0;
+	msg("N=%d at %.1f/s: added in %.2f s (%d failed)", n, rate,
+	    add.done_last - add.t0, add.failed);
+	left = settle_all(ctx, ids, n, failed_add, XB_CONNECTED, 120000);
+	if (left)
+		msg("N=%d: %d devices not settled", n, left);
+	run_for(ctx, 300);
+	openloop_phase(ctx, false, doms, n, ids, failed_add, res, &rm);
+	msg("N=%d at %.1f/s: removed in %.2f s (%d failed, %u forced)", n,
+	    rate, rm.done_last - rm.t0, rm.failed, forced);
+	xdev_ctx_free(ctx);
+	host_stop();
+
+	printf("{\n  \"n\": %d, \"domains\": %d, \"rate\": %.3f, "
+	       "\"domain_create_s\": %.2f,\n", n, n / 10, rate, tdom);
+	print_open_phase("add", &add, false);
+	print_open_phase("remove", &rm, false);
+	printf("  \"wall_s\": %.3f, \"forced\": %u\n}\n",
+	       (add.done_last - add.t0) + (rm.done_last - rm.t0), forced);
+	free(add.lat);
+	free(rm.lat);
+	free(res);
+	free(ids);
+	free(failed_add);
+	free(doms);
+	return 0;
+}
+
 /* ---- failure paths ------------------------------------------------------ */
 
 static int cmd_failure(int argc, char **argv)
@@ -1224,6 +1377,7 @@ static void usage(void)
 		"  requests [--cycles N]\n"
 		"  latency [--script trivial|block] [--type vbd|vif] [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--trace] [--no-floor]\n"
+		"  openloop --rate R [--n N]\n"
 		"  failure [--count N]\n"
 		"  callgrind [--valgrind PATH] [--cycles N]\n");
 }
@@ -1234,6 +1388,7 @@ int main(int argc, char **argv)
 		{ "requests", cmd_requests },
 		{ "latency", cmd_latency },
 		{ "scale", cmd_scale },
+		{ "openloop", cmd_openloop },
 		{ "failure", cmd_failure },
 		{ "callgrind", cmd_callgrind },
 		{ "callgrind-child", cmd_callgrind_child },
