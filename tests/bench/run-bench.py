@@ -7,7 +7,9 @@ bench-results.json gets a "libxl" section with libxl's raw figures and
 "vs_libxl" with the ratios xdev / libxl.
 
 `make bench` runs this; `make bench BENCH_QUICK=1` uses N = 100 and 250
-only.  Each measurement is a separate xdev-bench process with its own
+only.  After the scale runs, the open loop (openloop): N = 1000 (250 in
+the quick run) vbds arriving at 50% and 80% of libxl's storm
+throughput at N = 250, for both.  Each measurement is a separate xdev-bench process with its own
 simulated host (the real C xenstored); this script collects their JSON,
 prints one table and writes bench-results.json in the build directory.
 It reports and never fails on a timing: the exit status is non-zero only
@@ -145,6 +147,74 @@ def libxl_scale(lb, n, traced, res):
               "latency_p99_s", "watches"):
         if k in s:
             res["vs_libxl"]["scale.%d.%s" % (n, k)] = ratio(x.get(k), s[k])
+
+
+OPEN_FIGURES = ("add_p50_s", "add_p90_s", "add_p99_s", "add_max_s",
+                "remove_p50_s", "remove_p90_s", "remove_p99_s",
+                "remove_max_s", "wall_s")
+
+
+def open_figures(r):
+    """openloop's JSON, flattened: latencies from each operation's due
+    time (s), the issue rate achieved, failures, wall time."""
+    out = {"rate": r["rate"], "n": r["n"], "wall_s": r["wall_s"],
+           "failed": r["add"]["failed"] + r["remove"]["failed"]}
+    for op in ("add", "remove"):
+        for q in ("p50", "p90", "p99", "max"):
+            out["%s_%s_s" % (op, q)] = r[op]["latency_%s_s" % q]
+        out[op + "_issue_rate"] = r[op]["issue_rate"]
+        out[op + "_issue_lag_max_s"] = r[op]["issue_lag_max_s"]
+    return out
+
+
+def openloop(b, lb, n, res):
+    """Operations arriving at a steady rate (open loop) at 50% and 80% of
+    libxl's storm throughput: N / libxl's add wall time in the scale run
+    at N = 250 (or the largest N measured for both)."""
+    sc, lsc = res.get("scaling", {}), res["libxl"]["scaling"]
+    both = [int(k) for k in lsc
+            if "error" not in sc.get(k, {"error": 1}) and k in sc]
+    if not both:
+        log("bench: open loop not measured: no scale run of libxl's")
+        res["openloop"] = {"error": "no scale run measured for both"}
+        return
+    base = 250 if 250 in both else max(both)
+    thr = base / lsc[str(base)]["add_wall_s"]
+    ol = {"n": n, "base_n": base,
+          "libxl_add_wall_s": lsc[str(base)]["add_wall_s"],
+          "libxl_throughput_per_s": round(thr, 2)}
+    res["openloop"] = ol
+    for pc in (50, 80):
+        rate = round(thr * pc / 100.0, 3)
+        o = ol[str(pc)] = {"rate": rate}
+        try:
+            o["xdev"] = open_figures(b.run("openloop", "--rate", rate,
+                                           "--n", n))
+        except (RuntimeError, ValueError, KeyError) as e:
+            log("bench: open loop %d%% not measured: %s" % (pc, e))
+            o["xdev_error"] = str(e)
+        try:
+            o["libxl"] = open_figures(lb.run("openloop", "--rate", rate,
+                                             "--n", n))
+        except (RuntimeError, ValueError, KeyError) as e:
+            log("bench: libxl open loop %d%% not measured: %s" % (pc, e))
+            o["libxl_error"] = str(e)
+            res["libxl"].setdefault("errors", []).append(
+                "openloop %d%%: %s" % (pc, e))
+        if "xdev" in o and "libxl" in o:
+            for k in OPEN_FIGURES:
+                res["vs_libxl"]["openloop.%d.%s" % (pc, k)] = ratio(
+                    o["xdev"][k], o["libxl"][k])
+    # the issue's target: at 80%, xdev's p99 at most 3x its unloaded
+    # latency (the sequential p50 of the latency workload)
+    x80 = ol.get("80", {}).get("xdev")
+    lat = res.get("latency_ms", {})
+    if x80 and "vbd_add" in lat:
+        ol["xdev_p99_over_unloaded_p50"] = {
+            "add": ratio(x80["add_p99_s"] * 1000, lat["vbd_add"]["p50"]),
+            "remove": ratio(x80["remove_p99_s"] * 1000,
+                            lat["vbd_remove"]["p50"]),
+            "target": 3}
 
 
 def libxl_side(what, fn, *args):
@@ -308,6 +378,11 @@ def main():
                      "xdev_no_script": growth(sc, "no_script_wall_s"),
                      "floor": growth(sc, "floor_wall_s")}
 
+    n_open = 250 if a.quick else 1000
+    log("bench: open loop, N = %d arriving at 50%% and 80%% of libxl's"
+        " storm throughput" % n_open)
+    openloop(b, lb, n_open, res)
+
     log("bench: failure paths")
     f = b.run("failure", "--count", 10)
     res["backend_death_to_done_ms"] = f["backend_death_to_done_ms"]["p50"]
@@ -441,7 +516,52 @@ def table(r):
     else:
         p("   not measured (no valgrind)")
     libxl_table(r)
+    open_table(r)
     sys.stdout.flush()
+
+
+def open_table(r):
+    p = print
+    ol = r.get("openloop", {})
+    p("\n8. open loop: N vbd adds over N/10 guests arriving at a steady"
+      " rate, then the N removals at the same rate; latency from each"
+      " operation's due time, s")
+    if "error" in ol:
+        p("   not measured: %s" % ol["error"])
+        return
+    p("   N = %d; rates: 50%% and 80%% of libxl's storm throughput at"
+      " N = %d (%d / %.2f s = %.1f per s)" % (
+          ol["n"], ol["base_n"], ol["base_n"], ol["libxl_add_wall_s"],
+          ol["libxl_throughput_per_s"]))
+    p("   %-8s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %6s" % (
+        "load", "", "rate/s", "add p50", "add p90", "add p99", "add max",
+        "rm p50", "rm p99", "rm max", "wall s", "failed"))
+    for pc in ("50", "80"):
+        o = ol.get(pc, {})
+        for side in ("libxl", "xdev"):
+            f = o.get(side)
+            if not f:
+                p("   %-8s %-6s not measured: %s" % (
+                    pc + "%", side, o.get(side + "_error")))
+                continue
+            p("   %-8s %-6s %7.1f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f "
+              "%7.3f %7.2f %6d" % (
+                  pc + "%", side, f["add_issue_rate"], f["add_p50_s"],
+                  f["add_p90_s"], f["add_p99_s"], f["add_max_s"],
+                  f["remove_p50_s"], f["remove_p99_s"], f["remove_max_s"],
+                  f["wall_s"], f["failed"]))
+        v = r["vs_libxl"]
+        if "openloop.%s.add_p99_s" % pc in v:
+            p("   %-8s %-6s add p50 %s, p99 %s; remove p50 %s, p99 %s" % (
+                pc + "%", "ratio", v["openloop.%s.add_p50_s" % pc],
+                v["openloop.%s.add_p99_s" % pc],
+                v["openloop.%s.remove_p50_s" % pc],
+                v["openloop.%s.remove_p99_s" % pc]))
+    t = ol.get("xdev_p99_over_unloaded_p50")
+    if t:
+        p("   xdev p99 at 80%% / its unloaded p50 (latency workload):"
+          " add %s, remove %s (target <= %d)" % (t["add"], t["remove"],
+                                                 t["target"]))
 
 
 def libxl_table(r):
