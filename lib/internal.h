@@ -139,6 +139,7 @@ struct xdev_ctx {
 	struct bewatch *bewatches;
 	struct xdev_op *ops;      /* pending, newest first */
 	size_t n_ops;             /* ... how many */
+	size_t n_alive;           /* operations allocated, not yet freed */
 	unsigned long long op_seq; /* operations started so far */
 	struct xdev_op **heap;    /* the pending ones by due time (deadline.c) */
 	size_t heap_n, heap_cap;

@@ -35,10 +35,14 @@ struct xdev_op *op__new(struct xdev_ctx *ctx, enum op_kind kind,
 			const xdev_op_how *how)
 {
 	static const xdev_op_how defaults;
-	struct xdev_op *op = calloc(1, sizeof(*op));
+	struct xdev_op *op;
 
-	if (!op)
+	/* room in the heap for every operation that exists: placing one
+	 * there later cannot fail (deadline.c) */
+	if (deadline__reserve(ctx, ctx->n_alive + 1) < 0 ||
+	    !(op = calloc(1, sizeof(*op))))
 		return NULL;
+	ctx->n_alive++;
 	if (!how)
 		how = &defaults;
 	op->ctx = ctx;
@@ -72,6 +76,7 @@ void op__free(struct xdev_op *op)
 {
 	if (!op)
 		return;
+	op->ctx->n_alive--;
 	xdev_desc_free(op->desc);
 	free(op);
 }
@@ -283,11 +288,6 @@ int op__start(struct xdev_op *op, struct xdev_op **ret_op)
 	struct xdev_ctx *ctx = op->ctx;
 	int r;
 
-	/* the heap's room is taken now: placing it later cannot fail */
-	if ((r = deadline__reserve(ctx, ctx->n_ops + 1)) < 0) {
-		op__free(op);
-		return r;
-	}
 	op->seq = ++ctx->op_seq;
 	pending_link(ctx, op);
 	if (op->sync) {
