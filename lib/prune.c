@@ -86,10 +86,10 @@ static int known_sibling_depth(struct xdev_ctx *ctx, const struct track *t,
 			       int c)
 {
 	const char *p = chain_path(t, c);
-	int best = 0, d;
+	int best = 0, d, most = depth_of(p) - 1; /* its parent: no deeper */
 	struct track *o;
 
-	for (o = ctx->tracks; o; o = o->next) {
+	for (o = ctx->tracks; o && best < most; o = o->next) {
 		if (o == t || !known_present(o))
 			continue;
 		d = common_depth(p, chain_path(o, c));
