@@ -99,7 +99,7 @@ static const struct option long_opts[] = {
 /* What the options said, before they are checked against the command. */
 struct parsed {
 	unsigned used;             /* O_* of the options given */
-	const char *used_name;     /* one of them, for the message */
+	const char *used_name[6];  /* per O_* bit: the last one given */
 	int timeout_ms, step_ms[4];
 	bool force, safe, help, version, apply;
 	const char *hotplug;
@@ -146,8 +146,8 @@ static int seconds(const char *opt, const char *s, int *ret)
 	double v = strtod(s, &end);
 
 	if (end == s || *end || !isfinite(v) || v <= 0 || v > 86400) {
-		cli_error("%s '%s': not a number of seconds between 0 and 86400 "
-			  "(e.g. 30 or 0.5)", opt, s);
+		cli_error("%s '%s': not a number of seconds above 0 and at "
+			  "most 86400 (e.g. 30 or 0.5)", opt, s);
 		return -1;
 	}
 	*ret = v * 1000 < 1 ? 1 : (int)(v * 1000);
@@ -157,7 +157,7 @@ static int seconds(const char *opt, const char *s, int *ret)
 static void mark(struct parsed *p, unsigned o, const char *name)
 {
 	p->used |= o;
-	p->used_name = name;
+	p->used_name[__builtin_ctz(o)] = name;
 }
 
 static int timeout_opt(struct parsed *p, int c, const char *arg)
@@ -313,9 +313,11 @@ static int dispatch(struct cli *cli, struct parsed *p, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (p->used & ~cmd->opts) {
+		/* the option that does not apply, not the last one given */
 		cli_error("%s: %s does not apply to this command (see `%s %s "
-			  "--help`)", cmd->name, p->used_name, cli_prog,
-			  cmd->name);
+			  "--help`)", cmd->name,
+			  p->used_name[__builtin_ctz(p->used & ~cmd->opts)],
+			  cli_prog, cmd->name);
 		return EXIT_USAGE;
 	}
 	n = settle(cli, p);

@@ -116,6 +116,24 @@ def test_duplicate_domain_name_is_refused(host):
     assert store_dump(host) == before
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_dir_before_or_after_start(tmp_path, where):
+    """`xdev-sim --dir D start` and `xdev-sim start --dir D`
+    (docs/simulated-host.md's form) both make the host in D, which
+    `--dir D stop` removes."""
+    d = str(tmp_path / "host")
+    env = {k: v for k, v in os.environ.items() if k != "XDEV_SIM_DIR"}
+    args = (["--dir", d, "start"] if where == "before"
+            else ["start", "--dir", d])
+    proc = run([XDEV_SIM] + args + ["--no-netns"], env=env)
+    try:
+        assert f"XDEV_SIM_DIR='{d}'" in proc.stdout
+        assert os.path.isdir(d)
+    finally:
+        run([XDEV_SIM, "--dir", d, "stop"], env=env)
+    assert not os.path.exists(d)
+
+
 def test_commands_without_a_host_say_so():
     env = {k: v for k, v in os.environ.items() if k != "XDEV_SIM_DIR"}
     proc = run([XDEV_SIM, "domain-list"], env=env, check=False)

@@ -123,6 +123,8 @@ static int parse_start(int argc, char **argv, struct simhost_opts *o)
 		{ "netns", no_argument, NULL, 'N' },
 		{ "trace", required_argument, NULL, 'T' },
 		{ "no-drivers", no_argument, NULL, 'D' },
+		/* as documented: `start --dir D`, as well as `--dir D start` */
+		{ "dir", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 } };
 	int c;
 
@@ -142,6 +144,7 @@ static int parse_start(int argc, char **argv, struct simhost_opts *o)
 		case 'N': o->netns = 1; break;
 		case 'T': o->trace_file = optarg; break;
 		case 'D': o->no_drivers = 1; break;
+		case 'r': o->dir = optarg; break;
 		default: return -1;
 		}
 	}
