@@ -10,6 +10,7 @@ extension); docs/python.md is the guide.
 
 libxdev is $XDEV_LIBRARY if set, else the installed libxdev.so.2.
 """
+from ._native import LibraryMissing
 from .context import Context, Operation, version
 from .errors import (BackendGone, Cancelled, CleanupFailed, DeviceExists,
                      DomainNotFound, FrontendGone, FrontendRefused,
@@ -20,10 +21,18 @@ from .types import (DeviceId, DeviceInfo, DeviceType, Event, EventType,
                     Hotplug, LogLevel, Recovered, RemoveMode, Vbd, Vif,
                     XenbusState)
 
-__version__ = version()
+
+
+def __getattr__(name):
+    # the library's release, read when asked: `import xdev` does not load
+    # libxdev (LibraryMissing comes at its first use)
+    if name == "__version__":
+        return version()
+    raise AttributeError(f"module 'xdev' has no attribute {name!r}")
+
 
 __all__ = [
-    "Context", "Operation", "version",
+    "Context", "Operation", "version", "LibraryMissing",
     "XdevError", "InvalidArgument", "XdevTimeout", "Cancelled",
     "BackendGone", "FrontendGone", "FrontendRefused", "HotplugFailed",
     "CleanupFailed",

@@ -145,14 +145,20 @@ XDEV_ADD_WAIT_CONNECTED = 1
 XDEV_POLL_IN = 1
 
 
+class LibraryMissing(OSError):
+    """libxdev could not be loaded (raised at the first use of the
+    library, not by `import xdev`)."""
+
+
 def _load():
     path = os.environ.get("XDEV_LIBRARY") or SONAME
     try:
         lib = ctypes.CDLL(path)
     except OSError as e:
-        raise ImportError(
-            f"cannot load libxdev ({path}): {e}; set XDEV_LIBRARY to the "
-            "path of libxdev.so (e.g. build/lib/.libs/libxdev.so)") from e
+        raise LibraryMissing(
+            f"cannot load libxdev ({path}): {e}; install libxdev (Debian: "
+            "libxdev2) or set XDEV_LIBRARY to the path of libxdev.so "
+            "(e.g. build/lib/.libs/libxdev.so)") from e
     for name, (restype, argtypes) in PROTOTYPES.items():
         fn = getattr(lib, name)
         fn.restype = restype
@@ -160,7 +166,21 @@ def _load():
     return lib
 
 
-lib = _load()
+class _Library:
+    """libxdev, loaded at first use: `import xdev` works without it (a
+    program's --help, documentation tools), and the first call says what
+    is missing.  A failed load is tried again at the next use."""
+
+    def __init__(self):
+        self._lib = None
+
+    def __getattr__(self, name):
+        if self._lib is None:
+            self._lib = _load()
+        return getattr(self._lib, name)
+
+
+lib = _Library()
 
 _libc = ctypes.CDLL(None)
 libc_free = _libc.free
