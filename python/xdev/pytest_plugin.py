@@ -5,7 +5,8 @@ conftest.py, or `-p xdev.pytest_plugin`, or import the fixtures by name.
 
 - xdev_sim_host: a host for one test, run once with C xenstored and once
   with oxenstored; stopped after the test, which fails if the host leaves
-  anything behind (its directory, processes, loop devices) or if an xdevd
+  anything behind (its directory, processes, loop devices on its files or
+  on files in the test's tmp_path, where its images go) or if an xdevd
   it started did not exit 0 on SIGTERM (unless its domain was destroyed).
 - xdev_sim_hosts: a factory, hosts(daemon="c", **SimHost options), for
   tests that want several or special hosts; all stopped after the test.
@@ -19,7 +20,7 @@ from xdev.testing import SimHost
 
 
 @pytest.fixture
-def xdev_sim_hosts():
+def xdev_sim_hosts(tmp_path):
     hosts = []
 
     def start(daemon="c", **kw):
@@ -31,7 +32,7 @@ def xdev_sim_hosts():
     errors = []
     for h in hosts:
         try:
-            h.stop()
+            h.stop(image_dirs=(str(tmp_path),))
         except AssertionError as e:
             errors.append(str(e))
     assert not errors, "; ".join(errors)

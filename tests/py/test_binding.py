@@ -652,6 +652,28 @@ def tmp_loop():
         subprocess.run(["losetup", "-d", dev], check=False)
 
 
+@needs_root
+def test_the_host_check_sees_a_loop_device_left_on_the_test_s_image(
+        tmp_path):
+    """SimHost.stop(image_dirs), which the pytest fixtures call with the
+    test's tmp_path, fails on a loop device left on an image there (it
+    looked in the host's own directory only)."""
+    from xdev.testing import SimHost
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(4 << 20)
+    host = SimHost("c")
+    dev = subprocess.run(["losetup", "--find", "--show", str(image)],
+                         capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        with pytest.raises(AssertionError, match="loop devices left"):
+            host.stop(image_dirs=(str(tmp_path),))
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+    assert not os.path.exists(host.dir)
+
+
 def assert_store_back(before, after, strict=False):
     from test_lifecycle import assert_same_store
     assert_same_store(before, after, strict)

@@ -246,8 +246,11 @@ class SimHost:
         return sorted(line.split(":")[1].strip().split("@")[0]
                       for line in out.splitlines())
 
-    def loops(self):
-        """Loop devices whose backing file is in the host's directory."""
+    def loops(self, dirs=()):
+        """Loop devices whose backing file is in the host's directory or
+        in one of DIRS (a test's own directory for its images)."""
+        roots = [os.path.realpath(d).rstrip("/") + "/"
+                 for d in (self.dir,) + tuple(dirs)]
         found = []
         for name in sorted(os.listdir("/sys/block")):
             path = f"/sys/block/{name}/loop/backing_file"
@@ -256,7 +259,8 @@ class SimHost:
                     backing = f.read().strip()
             except OSError:
                 continue
-            if backing.startswith(self.dir + "/"):
+            backing = backing.removesuffix(" (deleted)")
+            if any(backing.startswith(r) for r in roots):
                 found.append(f"/dev/{name}")
         return found
 
@@ -367,14 +371,15 @@ class SimHost:
         if problems:
             raise AssertionError("; ".join(problems))
 
-    def stop(self):
+    def stop(self, image_dirs=()):
         """Stop the host; AssertionError if anything is left behind: its
-        directory, its processes, loop devices on its files."""
+        directory, its processes, loop devices on its files or on files
+        in IMAGE_DIRS (the pytest fixtures pass the test's tmp_path)."""
         try:
             if self._xdevds:
                 self.stop_xdevds()
         finally:
-            loops = self.loops()
+            loops = self.loops(image_dirs)
             if os.path.isdir(self.dir):
                 self.sim("stop")
         problems = []
