@@ -232,13 +232,20 @@ class Operation:
 
 # ---- the context ------------------------------------------------------------
 
+# The events a context keeps for events()/next_event() unless told
+# otherwise: a program that never reads them must not grow without bound.
+EVENTS_QUEUE_MAX = 1024
+
+
 class Context:
     """An xdev context: adds and removes devices, reports events.
 
     Timeouts are in seconds (None: the library's default).  HOTPLUG is a
     Hotplug mode; HOTPLUG_DIR where scripts named without '/' are found.
     ON_EVENT is called with each Event; with QUEUE_EVENTS (the default)
-    events are also queued for events()/next_event().  LOG is a callable
+    events are also queued for events()/next_event(): at most
+    EVENTS_QUEUE_MAX of them (QUEUE_EVENTS may be a number instead), the
+    oldest dropped first and counted in events_dropped.  LOG is a callable
     (level, message), a logging.Logger, or True for the "xdev" logger;
     LOG_LEVEL the most verbose level delivered.  MAX_SCRIPTS: hotplug
     scripts run at once in library mode (None: the library's default).
@@ -264,7 +271,16 @@ class Context:
         self._by_ptr = {}    # xdev_op * -> Operation
         self._errors = []
         self._on_event = on_event
-        self.events_queue = collections.deque() if queue_events else None
+        if queue_events is True:
+            queue_events = EVENTS_QUEUE_MAX
+        if queue_events is not False and queue_events is not None and (
+                isinstance(queue_events, bool) or
+                not isinstance(queue_events, int) or queue_events < 1):
+            raise ValueError("queue_events: True, False or a positive "
+                             f"number of events, not {queue_events!r}")
+        self.events_queue = (collections.deque(maxlen=queue_events)
+                             if queue_events else None)
+        self.events_dropped = 0
         if log is True:
             log = logging.getLogger("xdev")
         self._logger = log
@@ -406,8 +422,16 @@ class Context:
             yield ev
 
     def _event(self, ev):
-        if self.events_queue is not None:
-            self.events_queue.append(ev)
+        q = self.events_queue
+        if q is not None:
+            if len(q) == q.maxlen:
+                if not self.events_dropped:
+                    self._log(LogLevel.WARNING, "the event queue is full "
+                              f"({q.maxlen}): the oldest events are "
+                              "dropped (read them with events(), or pass "
+                              "queue_events=False)")
+                self.events_dropped += 1
+            q.append(ev)
         if self._on_event is not None:
             self._on_event(ev)
 

@@ -107,6 +107,36 @@ def round_trip(host, guest, loopdev):
     return disk, nic, listed, be_mac, gone, seen, queued
 
 
+def bounded_queue(host, guest, loopdev):
+    """A context keeping 2 events: an add and a removal make more."""
+    seen, said = [], []
+    with _ctx(on_event=seen.append, queue_events=2,
+              log=lambda level, m: said.append(m)) as ctx:
+        disk = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=loopdev,
+                                       script="ok"), wait_connected=True)
+        ctx.remove(disk, mode="safe")
+        queued = list(ctx.events(timeout=0))
+        dropped = ctx.events_dropped
+    return seen, queued, dropped, said
+
+
+@needs_root
+def test_the_event_queue_is_bounded(xdev_sim_host, tmp_loop):
+    """The queue keeps the newest QUEUE_EVENTS events, counts the dropped
+    ones and says so once; the callback sees them all."""
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    seen, queued, dropped, said = host.call(bounded_queue, host, guest,
+                                            tmp_loop(host))
+    assert len(seen) > 2
+    assert queued == seen[-2:]
+    assert dropped == len(seen) - 2
+    assert sum("event queue is full" in m for m in said) == 1
+    for bad in (0, -1, "2", 1.5):
+        with pytest.raises(ValueError, match="queue_events"):
+            xdev.Context(queue_events=bad)
+
+
 @needs_root
 def test_add_list_remove_round_trip(xdev_sim_host, tmp_loop):
     host = xdev_sim_host
