@@ -134,12 +134,11 @@ void floor_set(struct floor_client *fc, int i, uint32_t frontend,
 	snprintf(d->be, sizeof(d->be), BE_ROOT "/%u/%u", frontend, devid);
 }
 
-static struct floor_client *sort_fc; /* qsort has no user pointer */
-
-static int cmp_dev(const void *a, const void *b)
+static int cmp_dev(const void *a, const void *b, void *arg)
 {
-	const struct fdev *x = &sort_fc->d[*(const int *)a],
-			  *y = &sort_fc->d[*(const int *)b];
+	const struct floor_client *fc = arg;
+	const struct fdev *x = &fc->d[*(const int *)a],
+			  *y = &fc->d[*(const int *)b];
 
 	if (x->frontend != y->frontend)
 		return x->frontend < y->frontend ? -1 : 1;
@@ -173,8 +172,7 @@ static void connect_store(struct floor_client *fc)
 		return;
 	for (i = 0; i < fc->n; i++)
 		fc->order[i] = i;
-	sort_fc = fc;
-	qsort(fc->order, fc->n, sizeof(*fc->order), cmp_dev);
+	qsort_r(fc->order, fc->n, sizeof(*fc->order), cmp_dev, fc);
 	fc->xs = xs_open(0);
 	if (!fc->xs)
 		die("floor: xs_open: %s", strerror(errno));
