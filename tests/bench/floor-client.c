@@ -289,7 +289,8 @@ static void spawn_script(struct floor_client *fc, struct fdev *d,
 	fc->env[k] = NULL;
 	sigemptyset(&none);
 	if (posix_spawn_file_actions_init(&fa) ||
-	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
+	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+					     0) ||
 	    posix_spawn_file_actions_adddup2(&fa, 2, 1) ||
 	    posix_spawnattr_init(&at) ||
 	    posix_spawnattr_setsigmask(&at, &none) ||
@@ -413,16 +414,16 @@ static void on_watch(struct floor_client *fc)
 
 	while ((w = xs_check_watch(fc->xs))) {
 		const char *p = w[XS_WATCH_PATH];
+		const char *rel = p + sizeof(BE_ROOT); /* past BE_ROOT "/" */
 		unsigned fe, id;
 		int off = 0;
 
 		if (!strncmp(p, BE_ROOT "/", sizeof(BE_ROOT)) &&
-		    sscanf(p + sizeof(BE_ROOT), "%u/%u/%n", &fe, &id, &off) == 2 &&
-		    off > 0) {
+		    sscanf(rel, "%u/%u/%n", &fe, &id, &off) == 2 && off > 0) {
 			struct fdev *d = lookup(fc, fe, id);
 
 			if (d)
-				on_node(fc, d, p + sizeof(BE_ROOT) + off);
+				on_node(fc, d, rel + off);
 		}
 		free(w);
 	}

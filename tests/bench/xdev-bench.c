@@ -787,7 +787,8 @@ static int cmd_scale(int argc, char **argv)
 			int k;
 
 			if (!fa || !fr || !ft.lib)
-				die("the floor's segments are not in the trace");
+				die("the floor's segments are not in the "
+				    "trace");
 			printf("  \"floor_requests_per_device\": %.1f, "
 			       "\"floor_all_requests_per_device\": %.1f, "
 			       "\"floor_eagain\": %u,\n  "
