@@ -14,8 +14,9 @@
  *                             sequential ops: wall, own CPU, waiting
  *   scale --n N [--hotplug library|none] [--trace] [--no-floor]
  *                             N adds then N removes at once over N/10
- *                             guests, then the floor: the same writes
- *                             through plain libxenstore, no waiting
+ *                             guests, then the protocol floor: the same
+ *                             storm through a minimal reference client
+ *                             (floor-client.c)
  *   openloop --rate R [--n N] the same N adds, then N removes, arriving
  *                             R per second (open loop): latency from
  *                             each one's due time
@@ -63,9 +64,12 @@
 #include "simhost.h"
 #include "xdev.h"
 #include "bench-host.h"
+#include "floor-client.h"
 
 /* xdev's connection is the one that watches @releaseDomain so. */
 #define LIB_TAG "WATCH", "@releaseDomain xdev/release"
+/* the floor client's (floor-client.c), so */
+#define FLOOR_TAG "WATCH", "/local/domain/0/backend/vbd floor"
 
 /* Loop devices whose backing file is IMAGE; with DETACH, detach them
  * (cleanup after a failed remove script). */
@@ -473,84 +477,6 @@ static int cmd_latency(int argc, char **argv)
 
 /* ---- scaling and the floor ---------------------------------------------- */
 
-/* The add transaction exactly as op-add.c writes it, through libxenstore
- * on the bench's connection: nothing waited for.  0 or -EAGAIN. */
-static int floor_add(const xdev_device_id *id, const xdev_desc *desc)
-{
-	struct xs_permissions fperm[2] = { { id->frontend_domid, XS_PERM_NONE },
-					   { id->backend_domid, XS_PERM_READ } };
-	struct xs_permissions bperm[2] = { { id->backend_domid, XS_PERM_NONE },
-					   { id->frontend_domid, XS_PERM_READ } };
-	static struct dev_kv kv[2 * DEV_MAX_NODES];
-	char path[PATH_LEN + 64];
-	struct track p;
-	int nf, nb, i, s;
-	xs_transaction_t tx;
-	bool ok;
-
-	store__paths(id, &p);
-	nf = dev__frontend_nodes(desc, id->backend_domid, id->devid, p.be, kv);
-	nb = dev__backend_nodes(desc, id->frontend_domid, id->devid, p.fe,
-				kv + DEV_MAX_NODES);
-	if (nf < 0 || nb < 0)
-		die("device nodes: %d %d", nf, nb);
-	tx = xs_transaction_start(bxs);
-	if (tx == XBT_NULL)
-		die("transaction_start: %s", strerror(errno));
-	free(xs_read(bxs, tx, p.fe, NULL));
-	ok = xs_write(bxs, tx, p.rec, p.be, strlen(p.be));
-	for (s = 0; s < 2 && ok; s++) {
-		const char *dir = s ? p.be : p.fe;
-		const struct dev_kv *v = s ? kv + DEV_MAX_NODES : kv;
-
-		ok = xs_mkdir(bxs, tx, dir) &&
-		     xs_set_permissions(bxs, tx, dir, s ? bperm : fperm, 2);
-		for (i = 0; ok && i < (s ? nb : nf); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, v[i].key);
-			ok = xs_write(bxs, tx, path, v[i].value,
-				      strlen(v[i].value));
-		}
-	}
-	if (!ok)
-		die("floor write: %s", strerror(errno));
-	if (xs_transaction_end(bxs, tx, false))
-		return 0;
-	if (errno != EAGAIN)
-		die("transaction_end: %s", strerror(errno));
-	return -EAGAIN;
-}
-
-/* The removal's writes as op-remove.c does them when both ends answer:
- * the Closing transaction, then the three deletes - without the wait for
- * Closed in between. */
-static int floor_remove(const xdev_device_id *id)
-{
-	char path[PATH_LEN + 16];
-	struct track p;
-	xs_transaction_t tx;
-	bool ok;
-
-	store__paths(id, &p);
-	tx = xs_transaction_start(bxs);
-	if (tx == XBT_NULL)
-		die("transaction_start: %s", strerror(errno));
-	snprintf(path, sizeof(path), "%s/online", p.be);
-	ok = xs_write(bxs, tx, path, "0", 1);
-	snprintf(path, sizeof(path), "%s/state", p.be);
-	ok = ok && xs_write(bxs, tx, path, "5", 1);
-	if (!ok)
-		die("floor write: %s", strerror(errno));
-	if (!xs_transaction_end(bxs, tx, false)) {
-		if (errno != EAGAIN)
-			die("transaction_end: %s", strerror(errno));
-		return -EAGAIN;
-	}
-	xs_rm(bxs, XBT_NULL, p.fe);
-	xs_rm(bxs, XBT_NULL, p.be);
-	xs_rm(bxs, XBT_NULL, p.rec);
-	return 0;
-}
-
 /* Wait until every backend of IDS reads WANT (0: gone), running CTX (if
  * any); at most MS.  Returns how many did not. */
 static int settle_all(xdev_ctx *ctx, const xdev_device_id *ids, int n,
@@ -667,12 +593,15 @@ static void print_phase(const char *name, const struct phase *p,
 
 static int cmd_scale(int argc, char **argv)
 {
-	int n = 100, i, left, dpid, floor_retries = 0, n_rm;
+	int n = 100, i, left, dpid, n_rm;
 	bool *failed_add;
 	bool trace_on = false, do_floor = true;
 	enum xdev_hotplug_mode mode = XDEV_HOTPLUG_LIBRARY;
 	char trace[300], name[32], vdev[16];
-	struct phase add, rm, fadd, frm;
+	struct phase add, rm;
+	struct floor_result fadd, frm;
+	double fadd_cpu_daemon = 0, fadd_cpu_host = 0, frm_cpu_daemon = 0,
+	       frm_cpu_host = 0;
 	struct res *res;
 	xdev_device_id *ids;
 	uint32_t *doms;
@@ -797,49 +726,43 @@ static int cmd_scale(int argc, char **argv)
 	memset(&fadd, 0, sizeof(fadd));
 	memset(&frm, 0, sizeof(frm));
 	if (do_floor) {
-		xdev_desc **descs = calloc(n, sizeof(*descs));
-		char err[200];
+		char script[400];
+		struct floor_client *fc;
 
-		/* the descriptions made complete as the library does, outside
-		 * the timing */
+		snprintf(script, sizeof(script), "%s/tests/bench/hotplug/%s",
+			 srcdir, TRIVIAL);
+		fc = floor_new(n, loopdev, script, TRIVIAL);
 		for (i = 0; i < n; i++) {
 			vdev_name(i, vdev, sizeof(vdev));
-			descs[i] = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
-			if (dev__desc_complete(descs[i], err, sizeof(err)))
-				die("%s", err);
+			floor_set(fc, i, ids[i].frontend_domid, ids[i].devid,
+				  vdev);
 		}
 		/* the drivers must have finished with the removed devices */
 		settle_all(NULL, ids, n, NULL, 0, 60000);
 		usleep(300000);
 		marker("floor-add");
-		t0 = now();
 		d0 = cpu_of(dpid);
 		h0 = host_busy();
-		for (i = 0; i < n; i++)
-			while (floor_add(&ids[i], descs[i]) == -EAGAIN)
-				floor_retries++;
-		fadd.wall = now() - t0;
-		fadd.cpu_daemon = cpu_of(dpid) - d0;
-		fadd.cpu_host = host_busy() - h0;
+		floor_add(fc, &fadd);
+		fadd_cpu_daemon = cpu_of(dpid) - d0;
+		fadd_cpu_host = host_busy() - h0;
 		marker("floor-add-done");
-		settle_all(NULL, ids, n, NULL, XB_INITWAIT, 120000);
+		/* as after the library's adds: Connected before the removals */
+		left = settle_all(NULL, ids, n, NULL, XB_CONNECTED, 120000);
+		if (left)
+			msg("N=%d: floor: %d devices not settled", n, left);
 		usleep(300000);
 		marker("floor-remove");
-		t0 = now();
 		d0 = cpu_of(dpid);
 		h0 = host_busy();
-		for (i = 0; i < n; i++)
-			while (floor_remove(&ids[i]) == -EAGAIN)
-				floor_retries++;
-		frm.wall = now() - t0;
-		frm.cpu_daemon = cpu_of(dpid) - d0;
-		frm.cpu_host = host_busy() - h0;
+		floor_remove(fc, &frm);
+		frm_cpu_daemon = cpu_of(dpid) - d0;
+		frm_cpu_host = host_busy() - h0;
 		marker("floor-remove-done");
 		settle_all(NULL, ids, n, NULL, 0, 60000);
-		for (i = 0; i < n; i++)
-			xdev_desc_free(descs[i]);
-		free(descs);
-		msg("N=%d: floor %.2f s + %.2f s", n, fadd.wall, frm.wall);
+		floor_free(fc);
+		msg("N=%d: floor %.2f s + %.2f s (%d + %d failed)", n,
+		    fadd.wall_s, frm.wall_s, fadd.failed, frm.failed);
 	}
 	marker("end");
 	host_stop();
@@ -848,7 +771,11 @@ static int cmd_scale(int argc, char **argv)
 	       "\"domain_create_s\": %.2f,\n", n, n / 10,
 	       mode == XDEV_HOTPLUG_NONE ? "none" : "library", tdom);
 	if (trace_on) {
+		struct trace ft = { 0 };
+
 		trace_parse(trace, LIB_TAG, &t);
+		if (do_floor)
+			trace_parse(trace, FLOOR_TAG, &ft);
 		tmpdir_remove();
 		print_phase("add", &add, seg_find(&t, "add"), n);
 		print_phase("remove", &rm, seg_find(&t, "remove"), n);
@@ -858,11 +785,29 @@ static int cmd_scale(int argc, char **argv)
 		       seg_find(&t, "add")->eagain +
 		       seg_find(&t, "remove")->eagain);
 		if (do_floor) {
-			struct counts *fa = seg_find(&t, "floor-add"),
-				      *fr = seg_find(&t, "floor-remove");
+			struct counts *fa = seg_find(&ft, "floor-add"),
+				      *fr = seg_find(&ft, "floor-remove");
+			int k;
 
-			printf("  \"floor_all_requests_per_device\": %.1f,\n",
-			       fa && fr ? (double)(fa->all + fr->all) / n : 0);
+			if (!fa || !fr || !ft.lib)
+				die("the floor's segments are not in the "
+				    "trace");
+			printf("  \"floor_requests_per_device\": %.1f, "
+			       "\"floor_all_requests_per_device\": %.1f, "
+			       "\"floor_eagain\": %u,\n  "
+			       "\"floor_requests_per_device_by_client\": {",
+			       (double)(fa->total + fr->total) / n,
+			       (double)(fa->all + fr->all) / n,
+			       fa->eagain + fr->eagain);
+			/* "library": the floor client's own connection */
+			for (k = 0; k < CLIENTS; k++)
+				printf("%s\"%s\": %.1f", k ? ", " : "",
+				       k == CL_LIBRARY ? "floor"
+						       : client_name[k],
+				       (double)(fa->by_client[k] +
+						fr->by_client[k]) / n);
+			printf("},\n");
+			free(ft.seg);
 		}
 		free(t.seg);
 	} else {
@@ -872,11 +817,14 @@ static int cmd_scale(int argc, char **argv)
 	printf("  \"wall_s\": %.3f, \"forced\": %u, \"peak_rss_kb\": %ld,\n",
 	       add.wall + rm.wall, forced, peak_kb);
 	printf("  \"floor\": {\"add_s\": %.3f, \"remove_s\": %.3f, "
-	       "\"wall_s\": %.3f, \"xenstored_cpu_s\": %.3f, "
-	       "\"host_cpu_s\": %.3f, \"retries\": %d}\n}\n",
-	       fadd.wall, frm.wall, fadd.wall + frm.wall,
-	       fadd.cpu_daemon + frm.cpu_daemon, fadd.cpu_host + frm.cpu_host,
-	       floor_retries);
+	       "\"wall_s\": %.3f, \"add_reaped_s\": %.3f, "
+	       "\"add_p50_s\": %.3f, \"remove_p50_s\": %.3f, "
+	       "\"xenstored_cpu_s\": %.3f, \"host_cpu_s\": %.3f, "
+	       "\"retries\": %d, \"failed\": %d}\n}\n",
+	       fadd.wall_s, frm.wall_s, fadd.wall_s + frm.wall_s,
+	       fadd.reaped_s, fadd.p50_s, frm.p50_s,
+	       fadd_cpu_daemon + frm_cpu_daemon, fadd_cpu_host + frm_cpu_host,
+	       fadd.retries + frm.retries, fadd.failed + frm.failed);
 	free(res);
 	free(ids);
 	free(failed_add);
