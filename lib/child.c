@@ -56,9 +56,15 @@
 
 /* ---- the watcher (runs in its own process) ------------------------------ */
 
-/* Reap the script, relaying SIGTERM and SIGUSR1 (as SIGKILL) until then. */
-static int watcher_wait(pid_t pid, int sfd)
+/* Reap the script, relaying SIGTERM and SIGUSR1 (as SIGKILL) until then.
+ * The application's death also shows as an error on the status pipe,
+ * whose only reader it was: a second sign besides the death signal, which
+ * under valgrind could be taken off the kernel's queue before the
+ * signalfd saw it (a script was left running in CI). */
+static int watcher_wait(pid_t pid, int sfd, int status_fd)
 {
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+				 { .fd = status_fd, .events = 0 } };
 	struct signalfd_siginfo si;
 	bool termed = false;
 	int status;
@@ -66,7 +72,17 @@ static int watcher_wait(pid_t pid, int sfd)
 	for (;;) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return status;
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		if (poll(pfd, 2, -1) < 0)
+			continue;
+		if (pfd[1].revents & (POLLERR | POLLHUP)) {
+			pfd[1].fd = -1; /* said once */
+			if (!termed) {
+				termed = true;
+				kill(-pid, SIGTERM);
+			}
+		}
+		if (!(pfd[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		/* the script's whole group: a child it started (losetup,
 		 * ip) must not finish as an orphan after the script is gone */
@@ -128,7 +144,7 @@ static void watcher_main(const char *path, char *const argv[],
 	if (write(status_fd, &msg, sizeof(msg)) != sizeof(msg))
 		raise(SIGTERM); /* the application is gone: as its death
 				   signal, relayed once by watcher_wait */
-	msg = watcher_wait(pid, sfd);
+	msg = watcher_wait(pid, sfd, status_fd);
 	_exit(write(status_fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
 }
 
