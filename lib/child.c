@@ -107,18 +107,21 @@ static void watcher_main(const char *path, char *const argv[],
 	pid_t pid;
 	int sfd;
 
+	/* every signal blocked since the fork (child__start): the
+	 * application's handlers never run here */
+	hotplug_signals_default();
+	/* a terminal's Ctrl-C, quit or hangup is for the application (whose
+	 * process group the watcher shares), not for the watcher: ignored,
+	 * as the script, in a group of its own, never sees them; one that
+	 * came since the fork is dropped with it */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &set, NULL);
-	hotplug_signals_default(); /* not the application's handlers */
-	/* a terminal's Ctrl-C, quit or hangup is for the application (whose
-	 * process group the watcher shares), not for the watcher: ignored,
-	 * as the script, in a group of its own, never sees them */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	/* the application gone, the script goes (its actor's death leaves
 	 * the record saying the script started: a recovery runs the remove
 	 * script); gone before the request was made: no script at all */
@@ -178,6 +181,13 @@ static int spawn_child(void *p)
 	if (getppid() != a->parent)
 		_exit(127);
 	setpgid(0, 0); /* its own group, signalled whole */
+	/* A terminal's Ctrl-C, quit or hangup sent to the application's
+	 * group before the line above reached this child too, blocked: it is
+	 * the application's (a script in its own group never sees them), and
+	 * a pending signal set to SIG_IGN is dropped.  The defaults then. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	hotplug_signals_default();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -370,6 +380,7 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 		 char *const argv[], char *const envp[])
 {
 	int st[2] = { -1, -1 }, out[2] = { -1, -1 }, r;
+	sigset_t all, old;
 	pid_t parent;
 
 	c->watcher = -1;
@@ -403,16 +414,18 @@ int child__start(struct xdev_ctx *ctx, struct child *c, const char *path,
 	 * of its buffers in the watcher are never written out: the watcher
 	 * and the script's child end with _exit() or exec. */
 	parent = getpid();
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	c->watcher = fork();
-	if (c->watcher < 0) {
-		r = -errno;
-		goto fail;
-	}
 	if (c->watcher == 0) {
 		close(st[0]);
 		close(out[0]);
 		watcher_main(path, argv, envp, st[1], out[1], parent);
 	}
+	r = c->watcher < 0 ? -errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		goto fail;
 	close(st[1]);
 	close(out[1]);
 	c->status_fd = st[0];
