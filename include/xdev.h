@@ -161,6 +161,12 @@ enum xdev_hotplug_mode {
 				      deletes a removed backend's nodes */
 };
 
+/* Native hotplug: where it applies (the default), or never. */
+enum xdev_native_mode {
+	XDEV_NATIVE_AUTO = 0,
+	XDEV_NATIVE_NEVER,
+};
+
 typedef struct xdev_ctx_opts {
 	/* Zero-initialise, then set what you need; 0 means the default. */
 	const char *xenstore_path;     /* socket; default: libxenstore's */
@@ -192,11 +198,23 @@ typedef struct xdev_ctx_opts {
 	 * spend its timeout there and be forced.  Synchronous calls and
 	 * cancels do not wait.  Default: 64. */
 	int max_ops_per_backend;
+	/* Native hotplug (library mode, backends in dom0): a device whose
+	 * description names no script gets the block or vif-bridge script's
+	 * work done in-process - an image file on a loop device, a block
+	 * device as it is, a vif joining its bridge - with the same xenstore
+	 * results (docs/library.md).  XDEV_NATIVE_NEVER runs the scripts
+	 * instead. */
+	enum xdev_native_mode native;
+	/* Native hotplug's lock (block.lock) and records of loop devices,
+	 * shared with the block script (which reads XDEV_HOTPLUG_LOCK_DIR;
+	 * the library passes this to its scripts): default
+	 * $XDEV_HOTPLUG_LOCK_DIR, else /run/xdev. */
+	const char *hotplug_state_dir;
 	/* Room for the options of later releases, which take it over one
 	 * word at a time: leave it zero.  A library that finds a non-zero
 	 * word there does not know that option and fails with -EINVAL
 	 * rather than ignore it. */
-	long reserved[8];
+	long reserved[6];
 } xdev_ctx_opts;
 
 /*
@@ -463,6 +481,15 @@ const char *xdev_op_message(const xdev_op *op);
 /* An operation holding a device (xdev's record of it says so). */
 enum xdev_op_kind { XDEV_OP_NONE = 0, XDEV_OP_ADD, XDEV_OP_REMOVE };
 
+/* Who did a device's hotplug (its record's word). */
+enum xdev_hotplug_kind {
+	XDEV_HOTPLUG_KIND_UNKNOWN = 0, /* no record: not added by xdev */
+	XDEV_HOTPLUG_KIND_NONE,        /* not the library: an external agent,
+					  none, or a driver domain's xdevd */
+	XDEV_HOTPLUG_KIND_SCRIPT,      /* the library ran its script */
+	XDEV_HOTPLUG_KIND_NATIVE,      /* the library, natively */
+};
+
 typedef struct xdev_device_info {
 	xdev_device_id id;
 	int frontend_state;          /* xenbus state; 0: node missing */
@@ -474,7 +501,11 @@ typedef struct xdev_device_info {
 	enum xdev_op_kind op;
 	int op_owner_alive;
 	int32_t op_owner_pid;        /* the actor's process, 0 if unknown */
-	long reserved[4];
+	/* Who does its hotplug, as its record says (enum
+	 * xdev_hotplug_kind). */
+	int32_t hotplug_kind;
+	int32_t reserved_int;
+	long reserved[3];
 } xdev_device_info;
 
 /*

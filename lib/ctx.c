@@ -67,10 +67,34 @@ static int check_opts(const xdev_ctx_opts *o)
 	    o->hotplug != XDEV_HOTPLUG_NONE &&
 	    o->hotplug != XDEV_HOTPLUG_DAEMON)
 		return -EINVAL;
+	if (o->native != XDEV_NATIVE_AUTO && o->native != XDEV_NATIVE_NEVER)
+		return -EINVAL;
+	if (o->hotplug_state_dir && (o->hotplug_state_dir[0] != '/' ||
+				     strlen(o->hotplug_state_dir) > 200))
+		return -EINVAL;
 	if (o->hooks && (!o->hooks->fd_register || !o->hooks->fd_deregister ||
 			 !o->hooks->timer_set))
 		return -EINVAL;
 	return util__all_zero(o->reserved, sizeof(o->reserved)) ? 0 : -EINVAL;
+}
+
+/* The block script's own default: its environment's lock directory (an
+ * absolute path of sane length), else /run/xdev. */
+static const char *state_dir_default(void)
+{
+	const char *v = getenv("XDEV_HOTPLUG_LOCK_DIR");
+
+	return v && v[0] == '/' && strlen(v) <= 200 ? v : "/run/xdev";
+}
+
+/* $XDEV_BLOCK_RELEASE_WAIT_MS, as the block script reads it (1 to 7
+ * digits), else its default. */
+static int release_wait_default(void)
+{
+	const char *v = getenv("XDEV_BLOCK_RELEASE_WAIT_MS");
+	size_t n = v ? strspn(v, "0123456789") : 0;
+
+	return n && n <= 7 && !v[n] ? atoi(v) : 5000;
 }
 
 static void apply_defaults(xdev_ctx_opts *o)
@@ -85,6 +109,8 @@ static void apply_defaults(xdev_ctx_opts *o)
 		o->timeout_remove_ms = DEFAULT_REMOVE_MS;
 	if (!o->hotplug_dir)
 		o->hotplug_dir = XDEV_HOTPLUG_DIR;
+	if (!o->hotplug_state_dir)
+		o->hotplug_state_dir = state_dir_default();
 	if (!o->max_ops_per_backend)
 		o->max_ops_per_backend = DEFAULT_OPS_PER_BACKEND;
 	if (!o->max_scripts) {
@@ -132,6 +158,11 @@ static int copy_opts(struct xdev_ctx *ctx)
 	}
 	ctx->hotplug_dir = strdup(ctx->opts.hotplug_dir);
 	ctx->opts.hotplug_dir = ctx->hotplug_dir;
+	ctx->state_dir = strdup(ctx->opts.hotplug_state_dir);
+	ctx->opts.hotplug_state_dir = ctx->state_dir;
+	ctx->release_wait_ms = release_wait_default();
+	if (!ctx->state_dir)
+		return -ENOMEM;
 	if (ctx->opts.xenstore_path) {
 		ctx->xenstore_path = strdup(ctx->opts.xenstore_path);
 		ctx->opts.xenstore_path = ctx->xenstore_path;
@@ -144,6 +175,7 @@ static int copy_opts(struct xdev_ctx *ctx)
 static void free_opts(struct xdev_ctx *ctx)
 {
 	free(ctx->hotplug_dir);
+	free(ctx->state_dir);
 	free(ctx->xenstore_path);
 }
 

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,15 @@ static void script_path(struct xdev_op *op, char *buf, size_t n)
 	/* known since the add or from the record: no read of the node */
 	if (!s && op->track->script_known) {
 		snprintf(buf, n, "%s", op->track->script);
+		return;
+	}
+	/* an add that names no script: the library does it */
+	if (!s && op->kind == OP_ADD && !op->undoing &&
+	    hotplug__native_applies(op->ctx, op->desc)) {
+		snprintf(buf, n, "%s", HOTPLUG_NATIVE);
+		snprintf(op->track->script, sizeof(op->track->script), "%s",
+			 HOTPLUG_NATIVE);
+		op->track->script_known = true;
 		return;
 	}
 	if (!s) {
@@ -96,6 +106,7 @@ bool hotplug__has_script(struct xdev_op *op)
 static int script_run(struct xdev_op *op)
 {
 	char path[SCRIPT_LEN], xenbus_path[PATH_LEN], store[PATH_LEN + 32];
+	char state_dir[PATH_MAX + 32];
 	struct hotplug_call call = {
 		.script = path,
 		.vif = op->id.type == XDEV_VIF,
@@ -114,10 +125,13 @@ static int script_run(struct xdev_op *op)
 		 op->id.devid);
 	/* the store the context uses, when it names one: not set in the
 	 * process's environment, which is the application's */
+	snprintf(state_dir, sizeof(state_dir), "XDEV_HOTPLUG_LOCK_DIR=%s",
+		 op->ctx->opts.hotplug_state_dir);
+	call.extra[0] = state_dir;
 	if (op->ctx->opts.xenstore_path) {
 		snprintf(store, sizeof(store), "XENSTORED_PATH=%s",
 			 op->ctx->opts.xenstore_path);
-		call.extra[0] = store;
+		call.extra[1] = store;
 	}
 	if (hotplug_call_prepare(&call))
 		return -ENOMEM;
@@ -175,6 +189,11 @@ int hotplug__start(struct xdev_op *op, bool adding, int timeout_ms)
 {
 	op->script_adding = adding;
 	op->script_timeout_ms = timeout_ms;
+	hotplug__resolve_script(op);
+	if (hotplug__is_native(op->track)) {
+		hotplug__native_start(op); /* no process: no slot */
+		return 0;
+	}
 	if (op->ctx->children_active < op->ctx->opts.max_scripts &&
 	    !op->ctx->script_head)
 		return script_run(op);
@@ -204,7 +223,9 @@ void hotplug__run_queued(struct xdev_ctx *ctx)
 /* Called when the op's deadline passes while its script runs. */
 void hotplug__tick(struct xdev_op *op)
 {
-	if (op->state == OP_SCRIPT_RUNNING) {
+	if (op->state == OP_NATIVE_WAITING) {
+		hotplug__native_tick(op);
+	} else if (op->state == OP_SCRIPT_RUNNING) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: timed out; SIGTERM",
 			 op->child.name);
 		child__signal(&op->child, false);
@@ -225,6 +246,8 @@ int hotplug__result(struct xdev_op *op, bool adding)
 	int st = op->script_status;
 	char *err;
 
+	if (op->state == OP_NATIVE_DONE)
+		return op->native_result; /* the message says why */
 	if (op->state == OP_SCRIPT_NOT_STARTED)
 		return XDEV_E_HOTPLUG_FAILED; /* the message says why */
 	if (op->state == OP_SCRIPT_TIMED_OUT) {

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <xenctrl.h>
 #include <xenstore.h>
@@ -123,6 +124,8 @@ struct xdev_ctx {
 				     to copied: nothing borrowed */
 	xdev_loop_hooks hooks;    /* opts.hooks points here */
 	char *hotplug_dir;        /* opts.hotplug_dir points here */
+	char *state_dir;          /* opts.hotplug_state_dir points here */
+	int release_wait_ms;      /* native: $XDEV_BLOCK_RELEASE_WAIT_MS */
 	char *xenstore_path;      /* opts.xenstore_path points here */
 	struct xs_handle *xs;
 	xc_interface *xc;         /* NULL: domains are checked in the store */
@@ -367,6 +370,10 @@ enum op_state {
 	OP_SCRIPT_EXITED,         /* reaped in time: script_status says how */
 	OP_SCRIPT_TIMED_OUT,      /* reaped after SIGTERM or SIGKILL */
 	OP_SCRIPT_NOT_STARTED,    /* could not start (the message says why) */
+	/* native hotplug instead of the script (hotplug-native.c) */
+	OP_NATIVE_WAITING,        /* its job waits: for block.lock, or for the
+				     kernel to let go of a loop device */
+	OP_NATIVE_DONE,           /* ended: native_result says how */
 	OP_DONE,                  /* completed: its callback is due or ran */
 };
 
@@ -432,13 +439,15 @@ struct xdev_op {
 	bool script_adding;       /* add (online) or remove (offline) */
 	int script_timeout_ms;
 	unsigned script_seq;      /* its place in the queue (FIFO) */
+	struct native_job *native; /* native hotplug's job, while it runs */
+	int native_result;
 };
 
 /* Whether OP's state is a phase of a hotplug script. */
 static inline bool op__in_script(const struct xdev_op *op)
 {
 	return op->state >= OP_SCRIPT_QUEUED &&
-	       op->state <= OP_SCRIPT_NOT_STARTED;
+	       op->state <= OP_NATIVE_DONE;
 }
 
 /* Whether OP's script has ended (reaped, or never started). */
@@ -446,7 +455,8 @@ static inline bool op__script_ended(const struct xdev_op *op)
 {
 	return op->state == OP_SCRIPT_EXITED ||
 	       op->state == OP_SCRIPT_TIMED_OUT ||
-	       op->state == OP_SCRIPT_NOT_STARTED;
+	       op->state == OP_SCRIPT_NOT_STARTED ||
+	       op->state == OP_NATIVE_DONE;
 }
 
 /* Whether OP's script process lives (started, not yet reaped). */
@@ -534,6 +544,24 @@ void hotplug__tick(struct xdev_op *op);
 /* The finished script's verdict: 0, -ETIMEDOUT or XDEV_E_HOTPLUG_FAILED
  * (message: hotplug-error, or how it ended). */
 int hotplug__result(struct xdev_op *op, bool adding);
+
+/* ---- hotplug-native.c --------------------------------------------------- */
+/* A track's script when the library does its hotplug natively. */
+#define HOTPLUG_NATIVE "native"
+static inline bool hotplug__is_native(const struct track *t)
+{
+	return !strcmp(t->script, HOTPLUG_NATIVE);
+}
+/* Whether an add of DESC gets native hotplug (no script named, the
+ * context allows it). */
+bool hotplug__native_applies(struct xdev_ctx *ctx, const xdev_desc *desc);
+/* Run OP's native job (op->script_adding: add or remove); it ends in
+ * OP_NATIVE_DONE, at once or after OP_NATIVE_WAITING. */
+void hotplug__native_start(struct xdev_op *op);
+/* OP_NATIVE_WAITING's deadline passed: its job tries again. */
+void hotplug__native_tick(struct xdev_op *op);
+/* OP's job, if any, dropped (the op ends or is freed). */
+void hotplug__native_drop(struct xdev_op *op);
 
 /* op-add.c, op-remove.c */
 void add__step(struct xdev_op *op);

@@ -37,6 +37,13 @@ static void set_state(struct xdev_op *op, enum op_state s, int timeout_ms)
 	op__set_deadline(op, timeout_ms);
 }
 
+/* A native add waiting for block.lock: it holds nothing yet, and a
+ * cancel stops it as it stops a queued script. */
+static bool add_native_waits(const struct xdev_op *op)
+{
+	return op->state == OP_NATIVE_WAITING;
+}
+
 /* Fail, removing whatever the transaction wrote. */
 static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -53,8 +60,10 @@ static void fail(struct xdev_op *op, int result, const char *fmt, ...)
 	}
 	if (op__script_alive(op))
 		child__stop(op->ctx, &op->child); /* killed and reaped */
-	if (op->state == OP_SCRIPT_QUEUED)
+	if (op->state == OP_SCRIPT_QUEUED || add_native_waits(op)) {
+		hotplug__native_drop(op);
 		op->add_script_started = false; /* it never ran */
+	}
 	if (add__wrote(op)) {
 		remove__undo(op, result);
 		return;
@@ -436,8 +445,8 @@ static void step_script(struct xdev_op *op)
 		script_finished(op);
 		return;
 	}
-	if ((op->state == OP_SCRIPT_QUEUED || !op->cancelled) &&
-	    wait_interrupted(op))
+	if ((op->state == OP_SCRIPT_QUEUED || add_native_waits(op) ||
+	     !op->cancelled) && wait_interrupted(op))
 		return;
 	if (op->state != OP_SCRIPT_QUEUED && ctx__now_ms() >= op->deadline)
 		hotplug__tick(op);

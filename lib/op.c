@@ -77,6 +77,7 @@ void op__free(struct xdev_op *op)
 	if (!op)
 		return;
 	op->ctx->n_alive--;
+	hotplug__native_drop(op);
 	xdev_desc_free(op->desc);
 	free(op);
 }
@@ -327,6 +328,8 @@ static const char *const state_names[] = {
 	[OP_SCRIPT_EXITED] = "script-exited",
 	[OP_SCRIPT_TIMED_OUT] = "script-timed-out",
 	[OP_SCRIPT_NOT_STARTED] = "script-not-started",
+	[OP_NATIVE_WAITING] = "native-waiting",
+	[OP_NATIVE_DONE] = "native-done",
 	[OP_DONE] = "done",
 };
 
@@ -349,12 +352,15 @@ void op__set_state(struct xdev_op *op, enum op_state state)
 {
 	bool script = state >= OP_SCRIPT_QUEUED &&
 		      state <= OP_SCRIPT_NOT_STARTED;
+	bool native = state == OP_NATIVE_WAITING || state == OP_NATIVE_DONE;
 
 	ctx__log(op->ctx, XDEV_LOG_DEBUG, "%s: %s %s -> %s%s",
 		 op->track ? op->track->be : "?", kind_name(op),
 		 op__state_name(op->state), op__state_name(state),
-		 !script ? "" : op->script_adding ? " (add script)"
-						  : " (remove script)");
+		 native ? (op->script_adding ? " (native add)"
+					     : " (native remove)")
+		 : !script ? ""
+		 : op->script_adding ? " (add script)" : " (remove script)");
 	if (op->state == OP_SCRIPT_QUEUED && state != OP_SCRIPT_QUEUED)
 		hotplug__queue_leave(op);
 	else if (state == OP_SCRIPT_QUEUED && op->state != OP_SCRIPT_QUEUED)

@@ -7,7 +7,8 @@
  *   /xdev/<fe>/<type>/<devid>/vdev        a vbd's vdev as given (xvdb)
  *   /xdev/<fe>/<type>/<devid>/mac         a vif's MAC, lowercase
  *   /xdev/<fe>/<type>/<devid>/script      the hotplug script the add ran
- *                                         (absolute; library mode)
+ *                                         (absolute; library mode), or
+ *                                         "native" (hotplug-native.c)
  *   /xdev/<fe>/<type>/<devid>/owner, add-script, remove-script
  *                                         who acts on it, and what its
  *                                         scripts did (owner.c)
@@ -106,7 +107,8 @@ int record__read(struct xdev_ctx *ctx, const xdev_device_id *key,
 		return 0;
 	script[0] = 0;
 	s = store__read(ctx, k.rec, "script");
-	if (s && s[0] == '/' && strlen(s) < script_len)
+	if (s && (s[0] == '/' || !strcmp(s, HOTPLUG_NATIVE)) &&
+	    strlen(s) < script_len)
 		strcpy(script, s);
 	if (!s) {
 		/* no script: the add ran none - if the record is of this

@@ -406,13 +406,22 @@ static int cmp_u32(const void *a, const void *b)
 /* The identity of the device DEVID of ID's domain and type: its record's
  * backend domain, or dom0 for a device without one (another toolstack's,
  * found from dom0's own backend directory).  -ENOENT if neither holds it. */
-static int listed_id(struct xdev_ctx *ctx, xdev_device_id *id)
+static int listed_id(struct xdev_ctx *ctx, xdev_device_id *id, int *kind)
 {
 	struct track t = { .id = *id };
+	char script[SCRIPT_LEN];
 	int r;
 
 	id->backend_domid = 0;
-	r = record__read(ctx, id, &id->backend_domid, NULL, 0);
+	*kind = XDEV_HOTPLUG_KIND_UNKNOWN;
+	r = record__read(ctx, id, &id->backend_domid, script, sizeof(script));
+	if (r == 0)
+		*kind = !script[0] ? XDEV_HOTPLUG_KIND_NONE
+			: !strcmp(script, HOTPLUG_NATIVE)
+				? XDEV_HOTPLUG_KIND_NATIVE
+				: XDEV_HOTPLUG_KIND_SCRIPT;
+	if (r == -ENODATA)
+		r = 0; /* an older record: its backend domain holds */
 	if (r != -ENOENT)
 		return r;
 	store__paths(id, &t);
@@ -434,7 +443,7 @@ static void list_owner(struct xdev_ctx *ctx, const struct track *t,
 }
 
 static int list_entry(struct xdev_ctx *ctx, const xdev_device_id *id,
-		      xdev_device_info **v, unsigned *n)
+		      int kind, xdev_device_info **v, unsigned *n)
 {
 	xdev_device_info *e, *grown;
 	struct track *t;
@@ -447,6 +456,7 @@ static int list_entry(struct xdev_ctx *ctx, const xdev_device_id *id,
 	e = &(*v)[(*n)++];
 	memset(e, 0, sizeof(*e));
 	e->id = *id;
+	e->hotplug_kind = kind;
 	t = track__get(ctx, id);
 	if (!t)
 		return -ENOMEM;
@@ -484,16 +494,17 @@ static int list_type(struct xdev_ctx *ctx, uint32_t domid,
 		qsort(ids, k, sizeof(*ids), cmp_u32);
 	for (i = 0; !r && i < k; i++) {
 		xdev_device_id id = { type, 0, domid, ids[i] };
+		int kind;
 
 		if (i && ids[i] == ids[i - 1])
 			continue;
-		r = listed_id(ctx, &id);
+		r = listed_id(ctx, &id, &kind);
 		if (r == -ENOENT) {
 			r = 0;
 			continue;
 		}
 		if (!r)
-			r = list_entry(ctx, &id, v, n);
+			r = list_entry(ctx, &id, kind, v, n);
 	}
 	free(ids);
 	return r;
