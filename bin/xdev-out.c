@@ -432,6 +432,26 @@ static json_object *operation(struct xs_handle *xs, const xdev_device_id *id)
 	return o;
 }
 
+/* Who does the device's hotplug, as its record (dom0's) says: "native",
+ * "script", "none" (an outside agent, xdevd, or none); null without a
+ * record of xdev's. */
+static json_object *hotplug_kind(struct xs_handle *xs,
+				 const struct record *rec,
+				 const xdev_device_id *id)
+{
+	char path[96], *v;
+	const char *kind;
+
+	if (!rec->name[0])
+		return NULL;
+	snprintf(path, sizeof(path), "/xdev/%u/%s/%u/script",
+		 id->frontend_domid, dev_type_name(id->type), id->devid);
+	v = xs_read(xs, XBT_NULL, path, NULL);
+	kind = !v ? "none" : !strcmp(v, "native") ? "native" : "script";
+	free(v);
+	return json_object_new_string(kind);
+}
+
 json_object *out_device(struct xs_handle *xs, const struct dom *dom,
 			const xdev_device_id *id)
 {
@@ -464,6 +484,7 @@ json_object *out_device(struct xs_handle *xs, const struct dom *dom,
 	free(online);
 	add_node(o, "hotplug_status", xs, be, "hotplug-status", 0);
 	add_node(o, "script", xs, be, "script", 0);
+	json_object_object_add(o, "hotplug", hotplug_kind(xs, &rec, id));
 	add_node(o, "event_channel", xs, fe, "event-channel", U32);
 	if (id->type == XDEV_VBD)
 		add_vbd(o, xs, fe, be, rec.name);

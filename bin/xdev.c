@@ -69,7 +69,7 @@ static const struct command commands[] = {
 
 enum {
 	OPT_INIT = 256, OPT_HOTPLUG_T, OPT_CONNECT, OPT_REMOVE, OPT_HOTPLUG,
-	OPT_HOTPLUG_DIR, OPT_XENSTORE, OPT_APPLY,
+	OPT_HOTPLUG_DIR, OPT_XENSTORE, OPT_APPLY, OPT_NATIVE,
 };
 
 static const struct option long_opts[] = {
@@ -88,6 +88,7 @@ static const struct option long_opts[] = {
 	{ "remove-timeout", required_argument, NULL, OPT_REMOVE },
 	{ "hotplug", required_argument, NULL, OPT_HOTPLUG },
 	{ "hotplug-dir", required_argument, NULL, OPT_HOTPLUG_DIR },
+	{ "native", required_argument, NULL, OPT_NATIVE },
 	{ "xenstore", required_argument, NULL, OPT_XENSTORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -103,6 +104,7 @@ struct parsed {
 	int timeout_ms, step_ms[4];
 	bool force, safe, help, version, apply;
 	const char *hotplug;
+	const char *native;
 };
 
 static void usage(FILE *f)
@@ -131,6 +133,8 @@ static void usage(FILE *f)
 		"($XDEV_HOTPLUG)\n"
 		"      --hotplug-dir DIR  the hotplug scripts "
 		"($XDEV_HOTPLUG_DIR)\n"
+		"      --native auto|never  native hotplug where no script is "
+		"named ($XDEV_NATIVE)\n"
 		"      --xenstore PATH    the store's socket ($XENSTORED_PATH)\n"
 		"  -v, --verbose          the library's log (twice: debug)\n"
 		"  -q, --quiet            print only errors\n"
@@ -202,6 +206,10 @@ static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
 		cli->ctx.hotplug_dir = arg;
 		mark(p, O_TIMEOUTS, "--hotplug-dir");
 		break;
+	case OPT_NATIVE:
+		p->native = arg;
+		mark(p, O_TIMEOUTS, "--native");
+		break;
 	case OPT_XENSTORE: cli->ctx.xenstore_path = arg; break;
 	case 'h': p->help = true; break;
 	case 'V': p->version = true; break;
@@ -247,6 +255,20 @@ static int hotplug_mode(struct cli *cli, const char *mode)
 	return 0;
 }
 
+/* Native hotplug (docs/library.md): where no script is named, or never. */
+static int native_mode(struct cli *cli, const char *mode)
+{
+	if (!mode || !*mode || !strcmp(mode, "auto"))
+		cli->ctx.native = XDEV_NATIVE_AUTO;
+	else if (!strcmp(mode, "never"))
+		cli->ctx.native = XDEV_NATIVE_NEVER;
+	else {
+		cli_error("native hotplug '%s': use auto or never", mode);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* The options as the command's context wants them; 0 or an exit code. */
 static int settle(struct cli *cli, struct parsed *p)
 {
@@ -276,8 +298,10 @@ static int settle(struct cli *cli, struct parsed *p)
 	if (!cli->ctx.hotplug_dir && getenv("XDEV_HOTPLUG_DIR") &&
 	    *getenv("XDEV_HOTPLUG_DIR"))
 		cli->ctx.hotplug_dir = getenv("XDEV_HOTPLUG_DIR");
-	return hotplug_mode(cli, p->hotplug ? p->hotplug
-					    : getenv("XDEV_HOTPLUG"));
+	i = hotplug_mode(cli, p->hotplug ? p->hotplug
+					 : getenv("XDEV_HOTPLUG"));
+	return i ? i : native_mode(cli, p->native ? p->native
+						  : getenv("XDEV_NATIVE"));
 }
 
 static const struct command *find(const char *name)

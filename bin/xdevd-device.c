@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#define NATIVE_WHY_LEN 600
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,7 @@ static void device_forget(struct xdevd *d, struct device *dev)
 	for (p = &d->devices; *p; p = &(*p)->next)
 		if (*p == dev) {
 			*p = dev->next;
+			native_drop(dev);
 			free(dev);
 			return;
 		}
@@ -269,7 +271,9 @@ int device_state_load(struct xdevd *d)
 		snprintf(path, sizeof(path), "%s/%s", d->state_dir, e->d_name);
 		f = fopen(path, "re");
 		if (!f || !fgets(script, sizeof(script), f) ||
-		    script[0] != '/' || !strchr(script, '\n')) {
+		    (script[0] != '/' &&
+		     strcmp(script, XDEVD_NATIVE "\n")) ||
+		    !strchr(script, '\n')) {
 			xdevd_log(d, LOG_WARNING, "%s: not a state file of "
 				  "xdevd's; ignored", path);
 			if (f)
@@ -305,6 +309,13 @@ static int script_path(struct xdevd *d, struct device *dev, char *buf,
 	if (!s && dev->script_path[0]) {
 		/* the backend is gone: the script that added it removes it */
 		snprintf(buf, n, "%s", dev->script_path);
+		return 0;
+	}
+	if (native_applies(d, dev, s)) {
+		free(s);
+		snprintf(buf, n, "%s", XDEVD_NATIVE);
+		snprintf(dev->script_path, sizeof(dev->script_path), "%s",
+			 XDEVD_NATIVE);
 		return 0;
 	}
 	if (name[0] == '/' && !strstr(name, "/../") && !strstr(name, "/./"))
@@ -349,6 +360,13 @@ static bool run_script(struct xdevd *d, struct device *dev, bool adding)
 			add_failed(d, dev, "xdevd: the script node is not a "
 				   "plain name or an absolute path");
 		return false;
+	}
+	if (!strcmp(path, XDEVD_NATIVE)) {
+		if (adding)
+			state_remember(d, dev); /* before it acquires */
+		dev->phase = adding ? DEV_ADDING : DEV_REMOVING;
+		native_run(d, dev, adding); /* may end at once */
+		return true;
 	}
 	snprintf(domid, sizeof(domid), "XDEV_DOMID=%" PRIu32, d->self);
 	if (hotplug_call_prepare(&call))
@@ -439,26 +457,34 @@ static void script_done(struct script *s, int status)
 {
 	struct device *dev = (struct device *)((char *)s -
 					       offsetof(struct device, script));
-	struct xdevd *d = s->d;
 	bool ok = !s->timed_out && WIFEXITED(status) && !WEXITSTATUS(status);
-	enum device_phase was = dev->phase;
 	char why[200];
 
-	dev->phase = DEV_IDLE;
 	if (!ok)
 		describe_failure(s, status, why, sizeof(why));
+	hotplug_done(s->d, dev, s->name, ok ? NULL : why);
+}
+
+void hotplug_done(struct xdevd *d, struct device *dev, const char *name,
+		  const char *failed)
+{
+	enum device_phase was = dev->phase;
+	char why[NATIVE_WHY_LEN];
+
+	dev->phase = DEV_IDLE;
 	if (d->stopping) {
 		/* our own SIGTERM: the next start-up runs it again */
-		xdevd_log(d, LOG_INFO, "%s: interrupted by shutdown", s->name);
+		xdevd_log(d, LOG_INFO, "%s: interrupted by shutdown", name);
 		return;
 	}
-	xdevd_log(d, ok ? LOG_INFO : LOG_WARNING, "%s: %s", s->name,
-		  ok ? "done" : why);
+	xdevd_log(d, failed ? LOG_WARNING : LOG_INFO, "%s: %s", name,
+		  failed ? failed : "done");
 	if (was == DEV_ADDING) {
 		dev->added = true;
-		if (ok)
+		snprintf(why, sizeof(why), "%s", failed ? failed : "");
+		if (!failed)
 			snprintf(why, sizeof(why), "%s wrote no hotplug-status",
-				 s->name);
+				 name);
 		add_failed(d, dev, why); /* only if no hotplug-status */
 		device_step(d, dev);
 		return;
@@ -599,7 +625,7 @@ int device_running_scripts(struct xdevd *d)
 	int n = 0;
 
 	for (dev = d->devices; dev; dev = dev->next)
-		n += dev->script.pid != 0;
+		n += dev->script.pid != 0 || dev->job != NULL;
 	return n;
 }
 
@@ -607,8 +633,15 @@ void device_stop_all(struct xdevd *d)
 {
 	struct device *dev;
 
-	for (dev = d->devices; dev; dev = dev->next)
+	for (dev = d->devices; dev; dev = dev->next) {
 		script_terminate(&dev->script);
+		/* a native job waits (the lock, the kernel): the state file
+		 * keeps what it owes for the next start */
+		if (dev->job) {
+			native_drop(dev);
+			dev->phase = DEV_IDLE;
+		}
+	}
 }
 
 void device_free_all(struct xdevd *d)

@@ -57,7 +57,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xdevd [--domid N] [--hotplug-dir DIR] [--timeout SECONDS]"
-		" [--state-dir DIR] [--syslog]\n"
+		" [--state-dir DIR]\n             [--native auto|never] [--syslog]\n"
 		"Runs the hotplug scripts of the backends in this domain "
 		"(see xdevd(8)).\n"
 		"  -d, --domid N          this domain's id (default: read "
@@ -69,6 +69,9 @@ static void usage(FILE *f)
 		"  -S, --state-dir DIR    what the add scripts acquired, kept "
 		"across restarts\n"
 		"                         (default %s)\n"
+		"      --native auto|never  the default scripts' work done "
+		"in-process (auto,\n"
+		"                         the default) or by the scripts\n"
 		"  -s, --syslog           log to syslog instead of stderr\n"
 		"  -v, --verbose          log every decision\n",
 		XDEV_HOTPLUG_DIR, DEFAULT_TIMEOUT_S, DEFAULT_STATE_DIR);
@@ -102,6 +105,7 @@ static int parse_args(struct xdevd *d, int argc, char **argv, bool *have_id)
 		{ "hotplug-dir", required_argument, NULL, 'H' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "native", required_argument, NULL, 'N' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -113,6 +117,12 @@ static int parse_args(struct xdevd *d, int argc, char **argv, bool *have_id)
 
 	while ((c = getopt_long(argc, argv, "d:H:t:S:svh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'N':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "never"))
+				return usage_error("--native '%s': auto or "
+						   "never", optarg);
+			d->native = !strcmp(optarg, "auto");
+			break;
 		case 'd':
 			if (parse_u32(optarg, 0x7fef, &d->self))
 				return usage_error("--domid '%s' is not a domain "
@@ -237,7 +247,7 @@ static void start_watching(struct xdevd *d, ev_prepare *prep)
 
 int main(int argc, char **argv)
 {
-	struct xdevd d = { .timeout_s = DEFAULT_TIMEOUT_S };
+	struct xdevd d = { .timeout_s = DEFAULT_TIMEOUT_S, .native = true };
 	bool have_id = false;
 	ev_prepare prep;
 	int r;

@@ -30,6 +30,8 @@
 
 #define XDEVD_PATH_LEN 256
 
+struct native_job;
+
 enum xdevd_type { XDEVD_VBD, XDEVD_VIF };
 
 struct xdevd;
@@ -70,8 +72,11 @@ struct device {
 				       its remove script is owed */
 	bool recheck;               /* an event arrived while a script ran */
 	char script_path[XDEVD_PATH_LEN + 64]; /* the add script, for a removal
-				       that no longer finds the node */
+				       that no longer finds the node;
+				       "native": xdevd-native.c */
 	struct script script;
+	struct native_job *job;     /* native hotplug in progress */
+	ev_timer job_timer;         /* its next try */
 };
 
 struct xdevd {
@@ -83,6 +88,8 @@ struct xdevd {
 	char state_dir[XDEVD_PATH_LEN]; /* xdevd-device.c: what add scripts
 					   acquired, across restarts */
 	double timeout_s;           /* per script */
+	bool native;                /* native hotplug for the default
+				       scripts (--native auto) */
 	bool syslog;
 	bool verbose;                /* LOG_DEBUG too */
 	bool stopping;
@@ -103,6 +110,20 @@ int device_state_load(struct xdevd *d);
 int device_running_scripts(struct xdevd *d);
 void device_stop_all(struct xdevd *d);
 void device_free_all(struct xdevd *d);
+
+/* xdevd-native.c: native hotplug (lib/native.h) where the backend's
+ * script is a default one (block, vif-bridge, or none named). */
+#define XDEVD_NATIVE "native"
+bool native_applies(struct xdevd *d, const struct device *dev,
+		    const char *script_node);
+/* Start DEV's native add or removal; its end calls hotplug_done(). */
+void native_run(struct xdevd *d, struct device *dev, bool adding);
+void native_drop(struct device *dev);
+
+/* xdevd-device.c: a script's or a native job's end (WHY: a failure's
+ * words, NULL for success). */
+void hotplug_done(struct xdevd *d, struct device *dev, const char *name,
+		  const char *why);
 
 /* xdevd-script.c */
 int script_start(struct script *s, const char *path, char *const argv[],

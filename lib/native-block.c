@@ -358,6 +358,8 @@ static enum native_status attach_image(struct native_job *job,
 	close(img);
 	if (fd < 0)
 		return NATIVE_FAILED;
+	/* zeroed: a checker that does not know the ioctl sees it defined */
+	memset(&info, 0, sizeof(info));
 	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0 || fstat(fd, &lst) < 0)
 		return abandon(job, fd, image, "cannot query loop device");
 	job->used_direct_io = info.lo_flags & LO_FLAGS_DIRECT_IO;
@@ -518,6 +520,7 @@ static enum native_status detach_if_ours(struct native_job *job,
 			       : native__fail(job, "cannot detach loop device "
 					      "%s of image '%s': %s", job->loop,
 					      job->image, strerror(errno));
+	memset(&info, 0, sizeof(info));
 	if (ino && ioctl(fd, LOOP_GET_STATUS64, &info) == 0 &&
 	    info.lo_inode != ino) {
 		close(fd);

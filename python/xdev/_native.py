@@ -38,7 +38,9 @@ class DeviceInfoC(ctypes.Structure):
                 ("op", ctypes.c_int),
                 ("op_owner_alive", ctypes.c_int),
                 ("op_owner_pid", ctypes.c_int32),
-                ("reserved", ctypes.c_long * 4)]
+                ("hotplug_kind", ctypes.c_int32),
+                ("reserved_int", ctypes.c_int32),
+                ("reserved", ctypes.c_long * 3)]
 
 
 class RecoveredC(ctypes.Structure):
@@ -85,7 +87,9 @@ class CtxOptsC(ctypes.Structure):
                 ("hooks", ctypes.c_void_p),
                 ("max_scripts", ctypes.c_int),
                 ("max_ops_per_backend", ctypes.c_int),
-                ("reserved", ctypes.c_long * 8)]
+                ("native", ctypes.c_int),
+                ("hotplug_state_dir", ctypes.c_char_p),
+                ("reserved", ctypes.c_long * 6)]
 
 
 class OpHowC(ctypes.Structure):

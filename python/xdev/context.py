@@ -97,6 +97,7 @@ def _how(cb, token, timeouts, kind=None):
 
 
 _OPS = {1: "add", 2: "remove"}   # enum xdev_op_kind
+_HOTPLUG_KINDS = {1: "none", 2: "script", 3: "native"}  # xdev_hotplug_kind
 
 
 # ---- the trampolines -------------------------------------------------------
@@ -251,7 +252,10 @@ class Context:
     scripts run at once in library mode (None: the library's default).
     MAX_OPS_PER_BACKEND: asynchronous operations in progress at once on
     one backend domain, the others queued, not yet begun (None: the
-    library's default, 64).
+    library's default, 64).  NATIVE: native hotplug for descriptions that
+    name no script (True, the default; False runs the scripts);
+    HOTPLUG_STATE_DIR: its lock and loop records, shared with the block
+    script (None: $XDEV_HOTPLUG_LOCK_DIR, else /run/xdev).
 
     The context runs a private loop, driven by run(), by synchronous calls
     and by waiting on operations.  Not thread-safe in the library's sense:
@@ -263,7 +267,8 @@ class Context:
                  timeout_remove=None, hotplug=Hotplug.LIBRARY,
                  hotplug_dir=None, on_event=None, queue_events=True,
                  log=None, log_level=LogLevel.INFO, max_scripts=None,
-                 max_ops_per_backend=None):
+                 max_ops_per_backend=None, native=True,
+                 hotplug_state_dir=None):
         self._ptr = None
         self._lock = threading.RLock()
         self._token = next(_tokens)
@@ -286,10 +291,15 @@ class Context:
         self._logger = log
         # kept alive as long as the C context: it keeps the pointers
         self._strings = [s.encode() if s is not None else None
-                         for s in (xenstore_path, hotplug_dir)]
+                         for s in (xenstore_path, hotplug_dir,
+                                   hotplug_state_dir)]
         opts = _native.CtxOptsC()
         opts.xenstore_path = self._strings[0]
         opts.hotplug_dir = self._strings[1]
+        opts.hotplug_state_dir = self._strings[2]
+        if not isinstance(native, bool):
+            raise TypeError(f"native: True or False, not {native!r}")
+        opts.native = 0 if native else 1
         opts.timeout_init_ms = _ms(timeout_init, "timeout_init")
         opts.timeout_hotplug_ms = _ms(timeout_hotplug, "timeout_hotplug")
         opts.timeout_connect_ms = _ms(timeout_connect, "timeout_connect")
@@ -602,7 +612,8 @@ class Context:
                                _OPS.get(arr[i].op),
                                bool(arr[i].op_owner_alive)
                                if arr[i].op else None,
-                               arr[i].op_owner_pid)
+                               arr[i].op_owner_pid,
+                               _HOTPLUG_KINDS.get(arr[i].hotplug_kind))
                     for i in range(n.value)]
         finally:
             _native.libc_free(arr)

@@ -100,6 +100,10 @@ class DeviceInfo:
     operation: Optional[str] = None
     owner_alive: Optional[bool] = None
     owner_pid: int = 0
+    # who does its hotplug, as its record says: "native" (the library
+    # itself), "script", "none" (an outside agent, xdevd, or none), or
+    # None (no record: not added by xdev)
+    hotplug: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@
  *
  *   requests                  requests per op from the library's connection
  *                             (C xenstored's -T trace, between markers)
- *   latency --script S [--count N] [--type vbd|vif]
+ *   latency --script S [--count N] [--type vbd|vif]  (S: trivial, block, native, native-file)
  *                             sequential ops: wall, own CPU, waiting
  *   scale --n N [--hotplug library|none] [--trace] [--no-floor]
  *                             N adds then N removes at once over N/10
@@ -384,7 +384,7 @@ static int cmd_latency(int argc, char **argv)
 	int count = 50, i, failed = 0;
 	char image[300], lockdir[300], be[300];
 	double *aw, *ac, *rw, *rc;
-	bool block, vif;
+	bool block, vif, native;
 	xdev_ctx *ctx;
 	uint32_t g;
 
@@ -396,10 +396,16 @@ static int cmd_latency(int argc, char **argv)
 		else if (!strcmp(argv[i], "--type") && i + 1 < argc)
 			type = argv[++i];
 	}
-	block = !strcmp(script, "block");
-	if (!block && strcmp(script, TRIVIAL))
-		die("--script: trivial or block, not '%s'", script);
+	/* native: no script named, the library's own hotplug; native-file:
+	 * the same for an image file (as block) */
+	native = !strncmp(script, "native", 6);
+	block = !strcmp(script, "block") || !strcmp(script, "native-file");
+	if (!block && strcmp(script, TRIVIAL) && strcmp(script, "native"))
+		die("--script: trivial, block, native or native-file, not "
+		    "'%s'", script);
 	vif = !strcmp(type, "vif");
+	if (vif && block)
+		die("--type vif: --script trivial or native");
 	if (count < 1)
 		count = 50;
 	aw = calloc(4 * count, sizeof(double));
@@ -415,12 +421,20 @@ static int cmd_latency(int argc, char **argv)
 		make_image(image, 2 << 20);
 	} else if (!vif) {
 		loop_attach();
+	} else if (native) {
+		/* the vif joins a bridge in the host's network namespace (its
+		 * taps are there); both die with the namespace */
+		if (simhost_setenv(&host, 0, 1) ||
+		    system("ip link add xenbr0 type bridge && "
+			   "ip link set xenbr0 up"))
+			die("cannot make bridge xenbr0 in the host's namespace");
 	}
 	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, block ? "hotplug" : NULL, 0);
 	/* one warm-up cycle, not counted */
 	for (i = -1; i < count; i++) {
-		xdev_desc *d = vif ? desc_vif(script)
-			: desc_vbd("xvda", block ? image : loopdev, script, NULL);
+		const char *named = native ? NULL : script;
+		xdev_desc *d = vif ? desc_vif(named)
+			: desc_vbd("xvda", block ? image : loopdev, named, NULL);
 		xdev_device_id id;
 		double t0, c0, t1, c1;
 		int r;
@@ -1323,7 +1337,8 @@ static void usage(void)
 		"  --watched: every script under a watcher process (a SIGCHLD\n"
 		"             handler installed), not the library's own child\n"
 		"  requests [--cycles N]\n"
-		"  latency [--script trivial|block] [--type vbd|vif] [--count N]\n"
+		"  latency [--script trivial|block|native|native-file] [--type vbd|vif]\n"
+		"          [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--trace] [--no-floor]\n"
 		"  openloop --rate R [--n N]\n"
 		"  failure [--count N]\n"

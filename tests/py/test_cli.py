@@ -320,6 +320,18 @@ STATES = ["Unknown", "Initialising", "InitWait", "Initialised", "Connected",
           "Closing", "Closed", "Reconfiguring", "Reconfigured"]
 
 
+def hotplug_kind(cli, domid, kind, devid):
+    """Who does its hotplug, from xdev's record (dom0's): "native" (the
+    record's script says so), "script" (a path), "none" (no script), or
+    None without a record."""
+    rec = f"/xdev/{domid}/{kind}/{devid}"
+    if cli.read(rec) is None:
+        return None
+    script = cli.read(f"{rec}/script")
+    return ("none" if script is None else
+            "native" if script == "native" else "script")
+
+
 def expected(cli, domid, name, kind, devid):
     """A device's JSON (docs/cli.md), built from the store's nodes."""
     fe = f"/local/domain/{domid}/device/{kind}/{devid}"
@@ -335,6 +347,7 @@ def expected(cli, domid, name, kind, devid):
          "online": r(f"{be}/online") == "1",
          "hotplug_status": r(f"{be}/hotplug-status"),
          "script": r(f"{be}/script"),
+         "hotplug": hotplug_kind(cli, domid, kind, devid),
          "event_channel": num(r(f"{fe}/event-channel")),
          "operation": None}
     if kind == "vbd":
@@ -600,6 +613,9 @@ def test_two_detaches_at_once_one_is_busy(cli, tmp_path):
 def test_device_exists(cli):
     g = int(cli.host.sim("domain-create", "fay").stdout)
     cli("block-attach", "--hotplug", "none", "fay", "/dev/xdev-test,,xvdb")
+    # the guest's frontend goes on after the attach: its event channel
+    # and ring are written before it says Initialised
+    cli.host.sim("wait", f"/local/domain/{g}/device/vbd/51728/state", "3")
     before = cli.dump()
     proc = cli("block-attach", "--hotplug", "none", "fay",
                "/dev/other,,xvdb", code=EXIT_FAILED)

@@ -75,10 +75,11 @@ def storm(host, devs, loopdev, record):
     # every event of the storm is counted, by the callback: more than the
     # queue keeps (xdev.context.EVENTS_QUEUE_MAX)
     seen = []
+    # the scripts, not native hotplug: `ok` under the default names
     ctx = xdev.Context(hotplug_dir=host.scripts, timeout_init=INIT_S,
                        timeout_hotplug=INIT_S, timeout_connect=INIT_S,
                        timeout_remove=REMOVE_S, on_event=seen.append,
-                       queue_events=False)
+                       queue_events=False, native=False)
     try:
         # the default scripts, `ok` under their names (see
         # test_lifecycle.scripts_dir)

@@ -302,7 +302,10 @@ class Soak:
         with open(self.image, "wb") as f:
             f.truncate(4 << 20)      # sparse
         self.lock_dir = tmp_path / "lock"
+        # the block script's interruptions: not native hotplug (whose
+        # cancels and crashes check_native covers)
         self.env = dict(host.env, XDEV_HOTPLUG_DIR=HOTPLUG,
+                        XDEV_NATIVE="never",
                         XDEV_HOTPLUG_LOCK_DIR=str(self.lock_dir))
         self.env["LD_LIBRARY_PATH"] = ":".join(
             filter(None, [LIBDIR, os.environ.get("LD_LIBRARY_PATH")]))

@@ -202,7 +202,9 @@ def scenario(host, case, guest, drv, target, record):
     os.environ["XDEV_TEST_RECORD"] = record   # the library's scripts
     end, _, fault = case.cond.partition(":")
     slow_init = case.op == "add" and fault == "backend-unresponsive"
-    ctx = xdev.Context(hotplug_dir=host.scripts, timeout_remove=REMOVE_S,
+    # the scripts (scripts_dir), not native hotplug
+    ctx = xdev.Context(hotplug_dir=host.scripts, native=False,
+                       timeout_remove=REMOVE_S,
                        timeout_init=INIT_S if slow_init else 10,
                        timeout_hotplug=10, log=_log_to_stderr,
                        log_level=xdev.LogLevel.DEBUG)

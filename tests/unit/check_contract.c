@@ -207,7 +207,9 @@ END_TEST
 START_TEST(reserved_option_words_must_be_zero)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
-	xdev_ctx_opts o = { .reserved = { [7] = 1 } };
+	xdev_ctx_opts o = { .reserved = { [5] = 1 } };
+	xdev_ctx_opts bad_native = { .native = 7 };
+	xdev_ctx_opts bad_dir = { .hotplug_state_dir = "run/xdev" };
 	xdev_op_how how = { .cb = on_done, .reserved = { [3] = 1 } };
 	xdev_op_how neg = { .timeout_remove_ms = -1 };
 	xdev_desc *d = vbd("xvda", NULL);
@@ -216,6 +218,10 @@ START_TEST(reserved_option_words_must_be_zero)
 			      .devid = 51712 };
 
 	ck_assert_int_eq(xdev_ctx_new(&o, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	/* and the options that took reserved words over: checked too */
+	ck_assert_int_eq(xdev_ctx_new(&bad_native, &c), -EINVAL);
+	ck_assert_int_eq(xdev_ctx_new(&bad_dir, &c), -EINVAL);
 	ck_assert_ptr_null(c);
 	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, NULL, NULL),
 			 -EINVAL);
