@@ -619,27 +619,37 @@ def test_max_ops_per_backend_must_be_a_positive_integer(bad):
         xdev.Context(max_ops_per_backend=bad)
 
 
-def real_scripts(host, guest, image):
-    """Library mode with the real block script: a loop device while the
-    disk is attached, none after."""
-    os.environ["XDEV_HOTPLUG_LOCK_DIR"] = os.path.join(host.dir, "lock")
-    with _ctx(hotplug_dir=REAL_SCRIPTS) as ctx:
+def real_scripts(host, guest, image, native):
+    """Library mode with the real block script (NATIVE False) or native
+    hotplug: a loop device while the disk is attached, none after; and
+    what the listing says did it."""
+    with _ctx(hotplug_dir=REAL_SCRIPTS, native=native,
+              hotplug_state_dir=os.path.join(host.dir, "lock")) as ctx:
         dev = ctx.add(guest, xdev.Vbd(vdev="xvdb", target=image),
                       wait_connected=True)
         during = host.loops()
+        kind = [d.hotplug for d in ctx.list_devices(guest)]
         ctx.remove(dev, "safe")
-        return during, host.loops()
+        return during, host.loops(), kind
 
 
 @needs_root
-def test_real_block_script_attaches_and_releases_a_loop(xdev_sim_host):
+@pytest.mark.parametrize("native", [False, True], ids=["script", "native"])
+def test_real_block_script_attaches_and_releases_a_loop(xdev_sim_host,
+                                                        native):
     host = xdev_sim_host
     guest = host.domain_create("guest")
     image = os.path.join(host.dir, "real.img")
     with open(image, "wb") as f:
         f.truncate(2 << 20)
-    during, after = host.call(real_scripts, host, guest, image)
+    during, after, kind = host.call(real_scripts, host, guest, image, native)
     assert len(during) == 1 and after == []
+    assert kind == ["native" if native else "script"]
+
+
+def test_native_must_be_a_bool():
+    with pytest.raises(TypeError, match="native: True or False"):
+        xdev.Context(native="never")
 
 
 def empty_parents(host, guest, loopdev):
