@@ -609,7 +609,7 @@ static int cmd_scale(int argc, char **argv)
 {
 	int n = 100, i, left, dpid, n_rm;
 	bool *failed_add;
-	bool trace_on = false, do_floor = true;
+	bool trace_on = false, do_floor = true, native = false;
 	enum xdev_hotplug_mode mode = XDEV_HOTPLUG_LIBRARY;
 	char trace[300], name[32], vdev[16];
 	struct phase add, rm;
@@ -637,6 +637,8 @@ static int cmd_scale(int argc, char **argv)
 		else if (!strcmp(argv[i], "--hotplug") && i + 1 < argc)
 			mode = !strcmp(argv[++i], "none") ? XDEV_HOTPLUG_NONE
 				: XDEV_HOTPLUG_LIBRARY;
+		else if (!strcmp(argv[i], "--native"))
+			native = true; /* no script named: native hotplug */
 	}
 	if (n < 10)
 		n = 10;
@@ -679,7 +681,7 @@ static int cmd_scale(int argc, char **argv)
 		int r;
 
 		vdev_name(i, vdev, sizeof(vdev));
-		d = desc_vbd(vdev, loopdev, TRIVIAL, NULL);
+		d = desc_vbd(vdev, loopdev, native ? NULL : TRIVIAL, NULL);
 		how.user = &res[i];
 		res[i].t_issue = now();
 		r = xdev_vbd_add(ctx, doms[i / 10], d, 0, &how, &ids[i], NULL);
@@ -1339,7 +1341,8 @@ static void usage(void)
 		"  requests [--cycles N]\n"
 		"  latency [--script trivial|block|native|native-file] [--type vbd|vif]\n"
 		"          [--count N]\n"
-		"  scale --n N [--hotplug library|none] [--trace] [--no-floor]\n"
+		"  scale --n N [--hotplug library|none] [--native] [--trace]\n"
+		"        [--no-floor]\n"
 		"  openloop --rate R [--n N]\n"
 		"  failure [--count N]\n"
 		"  callgrind [--valgrind PATH] [--cycles N]\n");
