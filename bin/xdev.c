@@ -111,6 +111,7 @@ struct parsed {
 	enum xdev_remove_mode mode;
 	bool help, version, apply;
 	bool global;               /* parsing the options before the command */
+	bool t_given;              /* -t: once xdev's --timeout */
 	const char *hotplug;
 };
 
@@ -246,7 +247,7 @@ static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
 	case OPT_FORCE: removal(p, XDEV_REMOVE_FORCE, "--force"); break;
 	case 's': removal(p, XDEV_REMOVE_SAFE, "--safe"); break;
 	case OPT_AUTO: removal(p, XDEV_REMOVE_AUTO, "--auto"); break;
-	case 't': cli->tty = true; break;
+	case 't': cli->tty = true; p->t_given = true; break;
 	case 'T': cli_timestamps = true; break;
 	case OPT_TIMEOUT: case OPT_INIT: case OPT_HOTPLUG_T: case OPT_CONNECT:
 	case OPT_REMOVE:
@@ -389,8 +390,12 @@ static int dispatch(struct cli *cli, struct parsed *p, int argc, char **argv)
 
 /* With -j, a failure is an object on stdout too (docs/cli.md): the
  * monitor's on one line, as its events are. */
-static int finish(const struct cli *cli, int rc)
+static int finish(const struct cli *cli, const struct parsed *p, int rc)
 {
+	/* "-t 5" now leaves "5" as an argument: say why it went wrong */
+	if (rc == EXIT_USAGE && p->t_given)
+		cli_warn("-t takes no value: it is xl's -t (the status line "
+			 "even without a terminal); a timeout is --timeout S");
 	if (rc && cli->json)
 		out_error(rc, cli->cmd && !strcmp(cli->cmd, "monitor"));
 	return rc;
@@ -404,7 +409,7 @@ int main(int argc, char **argv)
 
 	n = options(&cli, &p, argc, argv, true);
 	if (n < 0)
-		return finish(&cli, -n);
+		return finish(&cli, &p, -n);
 	if (p.version) {
 		printf("%s %s (libxdev %s)\n", cli_prog, PACKAGE_VERSION,
 		       xdev_version());
@@ -413,11 +418,11 @@ int main(int argc, char **argv)
 	if (n >= argc && !p.help) {
 		cli_error("no command given: the commands are listed below");
 		usage(stderr);
-		return finish(&cli, EXIT_USAGE);
+		return finish(&cli, &p, EXIT_USAGE);
 	}
 	if (n >= argc || !strcmp(argv[n], "help")) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	return finish(&cli, dispatch(&cli, &p, argc - n, argv + n));
+	return finish(&cli, &p, dispatch(&cli, &p, argc - n, argv + n));
 }

@@ -136,6 +136,16 @@ def test_usage_refused_with_reason(args, message):
     assert message in out["error"]["message"]
 
 
+def test_t_takes_no_value():
+    """xdev's old -t S: the S is now an argument, and the usage error says
+    why."""
+    proc = xdev("block-detach", "-t", "5", "alice", "xvdb", env=NO_STORE)
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr.splitlines()[1] == (
+        "xdev: warning: -t takes no value: it is xl's -t (the status line "
+        "even without a terminal); a timeout is --timeout S")
+
+
 def test_T_stamps_each_message():
     proc = xdev("-T", "block-attach", "-f", "g", SPEC, env=NO_STORE)
     assert proc.returncode == EXIT_USAGE
