@@ -390,6 +390,25 @@ static int code_of_exit(int rc)
 	}
 }
 
+/* "ETIMEDOUT" for ETIMEDOUT; NULL if unknown. */
+static const char *errno_name(int e)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+	return strerrorname_np(e);
+#else
+	/* those a command can end with */
+	switch (e) {
+	case EINVAL: return "EINVAL";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECANCELED: return "ECANCELED";
+	case EBUSY: return "EBUSY";
+	case ENOMEM: return "ENOMEM";
+	case ESHUTDOWN: return "ESHUTDOWN";
+	default: return NULL;
+	}
+#endif
+}
+
 /* XDEV_E_* by name, else the errno's ("ETIMEDOUT"). */
 static const char *code_name(int code)
 {
@@ -401,11 +420,13 @@ static const char *code_name(int code)
 	};
 	const char *n;
 
-	if (code >= XDEV_E_BASE && code < XDEV_E_LAST &&
-	    (size_t)(code - XDEV_E_BASE) < sizeof(names) / sizeof(names[0]))
-		return names[code - XDEV_E_BASE];
-	n = code < 0 ? strerrorname_np(-code) : NULL;
-	return n ? n : "EIO";
+	/* a code include/xdev.h gained after this table: not a wrong name */
+	if (code >= XDEV_E_BASE && code < XDEV_E_LAST)
+		return (size_t)(code - XDEV_E_BASE) < sizeof(names) /
+			sizeof(names[0]) ? names[code - XDEV_E_BASE]
+					 : "XDEV_E_UNKNOWN";
+	n = code < 0 ? errno_name(-code) : NULL;
+	return n ? n : "UNKNOWN";
 }
 
 void out_error(int rc, bool plain)
