@@ -12,17 +12,20 @@ import errno
 import json
 import os
 import re
+import select
+import signal
 import subprocess
+import time
 
 import pytest
 
 from test_cli import (EXIT_BUSY, EXIT_EXISTS, EXIT_HOTPLUG, EXIT_NOT_FOUND,
                       EXIT_REFUSED, EXIT_TIMEOUT, EXIT_USAGE, Monitor, cli,
-                      gated, gone, interrupt_monitor, is_, wait_readable,
+                      gated, gone, interrupt_monitor, is_, run, wait_readable,
                       xdev)
 
 assert cli  # the fixture, imported for the tests below
-EXIT_OK = 0
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
 NO_STORE = dict(os.environ, XENSTORED_PATH="/nonexistent/socket")
 
 # include/xdev.h: XDEV_E_BASE = -4096, then in this order
@@ -58,7 +61,9 @@ def check_error(proc, exit_code, name, device=None, plain=False):
     assert isinstance(err["code"], int) and err["code"] < 0, err
     assert err["name"] == name == code_name(err["code"]), err
     assert isinstance(err["message"], str) and err["message"], err
-    first = [ln for ln in proc.stderr.splitlines() if ln.startswith("xdev: ")]
+    # the first error (not the -v log's "xdev: [info] ..." lines)
+    first = [ln for ln in proc.stderr.splitlines()
+             if ln.startswith("xdev: ") and not ln.startswith("xdev: [")]
     assert first and first[0] == "xdev: " + err["message"], proc.stderr
     if device is None:
         assert err["device"] is None, err
@@ -435,9 +440,12 @@ def test_monitor_json_success_and_failure(cli):
         assert interrupt_monitor(mon) == 0
     finally:
         mon.kill()
-    # a failure: one line, after what was printed (here: nothing)
-    check_error(cli("-j", "monitor", "abe", "nobody", code=EXIT_NOT_FOUND),
-                EXIT_NOT_FOUND, "XDEV_E_DOMAIN_NOT_FOUND", plain=True)
+    # a failure: one line, after the events printed (abe's disk present)
+    proc = cli("-j", "monitor", "abe", "nobody", code=EXIT_NOT_FOUND)
+    check_error(proc, EXIT_NOT_FOUND, "XDEV_E_DOMAIN_NOT_FOUND", plain=True)
+    present = [json.loads(ln) for ln in proc.stdout.splitlines()[:-1]]
+    assert [(ev["ok"], ev["event"], ev["devid"]) for ev in present] == \
+        [(True, "present", 51728)]
     proc = cli("-j", "monitor", "nobody", code=EXIT_NOT_FOUND)
     assert proc.stdout.count("\n") == 1
 
@@ -468,3 +476,48 @@ def test_busy_json(cli, tmp_path):
             first.wait()
     assert first.returncode == 0, err
     assert gone(cli, g, "vbd", 51728)
+
+
+def read_until(stream, text, timeout=20):
+    """What STREAM gives up to the first line containing TEXT."""
+    got, deadline = "", time.monotonic() + timeout
+    while text not in got:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([stream], [], [], left)[0], \
+            f"no {text!r} within {timeout} s: {got!r}"
+        chunk = os.read(stream.fileno(), 65536).decode()
+        assert chunk, f"ended without {text!r}: {got!r}"
+        got += chunk
+    return got
+
+
+def test_interrupted_json(cli, tmp_path):
+    """SIGINT while the add script runs: exit 130, ECANCELED, the device
+    named, and what the attach wrote undone."""
+    g = int(cli.host.sim("domain-create", "cy").stdout)
+    loop = cli.loop()
+    gate, _, env = gated(cli, tmp_path)
+    before = cli.dump()
+    proc = subprocess.Popen(
+        cli.cmd("-j", "-vv", "block-attach", "cy", f"phy:{loop},xvdb,w",
+                "script=gate"),
+        env=dict(env, XDEV_TEST_GATE=str(gate), XDEV_TEST_GATE_ON="add"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_readable(gate / "started") == "add\n"
+        os.kill(int(run(["pgrep", "-P", str(proc.pid)]).stdout.split()[0]),
+                signal.SIGINT)
+        # the cancel is taken (the log says so) before the script goes on
+        err = read_until(proc.stderr, "add cancelled")
+        with open(gate / "open", "w") as f:
+            f.write("go\n")
+        out, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode,
+                                       out.decode(), err + rest.decode())
+    check_error(done, EXIT_INTERRUPTED, "ECANCELED",
+                {"domid": g, "domain": "cy", "type": "vbd", "devid": 51728})
+    assert gone(cli, g, "vbd", 51728) and cli.dump() == before
