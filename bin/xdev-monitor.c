@@ -464,8 +464,9 @@ static int start(struct monitor *m, int argc, char **argv)
 			continue;
 		if (!(md = add_dom(m, &dom))) {
 			cli_error_code(XDEV_E_XENSTORE);
-			cli_error("cannot monitor %s (%u): its device directory "
-				  "cannot be watched", dom.name, dom.domid);
+			cli_error("cannot monitor %s (%u): its device "
+				  "directory cannot be watched", dom.name,
+				  dom.domid);
 			return EXIT_FAILED;
 		}
 		rescan(m, md, "present");

@@ -339,7 +339,7 @@ int cli_exit_code(int r)
 	}
 }
 
-/* ---- the JSON error --------------------------------------------------------- */
+/* ---- the JSON error ------------------------------------------------------ */
 
 void cli_error_code(int code)
 {
@@ -431,7 +431,8 @@ static const char *code_name(int code)
 
 void out_error(int rc, bool plain)
 {
-	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	json_object *o = json_object_new_object();
+	json_object *e = json_object_new_object();
 	int code = failure.code ? failure.code : code_of_exit(rc);
 
 	json_object_object_add(e, "code", json_object_new_int(code));
