@@ -108,7 +108,7 @@ static void print_dry_run(const struct cli *cli, const char *domain,
 	json_object_object_add(o, "type", json_object_new_string(
 		dev_type_name(spec->type)));
 	json_object_object_add(o, "description", d);
-	out_json(o, false);
+	out_json(out_ok(o), false);
 	json_object_put(o);
 }
 
@@ -120,7 +120,7 @@ static void print_attached(const struct cli *cli, struct xs_handle *xs,
 	char name[160], dname[sizeof(dom->name) * 4];
 
 	if (cli->json) {
-		out_json(dev, false);
+		out_json(out_ok(dev), false);
 	} else if (!cli->quiet) {
 		/* the vdev may be a driver domain's dev node */
 		json_object_object_get_ex(dev, "backend_state_name", &st);
@@ -146,6 +146,9 @@ static int do_add(struct opstate *s, struct xs_handle *xs,
 	char what[200];
 	int r;
 
+	/* the library names the device once it knows it: a failure before
+	 * (a bad backend domain) concerns no device */
+	s->id.devid = UINT32_MAX;
 	r = s->id.type == XDEV_VBD
 		    ? xdev_vbd_add(s->run.ctx, dom->domid, desc, flags, &how,
 				   &s->id, &s->op)
@@ -153,6 +156,8 @@ static int do_add(struct opstate *s, struct xs_handle *xs,
 				   &s->id, &s->op);
 	snprintf(what, sizeof(what), "%s %s to %s (%u)", s->cli->cmd,
 		 dev_type_name(s->id.type), dom->name, dom->domid);
+	if (s->id.devid != UINT32_MAX)
+		cli_error_device(dom, &s->id);
 	if (r < 0)
 		return cli_fail(s->cli, r, what,
 				xdev_ctx_last_message(s->run.ctx));
@@ -247,17 +252,9 @@ static void print_detached(const struct cli *cli, const struct dom *dom,
 	json_object *o;
 
 	if (cli->json) {
-		o = json_object_new_object();
-		json_object_object_add(o, "domid", json_object_new_int64(dom->domid));
-		json_object_object_add(o, "domain", dom->gone ? NULL
-				       : json_object_new_string(dom->name));
-		json_object_object_add(o, "type", json_object_new_string(
-			dev_type_name(id->type)));
-		json_object_object_add(o, "devid", json_object_new_int64(id->devid));
-		json_object_object_add(o, "backend_domid",
-				       json_object_new_int64(id->backend_domid));
+		o = out_device_id(dom, id);
 		json_object_object_add(o, "detached", json_object_new_boolean(1));
-		out_json(o, false);
+		out_json(out_ok(o), false);
 		json_object_put(o);
 	} else if (!cli->quiet) {
 		char label[100], safe[400];
@@ -278,6 +275,7 @@ static int do_remove(struct opstate *s, const struct dom *dom)
 	snprintf(what, sizeof(what), "%s %s %u from %s", s->cli->cmd,
 		 dev_type_name(s->id.type), s->id.devid,
 		 dom_label(dom, label, sizeof(label)));
+	cli_error_device(dom, &s->id);
 	r = xdev_device_remove(s->run.ctx, &s->id, s->cli->remove_mode, &how,
 			       &s->op);
 	if (r < 0)

@@ -26,13 +26,18 @@
 
 #include "xdev.h"
 
-/* Exit codes (documented in xdev(1) and docs/cli.md). */
+/* Exit codes (documented in xdev(1) and docs/cli.md): a script can
+ * tell the failures it handles differently apart without parsing text. */
 enum {
 	EXIT_OK = 0,
-	EXIT_FAILED = 1,      /* the operation failed */
+	EXIT_FAILED = 1,      /* the operation failed (any other cause) */
 	EXIT_USAGE = 2,       /* invalid usage: bad option, bad spec */
 	EXIT_NOT_FOUND = 3,   /* no such domain or device */
 	EXIT_TIMEOUT = 4,     /* a wait ran out */
+	EXIT_EXISTS = 5,      /* the device is already there */
+	EXIT_HOTPLUG = 6,     /* the hotplug script failed */
+	EXIT_REFUSED = 7,     /* the guest refused to let go (safe removal) */
+	EXIT_BUSY = 8,        /* another operation holds the device */
 	EXIT_INTERRUPTED = 130, /* SIGINT/SIGTERM cancelled the operation */
 };
 
@@ -157,8 +162,14 @@ int store_find_device(struct xs_handle *xs, const struct dom *dom,
 
 extern const char *cli_prog; /* "xdev" */
 
+/* -T (xl's): date and pid before each message on stderr. */
+extern bool cli_timestamps;
+/* With -T, the stamp on stderr (else nothing). */
+void cli_stamp(void);
+
 /* Every message is written through term_escape(): it may quote the
- * store. */
+ * store.  cli_error() also keeps the first message of the command for
+ * the JSON error (out_error). */
 __attribute__((format(printf, 1, 2)))
 void cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2)))
@@ -178,6 +189,28 @@ json_object *json_text(const char *s);
  * wrong and what to do, naming the device and domain. */
 int cli_fail(const struct cli *cli, int r, const char *what,
 	     const char *detail);
+/* The exit code of a library result R (negative). */
+int cli_exit_code(int r);
+
+/*
+ * With -j, a failure prints one object on stdout (docs/cli.md, "JSON"):
+ *   {"ok": false, "error": {"code", "name", "message", "device"}}
+ * The message is cli_error()'s first; these say the rest.  Set before
+ * the command returns; main() prints it (out_error).
+ */
+/* The library's code (XDEV_E_* or -errno) of the failure. */
+void cli_error_code(int code);
+/* The device the failure concerns (its identity; domain name if known). */
+void cli_error_device(const struct dom *dom, const xdev_device_id *id);
+/* What a success would have printed, for a command whose result is an
+ * array (block-list, network-list, recover): kept as "results". */
+void cli_error_results(json_object *array);
+/* Print the error object for exit code RC on stdout (PLAIN: one line). */
+void out_error(int rc, bool plain);
+/* "ok": true added to a success's object (the members it had stay). */
+json_object *out_ok(json_object *obj);
+/* A device's identity: domid, domain, type, devid, backend_domid. */
+json_object *out_device_id(const struct dom *dom, const xdev_device_id *id);
 const char *xenbus_state_name(int state);
 /* "vbd", "vif" */
 const char *dev_type_name(enum xdev_device_type type);

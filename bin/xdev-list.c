@@ -71,7 +71,11 @@ static int list(struct cli *cli, enum xdev_device_type type, int argc,
 		if (r && rc == EXIT_OK)
 			rc = r;
 	}
-	print(cli, type, array);
+	/* -j: a failure's object holds the others' devices */
+	if (rc && cli->json)
+		cli_error_results(array);
+	else
+		print(cli, type, array);
 	json_object_put(array);
 	store_close(xs);
 	return rc;

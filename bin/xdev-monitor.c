@@ -108,7 +108,7 @@ static void emit(struct monitor *m, const char *event, const struct mdom *md,
 		if (end)
 			json_object_object_add(o, "end", json_object_new_string(end));
 	}
-	out_json(o, true);
+	out_json(out_ok(o), true);
 	json_object_put(o);
 }
 
@@ -462,13 +462,19 @@ static int start(struct monitor *m, int argc, char **argv)
 			return r;
 		if (find_dom(m, dom.domid))
 			continue;
-		if (!(md = add_dom(m, &dom)))
+		if (!(md = add_dom(m, &dom))) {
+			cli_error_code(XDEV_E_XENSTORE);
+			cli_error("cannot monitor %s (%u): its device "
+				  "directory cannot be watched", dom.name,
+				  dom.domid);
 			return EXIT_FAILED;
+		}
 		rescan(m, md, "present");
 	}
 	if (!xs_watch(m->xs, "@releaseDomain", "release") ||
 	    (m->all && !xs_watch(m->xs, "@introduceDomain", "introduce"))) {
 		cli_error("cannot watch the domains: %s", strerror(errno));
+		cli_error_code(XDEV_E_XENSTORE);
 		return EXIT_FAILED;
 	}
 	if (m->all)
@@ -495,7 +501,7 @@ static void monitoring(struct monitor *m)
 	json_object_object_add(o, "time", json_object_new_double(now()));
 	json_object_object_add(o, "event", json_object_new_string("monitoring"));
 	json_object_object_add(o, "domids", a);
-	out_json(o, true);
+	out_json(out_ok(o), true);
 	json_object_put(o);
 }
 

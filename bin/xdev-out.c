@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <xenstore.h>
 
 #include "actor.h"
@@ -167,14 +169,43 @@ json_object *json_text(const char *s)
 
 /* ---- messages ------------------------------------------------------------------ */
 
-static void vmsg(const char *kind, const char *fmt, va_list ap)
+bool cli_timestamps;
+
+/* The failure as -j reports it (out_error). */
+static struct {
+	int code;                  /* 0: not said; then from the exit code */
+	char *message;             /* cli_error()'s first */
+	json_object *device, *results;
+} failure;
+
+/* xl -T: "2026-12-06 14:30:01 [1234] " before a message. */
+void cli_stamp(void)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (!cli_timestamps)
+		return;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+		 localtime_r(&t, &tm));
+	fprintf(stderr, "%s [%d] ", when, (int)getpid());
+}
+
+static void vmsg(const char *kind, const char *fmt, va_list ap, bool error)
 {
 	char *msg = NULL, safe[MSG_MAX];
 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
+	cli_stamp();
 	fprintf(stderr, "%s: %s%s\n", cli_prog, kind,
 		term_escape(msg ? msg : "(out of memory)", safe, sizeof(safe)));
+	/* the first error says what went wrong; later ones follow from it */
+	if (error && !failure.message && msg) {
+		failure.message = msg;
+		msg = NULL;
+	}
 	free(msg);
 }
 
@@ -183,7 +214,7 @@ void cli_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vmsg("", fmt, ap, true);
 	va_end(ap);
 }
 
@@ -192,7 +223,7 @@ void cli_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("warning: ", fmt, ap);
+	vmsg("warning: ", fmt, ap, false);
 	va_end(ap);
 }
 
@@ -234,7 +265,7 @@ static const char *hint(int r)
 		       "finish";
 	case XDEV_E_FRONTEND_REFUSED:
 		return "the guest still uses the device: release it in the "
-		       "guest (umount), or detach without --safe";
+		       "guest (umount), or detach with --force";
 	case XDEV_E_XENSTORE:
 		return "the store failed a request: check xenstored (-vv shows "
 		       "the library's requests)";
@@ -279,12 +310,26 @@ int cli_fail(const struct cli *cli, int r, const char *what,
 	}
 	cli_error("%s failed: %s%s%s; %s", what, xdev_strerror(r),
 		  n ? ": " : "", n ? detail : "", hint(r));
+	cli_error_code(r);
+	return cli_exit_code(r);
+}
+
+int cli_exit_code(int r)
+{
 	switch (r) {
 	case -ETIMEDOUT:
 		return EXIT_TIMEOUT;
 	case XDEV_E_DOMAIN_NOT_FOUND:
 	case XDEV_E_NO_DEVICE:
 		return EXIT_NOT_FOUND;
+	case XDEV_E_DEVICE_EXISTS:
+		return EXIT_EXISTS;
+	case XDEV_E_HOTPLUG_FAILED:
+		return EXIT_HOTPLUG;
+	case XDEV_E_FRONTEND_REFUSED:
+		return EXIT_REFUSED;
+	case -EBUSY:
+		return EXIT_BUSY;
 	case -EINVAL:
 		return EXIT_USAGE;
 	case -ECANCELED:
@@ -292,6 +337,125 @@ int cli_fail(const struct cli *cli, int r, const char *what,
 	default:
 		return EXIT_FAILED;
 	}
+}
+
+/* ---- the JSON error ------------------------------------------------------ */
+
+void cli_error_code(int code)
+{
+	if (!failure.code)
+		failure.code = code;
+}
+
+json_object *out_device_id(const struct dom *dom, const xdev_device_id *id)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "domid", json_object_new_int64(dom->domid));
+	json_object_object_add(o, "domain", dom->gone ? NULL
+			       : json_text(dom->name));
+	json_object_object_add(o, "type", json_object_new_string(
+		dev_type_name(id->type)));
+	json_object_object_add(o, "devid", json_object_new_int64(id->devid));
+	json_object_object_add(o, "backend_domid",
+			       json_object_new_int64(id->backend_domid));
+	return o;
+}
+
+void cli_error_device(const struct dom *dom, const xdev_device_id *id)
+{
+	if (!failure.device)
+		failure.device = out_device_id(dom, id);
+}
+
+void cli_error_results(json_object *array)
+{
+	if (!failure.results)
+		failure.results = json_object_get(array);
+}
+
+/* The code a failure that named none stands for: its exit code's. */
+static int code_of_exit(int rc)
+{
+	switch (rc) {
+	case EXIT_USAGE: return -EINVAL;
+	case EXIT_NOT_FOUND: return XDEV_E_NO_DEVICE;
+	case EXIT_TIMEOUT: return -ETIMEDOUT;
+	case EXIT_EXISTS: return XDEV_E_DEVICE_EXISTS;
+	case EXIT_HOTPLUG: return XDEV_E_HOTPLUG_FAILED;
+	case EXIT_REFUSED: return XDEV_E_FRONTEND_REFUSED;
+	case EXIT_BUSY: return -EBUSY;
+	case EXIT_INTERRUPTED: return -ECANCELED;
+	default: return -EIO;
+	}
+}
+
+/* "ETIMEDOUT" for ETIMEDOUT; NULL if unknown. */
+static const char *errno_name(int e)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+	return strerrorname_np(e);
+#else
+	/* those a command can end with */
+	switch (e) {
+	case EINVAL: return "EINVAL";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECANCELED: return "ECANCELED";
+	case EBUSY: return "EBUSY";
+	case ENOMEM: return "ENOMEM";
+	case ESHUTDOWN: return "ESHUTDOWN";
+	default: return NULL;
+	}
+#endif
+}
+
+/* XDEV_E_* by name, else the errno's ("ETIMEDOUT"). */
+static const char *code_name(int code)
+{
+	static const char *const names[] = {
+		"XDEV_E_BACKEND_GONE", "XDEV_E_FRONTEND_REFUSED",
+		"XDEV_E_HOTPLUG_FAILED", "XDEV_E_DOMAIN_NOT_FOUND",
+		"XDEV_E_XENSTORE", "XDEV_E_DEVICE_EXISTS", "XDEV_E_NO_DEVICE",
+		"XDEV_E_FRONTEND_GONE", "XDEV_E_CLEANUP_FAILED",
+	};
+	const char *n;
+
+	/* a code include/xdev.h gained after this table: not a wrong name */
+	if (code >= XDEV_E_BASE && code < XDEV_E_LAST)
+		return (size_t)(code - XDEV_E_BASE) < sizeof(names) /
+			sizeof(names[0]) ? names[code - XDEV_E_BASE]
+					 : "XDEV_E_UNKNOWN";
+	n = code < 0 ? errno_name(-code) : NULL;
+	return n ? n : "UNKNOWN";
+}
+
+void out_error(int rc, bool plain)
+{
+	json_object *o = json_object_new_object();
+	json_object *e = json_object_new_object();
+	int code = failure.code ? failure.code : code_of_exit(rc);
+
+	json_object_object_add(e, "code", json_object_new_int(code));
+	json_object_object_add(e, "name", json_object_new_string(
+		code_name(code)));
+	json_object_object_add(e, "message", json_text(
+		failure.message ? failure.message : xdev_strerror(code)));
+	json_object_object_add(e, "device", failure.device);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", e);
+	if (failure.results)
+		json_object_object_add(o, "results", failure.results);
+	out_json(o, plain);
+	json_object_put(o);
+	failure.device = failure.results = NULL;
+	free(failure.message);
+	failure.message = NULL;
+}
+
+json_object *out_ok(json_object *obj)
+{
+	json_object_object_add(obj, "ok", json_object_new_boolean(1));
+	return obj;
 }
 
 /* ---- a device as JSON ------------------------------------------------------ */

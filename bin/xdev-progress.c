@@ -40,10 +40,11 @@ static void draw(struct run *run)
 	int n, width = columns() - 1;
 
 	/* time first: on a narrow terminal the tail is what gets cut */
+	/* a timeout of 0.5 s is not shown as "0 s" */
 	if (p->timeout_ms)
-		n = snprintf(line, sizeof(line), "[%4.1f s/%.0f s] %s: waiting "
-			     "for %s", t, p->timeout_ms / 1000.0, p->what,
-			     p->awaited);
+		n = snprintf(line, sizeof(line), "[%4.1f s/%.*f s] %s: waiting "
+			     "for %s", t, p->timeout_ms % 1000 ? 1 : 0,
+			     p->timeout_ms / 1000.0, p->what, p->awaited);
 	else
 		n = snprintf(line, sizeof(line), "[%4.1f s] %s: waiting for %s",
 			     t, p->what, p->awaited);

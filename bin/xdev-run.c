@@ -60,6 +60,8 @@ static void on_log(void *user, enum xdev_log_level level, const char *msg)
 	/* a message may quote a node, a script's output: one line, and
 	 * nothing a terminal would act on */
 	progress_clear(run);
+	if (cli_timestamps)
+		cli_stamp();
 	fprintf(stderr, "%s: [%s] %s\n", cli_prog,
 		level <= XDEV_LOG_DEBUG ? names[level] : "?",
 		term_escape(msg, safe, sizeof(safe)));
@@ -100,6 +102,7 @@ int run_open(struct run *run, const struct cli *cli)
 	}
 	r = xdev_ctx_new_libev(&o, run->loop, &run->ctx);
 	if (r < 0) {
+		cli_error_code(r);
 		cli_error("cannot start: %s; is xenstored running, and are you "
 			  "root? --xenstore PATH or XENSTORED_PATH names "
 			  "another socket", xdev_strerror(r));

@@ -178,6 +178,7 @@ static void positional(struct disk *d, char *s)
 enum action {
 	A_FORMAT, A_CDROM, A_DEVTYPE, A_ACCESS, A_BACKEND, A_BACKENDTYPE,
 	A_SPECIFICATION, A_VDEV, A_SCRIPT, A_ACCEPTED, A_UNSUPPORTED,
+	A_DISCARD, A_DIRECT_IO, A_UNTRUSTED,
 	A_TARGET, A_UNKNOWN_PARAM, A_PREFIX_FORMAT, A_PREFIX_SCRIPT,
 	A_PREFIX_IGNORED, A_UNKNOWN_PREFIX, A_POSITIONAL, A_BAD,
 };
@@ -211,8 +212,8 @@ static const struct rule rules[] = {
 	{ K_KEYWORD, "specification", A_SPECIFICATION },
 	{ K_KEYWORD, "vdev", A_VDEV },
 	{ K_KEYWORD, "script", A_SCRIPT },
-	{ K_FLAG, "direct-io-safe", A_UNSUPPORTED },
-	{ K_FLAG, "discard", A_UNSUPPORTED },
+	{ K_FLAG, "direct-io-safe", A_DIRECT_IO },
+	{ K_FLAG, "discard", A_DISCARD },
 	/* xdev's backends never advertise discard: what was asked */
 	{ K_FLAG, "no-discard", A_ACCEPTED },
 	{ K_FLAG, "colo", A_UNSUPPORTED },
@@ -222,8 +223,9 @@ static const struct rule rules[] = {
 	{ K_KEYWORD, "colo-export", A_UNSUPPORTED },
 	{ K_KEYWORD, "active-disk", A_UNSUPPORTED },
 	{ K_KEYWORD, "hidden-disk", A_UNSUPPORTED },
-	{ K_FLAG, "trusted", A_UNSUPPORTED },
-	{ K_FLAG, "untrusted", A_UNSUPPORTED },
+	/* an absent frontend 'trusted' reads as 1 (Linux blkfront) */
+	{ K_FLAG, "trusted", A_ACCEPTED },
+	{ K_FLAG, "untrusted", A_UNTRUSTED },
 	{ K_FLAG, "grant_usage=1", A_UNSUPPORTED },
 	{ K_FLAG, "grant_usage=0", A_UNSUPPORTED },
 	{ K_REST, "target=", A_TARGET },
@@ -414,6 +416,24 @@ static void act(struct disk *d, const struct rule *r, char *t, size_t len)
 	case A_CDROM: d->cdrom = 1; break;
 	case A_ACCEPTED: break;
 	case A_UNSUPPORTED: unsupported(d, t); break;
+	case A_DISCARD:
+		fail(d, "'discard' is not supported by xdev: libxl writes the "
+		     "backend's discard-enable=1 for it, and xdev's disk "
+		     "description has no such key: it writes "
+		     "discard-enable=0, which is 'no-discard'; remove it");
+		break;
+	case A_DIRECT_IO:
+		fail(d, "'direct-io-safe' is not supported by xdev: libxl "
+		     "writes the backend's direct-io-safe=1, which only QEMU's "
+		     "qdisk backend reads, and xdev attaches blkback disks; "
+		     "remove it");
+		break;
+	case A_UNTRUSTED:
+		fail(d, "'untrusted' is not supported by xdev: libxl writes "
+		     "the frontend's trusted=0 for it (the frontend then "
+		     "bounces its I/O), and xdev's disk description has no "
+		     "such key: remove it");
+		break;
 	case A_TARGET: save(d, "target", &d->target, t + strlen("target=")); break;
 	case A_UNKNOWN_PARAM:
 		t[strcspn(t, "=")] = '\0';
@@ -467,14 +487,32 @@ static int scan(struct disk *d, const char *s)
 
 /* ---- after the scan: xl's checks, and what xdev cannot do ------------------- */
 
+/* Why xdev cannot drive the other backends libxl knows
+ * (libxl_disk.c, libxl__device_from_disk). */
+static const char *backendtype_why(const char *t)
+{
+	if (!strcmp(t, "qdisk"))
+		return "qdisk is QEMU's block backend (backend/qdisk), served "
+		       "by a QEMU process for the domain, which xdev neither "
+		       "starts nor talks to";
+	if (!strcmp(t, "tap"))
+		return "tap is tapdisk (backend/vbd3), whose disks tap-ctl "
+		       "creates before the backend is written: xdev runs no "
+		       "tap-ctl";
+	return "standalone leaves the device to a separate virtio-disk "
+	       "backend daemon (backend/virtio_disk), which xdev does not "
+	       "run";
+}
+
 static int check(struct disk *d)
 {
 	bool empty_target = !d->target || !*d->target;
 
 	if (d->backendtype && strcmp(d->backendtype, "phy"))
 		return fail(d, "backendtype=%s is not supported by xdev, which "
-			    "attaches blkback (phy) disks: leave it out",
-			    d->backendtype);
+			    "attaches blkback (phy) disks only: %s; use "
+			    "backendtype=phy or leave it out", d->backendtype,
+			    backendtype_why(d->backendtype));
 	if (d->specification && strcmp(d->specification, "xen"))
 		return fail(d, "specification=%s is not supported by xdev: "
 			    "leave it out", d->specification);

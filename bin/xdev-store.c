@@ -30,9 +30,12 @@ struct xs_handle *store_open(const struct cli *cli)
 	 * the library does the same with the same option. */
 	if (path && setenv("XENSTORED_PATH", path, 1) < 0) {
 		cli_error("cannot use --xenstore %s: %s", path, strerror(errno));
+		cli_error_code(XDEV_E_XENSTORE);
 		return NULL;
 	}
 	xs = xs_open(0);
+	if (!xs)
+		cli_error_code(XDEV_E_XENSTORE);
 	if (!xs)
 		cli_error("cannot connect to xenstore (%s): %s; is xenstored "
 			  "running, and are you root? --xenstore PATH or "
@@ -154,6 +157,7 @@ static int resolve(struct xs_handle *xs, const char *arg, struct dom *ret,
 		r = by_name(xs, arg, ret);
 	}
 	if (r) {
+		cli_error_code(XDEV_E_DOMAIN_NOT_FOUND);
 		cli_error("no domain '%s': give a domain id or name of a running "
 			  "domain (xl list shows them)%s", arg, gone_ok
 			  ? "; a destroyed domain's devices are detached by "
@@ -451,6 +455,7 @@ int store_find_device(struct xs_handle *xs, const struct dom *dom,
 			 "be named only by devid", unnamed, what,
 			 unnamed > 1 ? "s" : "",
 			 type == XDEV_VBD ? "vdev" : "MAC");
+	cli_error_code(XDEV_E_NO_DEVICE);
 	if (dom->gone)
 		cli_error("no %s '%s' of domain %u: the domain is gone, and "
 			  "neither a backend (/local/domain/*/backend/%s/%u/%s) "

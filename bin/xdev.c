@@ -31,7 +31,7 @@
 #define O_JSON 1u
 #define O_DRY_RUN 2u
 #define O_WAIT 4u           /* --wait-connected */
-#define O_MODE 8u           /* --force, --safe */
+#define O_MODE 8u           /* --force, --safe, --auto */
 #define O_TIMEOUTS 16u      /* timeouts, hotplug mode and directory */
 #define O_APPLY 32u         /* recover: --apply */
 
@@ -69,19 +69,21 @@ static const struct command commands[] = {
 
 enum {
 	OPT_INIT = 256, OPT_HOTPLUG_T, OPT_CONNECT, OPT_REMOVE, OPT_HOTPLUG,
-	OPT_HOTPLUG_DIR, OPT_XENSTORE, OPT_APPLY, OPT_NATIVE,
+	OPT_HOTPLUG_DIR, OPT_XENSTORE, OPT_APPLY, OPT_TIMEOUT, OPT_FORCE,
+	OPT_AUTO, OPT_DRY_RUN, OPT_NATIVE,
 };
 
 static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
-	{ "dry-run", no_argument, NULL, 'n' },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "apply", no_argument, NULL, OPT_APPLY },
 	{ "wait-connected", no_argument, NULL, 'w' },
-	{ "force", no_argument, NULL, 'f' },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "safe", no_argument, NULL, 's' },
-	{ "timeout", required_argument, NULL, 't' },
+	{ "auto", no_argument, NULL, OPT_AUTO },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "init-timeout", required_argument, NULL, OPT_INIT },
 	{ "hotplug-timeout", required_argument, NULL, OPT_HOTPLUG_T },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
@@ -95,14 +97,22 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-#define SHORT_OPTS "jvqnNwfst:hV"
+/* xl's letters mean what they mean to xl (xl.c, xl_cmdtable.c): -N dry
+ * run, -t the status line even without a terminal, -T timestamps, -f
+ * before the command force execution (a no-op here), after block-detach
+ * a forced removal. */
+#define SHORT_OPTS "jvqnNwfstThV"
 
 /* What the options said, before they are checked against the command. */
 struct parsed {
 	unsigned used;             /* O_* of the options given */
 	const char *used_name[6];  /* per O_* bit: the last one given */
 	int timeout_ms, step_ms[4];
-	bool force, safe, help, version, apply;
+	int modes;                 /* how many of --force, --safe, --auto */
+	enum xdev_remove_mode mode;
+	bool help, version, apply;
+	bool global;               /* parsing the options before the command */
+	bool t_given;              /* -t: once xdev's --timeout */
 	const char *hotplug;
 	const char *native;
 };
@@ -123,9 +133,15 @@ static void usage(FILE *f)
 		"                         recover: report only (the default)\n"
 		"      --apply            recover: finish what it finds\n"
 		"  -w, --wait-connected   attach: also wait for Connected\n"
-		"  -f, --force            detach without waiting\n"
-		"  -s, --safe             detach, but never force it\n"
-		"  -t, --timeout S        the longest any one wait may take\n"
+		"  -f, --force            detach without waiting (-f before "
+		"the command:\n"
+		"                         xl's force execution, which changes "
+		"nothing)\n"
+		"  -s, --safe             detach, but never force it "
+		"(block-detach's default)\n"
+		"      --auto             detach, forcing past the timeout "
+		"(network-detach's default)\n"
+		"      --timeout S        the longest any one wait may take\n"
 		"      --init-timeout S, --hotplug-timeout S, --connect-timeout S,"
 		" --remove-timeout S\n"
 		"                         one wait's timeout (10, 40, 10, 10)\n"
@@ -138,9 +154,13 @@ static void usage(FILE *f)
 		"      --xenstore PATH    the store's socket ($XENSTORED_PATH)\n"
 		"  -v, --verbose          the library's log (twice: debug)\n"
 		"  -q, --quiet            print only errors\n"
+		"  -t                     the status line even without a "
+		"terminal\n"
+		"  -T                     date and pid before each message\n"
 		"  -h, --help, -V, --version\n\n"
 		"exit codes: 0 success, 1 failed, 2 invalid usage, 3 not found, "
-		"4 timed out, 130 interrupted.  See xdev(1).\n");
+		"4 timed out, 5 device exists,\n6 hotplug failed, 7 guest "
+		"refused, 8 busy, 130 interrupted.  See xdev(1).\n");
 }
 
 /* SECONDS as milliseconds: positive, at most a day. */
@@ -170,11 +190,38 @@ static int timeout_opt(struct parsed *p, int c, const char *arg)
 					     "--hotplug-timeout",
 					     "--connect-timeout",
 					     "--remove-timeout" };
-	int i = c == 't' ? -1 : c - OPT_INIT;
+	int i = c == OPT_TIMEOUT ? -1 : c - OPT_INIT;
 
 	mark(p, O_TIMEOUTS, i < 0 ? "--timeout" : names[i]);
 	return seconds(i < 0 ? "--timeout" : names[i], arg,
 		       i < 0 ? &p->timeout_ms : &p->step_ms[i]);
+}
+
+static void removal(struct parsed *p, enum xdev_remove_mode mode,
+		    const char *name)
+{
+	if (!p->modes || p->mode != mode)
+		p->modes++;
+	p->mode = mode;
+	mark(p, O_MODE, name);
+}
+
+/* An option getopt did not take (C '?': unknown, ':' its value missing);
+ * WHICH is the word it was in. */
+static int bad_option(int c, const char *which)
+{
+	char letter[3] = { '-', (char)optopt, 0 };
+
+	/* a long option's optopt is its value, not a letter */
+	if (optopt > 0 && optopt < 128)
+		which = letter;
+	if (c == ':')
+		cli_error("option %s needs a value (see `%s --help`)", which,
+			  cli_prog);
+	else
+		cli_error("invalid option '%s' (see `%s --help`)", which,
+			  cli_prog);
+	return EXIT_USAGE;
 }
 
 /* One option: 0, or an exit code. */
@@ -184,18 +231,29 @@ static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
 	case 'j': cli->json = true; mark(p, O_JSON, "--json"); break;
 	case 'v': cli->verbose++; break;
 	case 'q': cli->quiet = true; break;
-	case 'n': case 'N':
+	case 'n': case 'N': case OPT_DRY_RUN:
+		/* the name as given: xl users write -N */
 		cli->dry_run = true;
-		mark(p, O_DRY_RUN, "--dry-run");
+		mark(p, O_DRY_RUN, c == 'n' ? "-n" : c == 'N' ? "-N (dry run)"
+							  : "--dry-run");
 		break;
 	case OPT_APPLY: p->apply = true; mark(p, O_APPLY, "--apply"); break;
 	case 'w':
 		cli->wait_connected = true;
 		mark(p, O_WAIT, "--wait-connected");
 		break;
-	case 'f': p->force = true; mark(p, O_MODE, "--force"); break;
-	case 's': p->safe = true; mark(p, O_MODE, "--safe"); break;
-	case 't': case OPT_INIT: case OPT_HOTPLUG_T: case OPT_CONNECT:
+	case 'f':
+		/* xl's global -f forces execution past its xend check:
+		 * there is none here */
+		if (!p->global)
+			removal(p, XDEV_REMOVE_FORCE, "-f");
+		break;
+	case OPT_FORCE: removal(p, XDEV_REMOVE_FORCE, "--force"); break;
+	case 's': removal(p, XDEV_REMOVE_SAFE, "--safe"); break;
+	case OPT_AUTO: removal(p, XDEV_REMOVE_AUTO, "--auto"); break;
+	case 't': cli->tty = true; p->t_given = true; break;
+	case 'T': cli_timestamps = true; break;
+	case OPT_TIMEOUT: case OPT_INIT: case OPT_HOTPLUG_T: case OPT_CONNECT:
 	case OPT_REMOVE:
 		return timeout_opt(p, c, arg) ? EXIT_USAGE : 0;
 	case OPT_HOTPLUG:
@@ -214,8 +272,7 @@ static int option(struct cli *cli, struct parsed *p, int c, const char *arg)
 	case 'h': p->help = true; break;
 	case 'V': p->version = true; break;
 	default:
-		cli_error("invalid option (see `%s --help`)", cli_prog);
-		return EXIT_USAGE;
+		return bad_option(c, arg);
 	}
 	return 0;
 }
@@ -228,11 +285,13 @@ static int options(struct cli *cli, struct parsed *p, int argc, char **argv,
 	int c, r;
 
 	optind = 0; /* GNU getopt: start afresh */
-	opterr = 1;
-	while ((c = getopt_long(argc, argv, stop_at_command ? "+" SHORT_OPTS
-							    : SHORT_OPTS,
+	opterr = 0; /* our messages name the option */
+	p->global = stop_at_command;
+	while ((c = getopt_long(argc, argv, stop_at_command ? "+:" SHORT_OPTS
+							    : ":" SHORT_OPTS,
 				long_opts, NULL)) != -1)
-		if ((r = option(cli, p, c, optarg)))
+		if ((r = option(cli, p, c, c == '?' || c == ':'
+				? argv[optind - 1] : optarg)))
 			return -r;
 	return optind;
 }
@@ -279,8 +338,9 @@ static int settle(struct cli *cli, struct parsed *p)
 			      DEFAULT_CONNECT_MS, DEFAULT_REMOVE_MS };
 	int i;
 
-	if (p->force && p->safe) {
-		cli_error("--force and --safe contradict each other: give one");
+	if (p->modes > 1) {
+		cli_error("--force, --safe and --auto contradict each other: "
+			  "give one");
 		return EXIT_USAGE;
 	}
 	if (p->apply && cli->dry_run) {
@@ -290,8 +350,12 @@ static int settle(struct cli *cli, struct parsed *p)
 	}
 	if (!strcmp(cli->cmd, "recover"))
 		cli->dry_run = !p->apply; /* it changes nothing unless asked */
-	cli->remove_mode = p->force ? XDEV_REMOVE_FORCE
-			 : p->safe ? XDEV_REMOVE_SAFE : XDEV_REMOVE_AUTO;
+	/* xl's default per command (xl_block.c, xl_nic.c): block-detach
+	 * is libxl_device_disk_safe_remove, network-detach
+	 * libxl_device_nic_remove, which forces past its timeout */
+	cli->remove_mode = p->modes ? p->mode
+			 : !strcmp(cli->cmd, "block-detach") ? XDEV_REMOVE_SAFE
+			 : XDEV_REMOVE_AUTO;
 	for (i = 0; i < 4; i++)
 		*t[i] = p->step_ms[i] ? p->step_ms[i]
 			: p->timeout_ms ? p->timeout_ms : dflt[i];
@@ -348,6 +412,19 @@ static int dispatch(struct cli *cli, struct parsed *p, int argc, char **argv)
 	return n ? n : cmd->run(cli, argc - optind, argv + optind);
 }
 
+/* With -j, a failure is an object on stdout too (docs/cli.md): the
+ * monitor's on one line, as its events are. */
+static int finish(const struct cli *cli, const struct parsed *p, int rc)
+{
+	/* "-t 5" now leaves "5" as an argument: say why it went wrong */
+	if (rc == EXIT_USAGE && p->t_given)
+		cli_warn("-t takes no value: it is xl's -t (the status line "
+			 "even without a terminal); a timeout is --timeout S");
+	if (rc && cli->json)
+		out_error(rc, cli->cmd && !strcmp(cli->cmd, "monitor"));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { .tty = isatty(STDERR_FILENO) };
@@ -356,15 +433,20 @@ int main(int argc, char **argv)
 
 	n = options(&cli, &p, argc, argv, true);
 	if (n < 0)
-		return -n;
+		return finish(&cli, &p, -n);
 	if (p.version) {
 		printf("%s %s (libxdev %s)\n", cli_prog, PACKAGE_VERSION,
 		       xdev_version());
 		return EXIT_OK;
 	}
-	if (n >= argc || !strcmp(argv[n], "help")) {
-		usage(p.help || n < argc ? stdout : stderr);
-		return p.help || n < argc ? EXIT_OK : EXIT_USAGE;
+	if (n >= argc && !p.help) {
+		cli_error("no command given: the commands are listed below");
+		usage(stderr);
+		return finish(&cli, &p, EXIT_USAGE);
 	}
-	return dispatch(&cli, &p, argc - n, argv + n);
+	if (n >= argc || !strcmp(argv[n], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	return finish(&cli, &p, dispatch(&cli, &p, argc - n, argv + n));
 }

@@ -26,6 +26,7 @@ from conftest import BUILDDIR, SANITIZED, SRCDIR, XDEV_SIM, run
 XDEV = os.path.join(BUILDDIR, "bin", "xdev")
 TEST_SCRIPTS = os.path.join(SRCDIR, "tests", "hotplug")
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 1, 2, 3, 4
+EXIT_EXISTS, EXIT_HOTPLUG, EXIT_REFUSED, EXIT_BUSY = 5, 6, 7, 8
 
 root_only = pytest.mark.skipif(
     os.geteuid() != 0,
@@ -114,7 +115,7 @@ def test_disk_spec_parses_as_xl_documents(spec, want):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out == {"command": "block-attach", "domain": "guest",
-                   "type": "vbd", "description": want}
+                   "type": "vbd", "description": want, "ok": True}
     assert proc.stderr == ""
 
 
@@ -147,7 +148,7 @@ BAD_DISK_SPECS = [
     ("vdev=xvdb,direct-io-safe,target=/dev/x",
      "'direct-io-safe' is not supported"),
     ("vdev=xvdb,colo,target=/dev/x", "'colo' is not supported"),
-    ("vdev=xvdb,trusted,target=/dev/x", "'trusted' is not supported"),
+    ("vdev=xvdb,untrusted,target=/dev/x", "'untrusted' is not supported"),
     # values the library refuses, with its message
     ("/dev/x,,xvd!", "vbd: vdev 'xvd!'"),
     ("/dev/x,,hdz", "IDE disks are hda..hdt"),
@@ -277,7 +278,13 @@ class Cli:
         return proc
 
     def json(self, *args):
-        return json.loads(self("-j", *args).stdout)
+        """The JSON of a success: an object says "ok": true (taken out
+        here: the rest is compared with the store), an array is a
+        listing."""
+        out = json.loads(self("-j", *args).stdout)
+        if isinstance(out, dict):
+            assert out.pop("ok") is True, out
+        return out
 
     def read(self, path):
         proc = self.host.xs("xenstore-read", "--", path, check=False)
@@ -474,7 +481,10 @@ def test_not_found(cli):
     assert cli.dump() == before
     # a listing reports the unknown domain and lists the others
     proc = cli("-j", "block-list", "nobody", "erin", code=EXIT_NOT_FOUND)
-    assert json.loads(proc.stdout) == [] and "nobody" in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["ok"] is False and out["results"] == []
+    assert out["error"]["name"] == "XDEV_E_DOMAIN_NOT_FOUND"
+    assert "nobody" in out["error"]["message"] and "nobody" in proc.stderr
     assert g
 
 
@@ -526,7 +536,7 @@ def test_recover_rolls_back_an_attach_whose_xdev_was_killed(cli, tmp_path):
     proc = cli("block-list", "kim")
     assert f"half added: process {xdev} died" in proc.stdout
     proc = cli("block-attach", "kim", f"phy:{loop},xvdb,w", "script=gate",
-               code=EXIT_FAILED, env=env)
+               code=EXIT_EXISTS, env=env)
     assert f"left half added by process {xdev}, which died" in proc.stderr
     found = json.loads(cli("-j", "recover", env=env).stdout)
     assert [(d["devid"], d["interrupted"], d["owner_pid"], d["action"])
@@ -559,7 +569,7 @@ def test_two_attaches_of_one_disk_at_once(cli, tmp_path):
         assert wait_readable(gate / "started") == "add\n"
         xdev = int(run(["pgrep", "-P", str(first.pid)]).stdout.split()[0])
         during = cli.dump()
-        proc = cli("block-attach", "mo", *spec, code=EXIT_FAILED, env=env)
+        proc = cli("block-attach", "mo", *spec, code=EXIT_EXISTS, env=env)
         assert f"being added by another xdev actor (process {xdev})" in \
             proc.stderr, proc.stderr
         assert cli.dump() == during
@@ -595,7 +605,7 @@ def test_two_detaches_at_once_one_is_busy(cli, tmp_path):
         [dev] = cli.json("block-list", "lou")
         assert dev["operation"] == {"op": "remove", "pid": xdev,
                                     "alive": True}
-        proc = cli("block-detach", "lou", "xvdb", code=EXIT_FAILED, env=env)
+        proc = cli("block-detach", "lou", "xvdb", code=EXIT_BUSY, env=env)
         assert f"being removed by another xdev actor (process {xdev})" in \
             proc.stderr, proc.stderr
         with open(gate / "open", "w") as f:
@@ -618,7 +628,7 @@ def test_device_exists(cli):
     cli.host.sim("wait", f"/local/domain/{g}/device/vbd/51728/state", "3")
     before = cli.dump()
     proc = cli("block-attach", "--hotplug", "none", "fay",
-               "/dev/other,,xvdb", code=EXIT_FAILED)
+               "/dev/other,,xvdb", code=EXIT_EXISTS)
     assert "exists" in proc.stderr and "detach it first" in proc.stderr
     assert cli.dump() == before
     cli("-q", "block-detach", "fay", "xvdb")
@@ -628,7 +638,7 @@ def test_device_exists(cli):
 def test_hotplug_failure_is_reported_and_undone(cli):
     g = int(cli.host.sim("domain-create", "gil").stdout)
     proc = cli("block-attach", "gil", "vdev=xvdb,script=fail,target=/dev/x",
-               code=EXIT_FAILED)
+               code=EXIT_HOTPLUG)
     assert "the test script fails on purpose" in proc.stderr
     assert "hotplug script failed" in proc.stderr
     assert gone(cli, g, "vbd", 51728)
@@ -653,12 +663,17 @@ def test_safe_detach_of_a_refusing_guest(cli):
     cli.host.sim("wait", f"{fe}/state", "3")
     cli.host.sim("fault", "ida", "frontend-refuse-close")
     proc = cli("block-detach", "--safe", "--remove-timeout", "5", "ida",
-               "xvdb", code=EXIT_FAILED)
+               "xvdb", code=EXIT_REFUSED)
     assert "Device in use" in proc.stderr and "umount" in proc.stderr
     be = f"/local/domain/0/backend/vbd/{g}/51728"
     assert cli.read(f"{be}/online") == "1"     # restored
-    # the default mode forces it
-    cli("block-detach", "--remove-timeout", "0.5", "ida", "xvdb")
+    # block-detach's default is xl's: safe, so refused as well
+    proc = cli("block-detach", "--remove-timeout", "5", "ida", "xvdb",
+               code=EXIT_REFUSED)
+    assert "detach with --force" in proc.stderr
+    assert cli.read(f"{be}/online") == "1"
+    # --auto (libxl_device_disk_remove's mode) forces it past the timeout
+    cli("block-detach", "--auto", "--remove-timeout", "0.5", "ida", "xvdb")
     assert gone(cli, g, "vbd", 51728)
 
 
@@ -666,7 +681,7 @@ def test_safe_detach_times_out_and_restores(cli):
     g = int(cli.host.sim("domain-create", "jon").stdout)
     cli("block-attach", "--hotplug", "none", "jon", "/dev/x,,xvdb")
     cli.host.sim("fault", "jon", "frontend-unresponsive")
-    cli("block-detach", "--safe", "-t", "0.3", "jon", "xvdb",
+    cli("block-detach", "--safe", "--timeout", "0.3", "jon", "xvdb",
         code=EXIT_TIMEOUT)
     assert cli.read(f"/local/domain/0/backend/vbd/{g}/51728/online") == "1"
     cli("block-detach", "--force", "jon", "xvdb")
@@ -680,7 +695,7 @@ def test_quiet_and_verbose(cli):
     assert proc.stdout == "" and proc.stderr == ""
     # -v: what went wrong (a failed operation's result, scripts' output)
     proc = cli("-v", "block-attach", "kim", "script=fail,vdev=xvdc,"
-               "target=/dev/x", code=EXIT_FAILED)
+               "target=/dev/x", code=EXIT_HOTPLUG)
     assert "xdev: [info]" in proc.stderr and "[debug]" not in proc.stderr
     # -vv: every step
     proc = cli("-vv", "block-detach", "kim", "xvdb")

@@ -38,8 +38,9 @@ import time
 import pytest
 
 from conftest import SRCDIR, XDEV_SIM, run
-from test_cli import (EXIT_FAILED, EXIT_TIMEOUT, EXIT_USAGE, TEST_SCRIPTS, Cli,
-                      Monitor, gone, interrupt_monitor, is_)
+from test_cli import (EXIT_BUSY, EXIT_FAILED, EXIT_HOTPLUG, EXIT_REFUSED,
+                      EXIT_TIMEOUT, EXIT_USAGE, TEST_SCRIPTS, Cli, Monitor,
+                      gone, interrupt_monitor, is_)
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="loop devices and the devices' taps need root")
@@ -491,7 +492,7 @@ def test_driver_domain_rewriting_its_state(hx):
     hx.wait(f"{be}/state", "4")
 
     proc = hx("block-detach", "--hotplug", "none", "--safe",
-              "--remove-timeout", "1", "alice", "xvdb", code=EXIT_FAILED)
+              "--remove-timeout", "1", "alice", "xvdb", code=EXIT_BUSY)
     assert "check xenstored" not in proc.stderr
     assert re.search(r"kept changing|keeps changing|rewrit|conflict",
                      proc.stderr), proc.stderr
@@ -550,7 +551,7 @@ def test_guest_error_node_is_escaped(hx):
     for as_json in (False, True):
         proc = hx(*(["-j"] if as_json else []), "block-detach", "--hotplug",
                   "none", "--safe", "--remove-timeout", "0.5", "alice",
-                  "xvdb", code=EXIT_FAILED)
+                  "xvdb", code=EXIT_REFUSED)
         assert_escaped(proc.stdout, proc.stderr, as_json)
         assert hx.read(f"{be}/online") == "1"           # put back
     hx("block-detach", "--hotplug", "none", "--force", "alice", "xvdb")
@@ -588,7 +589,7 @@ def test_driver_domain_hotplug_error_is_escaped(hx):
         if proc.poll() is None and hx.exists(be):
             hx.inside("dd", "xenstore-rm", rel, check=False)
         rc, out, err = finish(proc)
-        assert rc == EXIT_FAILED, (out, err)
+        assert rc == EXIT_HOTPLUG, (out, err)
         assert_escaped(out, err, as_json)
         assert gone(hx, g, "vbd", VBD_B, dd)
     hx.assert_clean()

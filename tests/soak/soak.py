@@ -368,12 +368,13 @@ class Soak:
                 args.append(f"backend={self.drv}")
         else:
             args = ["network-detach", domid, key[2]]
-        opts = ["-t", "3", "--hotplug-timeout", "8"]
+        opts = ["--timeout", "3", "--hotplug-timeout", "8"]
         if "attach" in args[0] and self.rng.random() < 0.5:
             opts.append("-w")
         if "detach" in args[0]:
-            opts += [self.rng.choice(["--safe", "--force", "-t"])]
-            if opts[-1] == "-t":
+            # "": the command's default (block-detach: safe)
+            opts += [self.rng.choice(["--safe", "--force", "--auto", ""])]
+            if not opts[-1]:
                 opts.pop()
         self.start_cli(key, args, opts)
 

@@ -151,7 +151,7 @@ mode_label() { [ "$1" = auto ] || echo "($1)"; }
 
 vbd_cycle() {
 	local mode=$1 name="vbd-$1" opt=
-	[ "$mode" = auto ] || opt=--$mode
+	opt=--$mode # block-detach's default is safe, network-detach's auto
 	if ! timed xdev block-attach xdev block-attach guest \
 		"format=raw, vdev=xvdb, access=rw, target=$IMG" ||
 		! wait_node "/local/domain/$gid/device/vbd/51728/state" 4 60; then
@@ -181,7 +181,7 @@ vbd_cycle() {
 
 vif_cycle() {
 	local mode=$1 name="vif-$1" opt=
-	[ "$mode" = auto ] || opt=--$mode
+	opt=--$mode # block-detach's default is safe, network-detach's auto
 	if ! timed xdev network-attach xdev network-attach guest bridge=xenbr0 ||
 		! wait_node "/local/domain/$gid/device/vif/0/state" 4 60; then
 		fail "$name-attach" "xdev network-attach failed"
