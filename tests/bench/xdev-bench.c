@@ -238,6 +238,7 @@ static void on_done(xdev_op *op, int r, void *user)
 static int cmd_requests(int argc, char **argv)
 {
 	int cycles = 5, i, k, an;
+	const char *script = TRIVIAL;
 	char trace[300], label[64], be[300];
 	/* kinds: vbd add/remove, vbd add waiting for Connected, vif */
 	const char *kinds[] = { "vbd", "vbd_connected", "vif" };
@@ -252,6 +253,8 @@ static int cmd_requests(int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--cycles") && i + 1 < argc)
 			cycles = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--native"))
+			script = NULL; /* native hotplug: no script named */
 	if (cycles < 1 || cycles > 8)
 		cycles = 5;
 	tmpdir_make();
@@ -259,10 +262,15 @@ static int cmd_requests(int argc, char **argv)
 	host_start(trace);
 	loop_attach();
 	g = domain("guest", SIMHOST_DOM_GUEST);
+	/* native vifs join a bridge in the host's namespace (dies with it) */
+	if (!script && (simhost_setenv(&host, 0, 1) ||
+			system("ip link add xenbr0 type bridge && "
+			       "ip link set xenbr0 up")))
+		die("cannot make bridge xenbr0 in the host's namespace");
 	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, NULL, 0);
 	for (an = 0; an < 2; an++) {
 		if (an) {
-			xdev_desc *d = desc_vbd("xvdz", loopdev, TRIVIAL, NULL);
+			xdev_desc *d = desc_vbd("xvdz", loopdev, script, NULL);
 			int r = xdev_vbd_add(ctx, g, d, 0, NULL, &anchor, NULL);
 
 			xdev_desc_free(d);
@@ -272,7 +280,7 @@ static int cmd_requests(int argc, char **argv)
 			settle(ctx, be, XB_CONNECTED, 5000);
 			/* and a vif: steady means another device of the same
 			 * kind on the same guest */
-			d = desc_vif(TRIVIAL);
+			d = desc_vif(script);
 			r = xdev_vif_add(ctx, g, d, 0, NULL, &anchor_vif, NULL);
 			xdev_desc_free(d);
 			if (r)
@@ -283,8 +291,8 @@ static int cmd_requests(int argc, char **argv)
 		}
 		for (k = 0; k < 3; k++)
 			for (i = 0; i < cycles; i++) {
-				xdev_desc *d = k == 2 ? desc_vif(TRIVIAL)
-					: desc_vbd("xvda", loopdev, TRIVIAL, NULL);
+				xdev_desc *d = k == 2 ? desc_vif(script)
+					: desc_vbd("xvda", loopdev, script, NULL);
 				xdev_device_id id;
 				int r;
 
@@ -1338,7 +1346,7 @@ static void usage(void)
 		"usage: xdev-bench [--srcdir DIR] [--watched] COMMAND [OPTIONS]\n"
 		"  --watched: every script under a watcher process (a SIGCHLD\n"
 		"             handler installed), not the library's own child\n"
-		"  requests [--cycles N]\n"
+		"  requests [--cycles N] [--native]\n"
 		"  latency [--script trivial|block|native|native-file] [--type vbd|vif]\n"
 		"          [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--native] [--trace]\n"
