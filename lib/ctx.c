@@ -487,6 +487,8 @@ XDEV_PUBLIC int xdev_ctx_fd_ready(xdev_ctx *ctx, int fd, int events)
 XDEV_PUBLIC int xdev_ctx_timeout(xdev_ctx *ctx)
 {
 	assert_return(ctx, -EINVAL);
+	if (ctx->loop && ctx->loop->timer_fired)
+		ctx->loop->timer_fired(ctx);
 	ctx__process(ctx);
 	return 0;
 }

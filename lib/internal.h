@@ -116,6 +116,9 @@ struct loop_ops {
 	int (*io_start)(struct xdev_ctx *ctx, int fd);
 	void (*io_stop)(struct xdev_ctx *ctx);
 	void (*timer_set)(struct xdev_ctx *ctx, long ms); /* -1: none */
+	/* the application's one-shot timer fired (xdev_ctx_timeout()):
+	 * NULL where the library's own loop runs the timer */
+	void (*timer_fired)(struct xdev_ctx *ctx);
 	void (*free)(struct xdev_ctx *ctx);
 };
 

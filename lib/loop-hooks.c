@@ -49,6 +49,16 @@ static void timer_set(struct xdev_ctx *ctx, long ms)
 	h->timer_set(h->user, ms);
 }
 
+/* A fired timer is not armed any more: the next timer_set must reach the
+ * application even with the same interval, or its loop would never call
+ * xdev_ctx_timeout() again. */
+static void timer_fired(struct xdev_ctx *ctx)
+{
+	struct hooks_loop *l = ctx->loop_data;
+
+	l->timer_ms = -1;
+}
+
 static void loop_free(struct xdev_ctx *ctx)
 {
 	struct hooks_loop *l = ctx->loop_data;
@@ -63,6 +73,7 @@ static const struct loop_ops hooks_ops = {
 	.io_start = io_start,
 	.io_stop = io_stop,
 	.timer_set = timer_set,
+	.timer_fired = timer_fired,
 	.free = loop_free,
 };
 

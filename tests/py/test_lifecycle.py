@@ -319,7 +319,8 @@ def test_lifecycle(matrix_host, case):
         drv = host.domain_create(f"d{host.serial}", "driver",
                                  domid=2 * host.serial + 1)
         host.start_xdevd(drv, host.scripts, timeout=10,
-                         env={"XDEV_TEST_RECORD": record})
+                         env={"XDEV_TEST_RECORD": record},
+                         args=("--native", "never"))
     try:
         out = host.call(scenario, host, case, guest, drv, host.loopdev,
                         record)

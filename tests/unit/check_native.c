@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,6 +449,95 @@ START_TEST(native_waits_for_the_lock_a_script_holds)
 }
 END_TEST
 
+/* An application loop whose timer is one-shot (GLib's, asyncio's): the
+ * native add's naps while a script holds the lock repeat one interval
+ * (50 ms), and each must reach the application again once its timer
+ * fired, or the add stalls until the context's fd happens to wake. */
+struct oneshot { int fd; long ms; long long at; };
+
+static int os_fd_register(void *user, int fd, int events, void **fd_user)
+{
+	(void)events;
+	*fd_user = NULL;
+	((struct oneshot *)user)->fd = fd;
+	return 0;
+}
+
+static void os_fd_deregister(void *user, int fd, void *fd_user)
+{
+	(void)fd;
+	(void)fd_user;
+	((struct oneshot *)user)->fd = -1;
+}
+
+static void os_timer_set(void *user, long ms)
+{
+	struct oneshot *t = user;
+
+	t->ms = ms;
+	t->at = now_ms();
+}
+
+START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	struct oneshot os = { .fd = -1, .ms = -1 };
+	xdev_loop_hooks hooks = { os_fd_register, os_fd_deregister,
+				  os_timer_set, &os };
+	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
+			    .timeout_hotplug_ms = 20000,
+			    .hotplug = XDEV_HOTPLUG_LIBRARY,
+			    .hooks = &hooks };
+	xdev_op_how how = { .cb = on_done };
+	struct result res = { 0 };
+	xdev_desc *d = NULL;
+	xdev_device_id id;
+	long long end, freed = 0;
+	int fd;
+
+	snprintf(lock_dir, sizeof(lock_dir), "%s/lock", fx_host.dir);
+	o.hotplug_state_dir = lock_dir;
+	xdev_ctx_free(ctx);
+	open_ctx(&o);
+	make_image("oneshot.img", 0600);
+	fd = hold_lock();
+	how.user = &res;
+	ck_assert_int_eq(xdev_desc_new(XDEV_VBD, &d), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "vdev", "xvda"), 0);
+	ck_assert_int_eq(xdev_desc_set(d, "target", image), 0);
+	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
+	xdev_desc_free(d);
+	end = now_ms() + 15000;
+	while (!res.done && now_ms() < end) {
+		struct pollfd p = { .fd = os.fd, .events = POLLIN };
+		long left = os.ms < 0 ? 100 : (long)(os.at + os.ms - now_ms());
+
+		/* the lock held for a second: naps of 1 ms doubling to 50 */
+		if (fd >= 0 && now_ms() - end + 15000 > 1000) {
+			close(fd);
+			fd = -1;
+			freed = now_ms();
+		}
+		if (poll(&p, 1, left < 0 ? 0 : (int)left) > 0) {
+			xdev_ctx_fd_ready(ctx, os.fd, XDEV_POLL_IN);
+		} else if (os.ms >= 0) {
+			os.ms = -1; /* one-shot: fired, not armed any more */
+			xdev_ctx_timeout(ctx);
+		}
+	}
+	ck_assert_msg(res.done, "the add stalled (timer %ld ms)", os.ms);
+	ck_assert_msg(res.r == 0, "%s", xdev_strerror(res.r));
+	ck_assert_msg(now_ms() - freed < 5000, "done %lld ms after the lock "
+		      "was freed", now_ms() - freed);
+	if (fd >= 0)
+		close(fd);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,
+					    NULL), 0);
+	ck_assert_int_eq(fx_loops_backing(image), 0);
+	assert_clean(&id);
+}
+END_TEST
+
 /* A loop device that a process holds open is detached only at its last
  * close: the removal waits for that, and past the release wait fails
  * naming the holder, keeping the record for a later removal. */
@@ -686,6 +776,7 @@ int main(int argc, char **argv)
 		native_uses_a_block_device_as_it_is,
 		native_waits_for_the_lock_a_script_holds,
 		native_removal_waits_for_the_kernel_to_let_go,
+		native_lock_naps_rearm_an_applications_one_shot_timer,
 		native_puts_a_vif_on_its_bridge_and_takes_it_off,
 		native_never_runs_the_scripts,
 	};
