@@ -251,7 +251,10 @@ class Context:
     scripts run at once in library mode (None: the library's default).
     MAX_OPS_PER_BACKEND: asynchronous operations in progress at once on
     one backend domain, the others queued, not yet begun (None: the
-    library's default, 64).
+    library's default, 64).  LOOP_HOOKS: an _native.LoopHooksC that puts
+    the context on the application's loop (xdev.aio does, for asyncio);
+    the context then has no private loop, and run(), wait() and the
+    waiting calls of Operation are not for it.
 
     The context runs a private loop, driven by run(), by synchronous calls
     and by waiting on operations.  Not thread-safe in the library's sense:
@@ -263,7 +266,7 @@ class Context:
                  timeout_remove=None, hotplug=Hotplug.LIBRARY,
                  hotplug_dir=None, on_event=None, queue_events=True,
                  log=None, log_level=LogLevel.INFO, max_scripts=None,
-                 max_ops_per_backend=None):
+                 max_ops_per_backend=None, loop_hooks=None):
         self._ptr = None
         self._lock = threading.RLock()
         self._token = next(_tokens)
@@ -300,6 +303,10 @@ class Context:
                                              "max_ops_per_backend")
         opts.event_cb = _on_event
         opts.event_user = self._token
+        if loop_hooks is not None:
+            # copied by the library; its functions must outlive the context
+            self._hooks = loop_hooks
+            opts.hooks = ctypes.addressof(loop_hooks)
         if log is not None:
             opts.log_cb = _on_log
             opts.log_user = self._token
