@@ -90,6 +90,33 @@ def test_concurrent_adds_with_gather(xdev_sim_host, tmp_loop):
     assert_store_back(before, host.snapshot())
 
 
+def callback_error(host, guest):
+    """An exception from on_event goes to the loop's exception handler;
+    the operation goes on."""
+    async def main():
+        handled = []
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: handled.append(context["exception"]))
+
+        def on_event(ev):
+            if ev.type == OP_DONE:
+                raise ValueError("from on_event")
+        async with _actx(on_event=on_event) as actx:
+            nic = await actx.add(guest, _vif(1))
+            await actx.remove(nic, "force")
+        return [str(e) for e in handled]
+    return asyncio.run(main())
+
+
+@needs_root
+def test_an_exception_in_a_callback_goes_to_the_loop(xdev_sim_host):
+    host = xdev_sim_host
+    guest = host.domain_create("guest")
+    before = host.snapshot()
+    assert host.call(callback_error, host, guest) == ["from on_event"] * 2
+    assert_store_back(before, host.snapshot())
+
+
 def cancelled_by_the_task(host, guest, loopdev):
     """An add whose backend never answers, its task cancelled: the
     library's cancel undoes it before the task's CancelledError."""
@@ -241,7 +268,8 @@ def test_an_event_from_the_iterator(xdev_sim_host):
 
 def closing(host, guest):
     """aclose() with two adds pending: they end Cancelled, new ones are
-    refused, the stream ends, the fd and the timer leave the loop."""
+    refused, the stream ends, the fd and the timer leave the loop.  Then
+    close(), blocking, with one pending."""
     async def main():
         loop = asyncio.get_running_loop()
         host.fault(0, "backend-unresponsive")
@@ -266,10 +294,19 @@ def closing(host, guest):
             refused_after = str(e)
         await actx.aclose()  # again: nothing
         streamed = [ev.type async for ev in events]  # ends
+        # close(): at once, the library finishing inside the call
+        other = _actx(timeout_init=60)
+        task = asyncio.create_task(other.add(guest, _vif(4)))
+        await asyncio.sleep(0)  # a yield: the task starts its add
+        dev4 = other.context.pending[0].device
+        other.close()
+        blocking = await asyncio.gather(task, return_exceptions=True)
+        devs.append(dev4)
         host.fault_clear(0)
         return {
             "devs": len(devs), "closed": actx.closed,
             "results": [type(r).__name__ for r in results],
+            "blocking_close": [type(r).__name__ for r in blocking],
             "refused": (refused_while, refused_after),
             "streamed_end": streamed.count(OP_DONE),
             "readers": [loop.remove_reader(fd) for fd in fds],
@@ -285,9 +322,10 @@ def test_closing_cancels_and_detaches(xdev_sim_host):
     guest = host.domain_create("guest")
     before = host.snapshot()
     out = host.call(closing, host, guest)
-    assert out == {"devs": 2, "closed": True,
+    assert out == {"devs": 3, "closed": True,
                    "results": ["Cancelled", "Cancelled"],
+                   "blocking_close": ["Cancelled"],
                    "refused": ("-ESHUTDOWN", "the context is closed"),
                    "streamed_end": 2, "readers": [False], "fds": 1,
-                   "timer": None, "attached": {}, "left": [False] * 6}
+                   "timer": None, "attached": {}, "left": [False] * 9}
     assert_store_back(before, host.snapshot())
