@@ -18,6 +18,8 @@
 #define XDEV_GLIB_H
 
 #include <errno.h>
+#include <string.h>
+
 #include <glib.h>
 
 #include "xdev.h"
@@ -167,19 +169,23 @@ static inline void xdev_glib__finalize(GSource *source)
 static inline int xdev_ctx_new_glib(const xdev_ctx_opts *opts,
 				    GMainContext *gctx, xdev_ctx **ret)
 {
-	static GSourceFuncs funcs = {
-		.dispatch = xdev_glib__dispatch,
-		.finalize = xdev_glib__finalize,
-	};
-	xdev_ctx_opts o = { 0 };
-	xdev_loop_hooks hooks = { 0 };
+	/* set here, not by designated initialisers, for C++ before C++20 */
+	static GSourceFuncs funcs;
+	xdev_ctx_opts o;
+	xdev_loop_hooks hooks;
 	xdev_glib_source *x;
 	int r;
 
 	if (!ret || (opts && opts->hooks))
 		return -EINVAL;
+	/* memset, not { 0 }: clean in C++ with -Wextra too */
+	memset(&hooks, 0, sizeof(hooks));
 	if (opts)
 		o = *opts;
+	else
+		memset(&o, 0, sizeof(o));
+	funcs.dispatch = xdev_glib__dispatch;
+	funcs.finalize = xdev_glib__finalize;
 	x = (xdev_glib_source *)g_source_new(&funcs, sizeof(*x));
 	g_source_set_name(&x->source, "xdev");
 	x->timer_ms = -1;
