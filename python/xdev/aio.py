@@ -203,8 +203,10 @@ class AsyncContext:
         while self._errors:
             self._report(self._errors.pop(0))
         closing = self._closing
-        if closing is not None and not closing.done() and \
-                lib.xdev_ctx_pending(self._ctx._ptr) == 0:
+        if closing is None or closing.done():
+            return
+        ptr = self._ctx._ptr   # None: closed at once from a callback
+        if ptr is None or lib.xdev_ctx_pending(ptr) == 0:
             closing.set_result(None)
 
     def _report(self, e):
@@ -286,6 +288,7 @@ class AsyncContext:
         freed and its fd and timer leave the loop.  Event streams end.
         Idempotent."""
         if self._ctx.closed:
+            self._detach()   # closed underneath (Context.close): let go
             return
         if self._closing is None:
             self._closing = self._loop.create_future()
