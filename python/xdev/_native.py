@@ -69,6 +69,27 @@ OP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int,
                          ctypes.c_void_p)
 
 
+# xdev_loop_hooks: the context on the application's loop (xdev.aio)
+# int (*fd_register)(void *user, int fd, int events, void **fd_user)
+FD_REGISTER_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                  ctypes.c_int,
+                                  ctypes.POINTER(ctypes.c_void_p))
+# void (*fd_deregister)(void *user, int fd, void *fd_user)
+FD_DEREGISTER_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int,
+                                    ctypes.c_void_p)
+# void (*timer_set)(void *user, long ms)
+TIMER_SET_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_long)
+
+
+class LoopHooksC(ctypes.Structure):
+    """xdev_loop_hooks (copied by xdev_ctx_new: the functions, not the
+    structure, must outlive the context)"""
+    _fields_ = [("fd_register", FD_REGISTER_FN),
+                ("fd_deregister", FD_DEREGISTER_FN),
+                ("timer_set", TIMER_SET_FN),
+                ("user", ctypes.c_void_p)]
+
+
 class CtxOptsC(ctypes.Structure):
     """xdev_ctx_opts.  The library keeps a copy of the structure, with its
     string pointers: their buffers must outlive the context."""

@@ -255,7 +255,10 @@ class Context:
     library's default, 64).  NATIVE: native hotplug for descriptions that
     name no script (True, the default; False runs the scripts);
     HOTPLUG_STATE_DIR: its lock and loop records, shared with the block
-    script (None: $XDEV_HOTPLUG_LOCK_DIR, else /run/xdev).
+    script (None: $XDEV_HOTPLUG_LOCK_DIR, else /run/xdev).  LOOP_HOOKS: an
+    _native.LoopHooksC that puts the context on the application's loop
+    (xdev.aio does, for asyncio); the context then has no private loop,
+    and run(), wait() and the waiting calls of Operation are not for it.
 
     The context runs a private loop, driven by run(), by synchronous calls
     and by waiting on operations.  Not thread-safe in the library's sense:
@@ -268,7 +271,7 @@ class Context:
                  hotplug_dir=None, on_event=None, queue_events=True,
                  log=None, log_level=LogLevel.INFO, max_scripts=None,
                  max_ops_per_backend=None, native=True,
-                 hotplug_state_dir=None):
+                 hotplug_state_dir=None, loop_hooks=None):
         self._ptr = None
         self._lock = threading.RLock()
         self._token = next(_tokens)
@@ -310,6 +313,10 @@ class Context:
                                              "max_ops_per_backend")
         opts.event_cb = _on_event
         opts.event_user = self._token
+        if loop_hooks is not None:
+            # copied by the library; its functions must outlive the context
+            self._hooks = loop_hooks
+            opts.hooks = ctypes.addressof(loop_hooks)
         if log is not None:
             opts.log_cb = _on_log
             opts.log_user = self._token

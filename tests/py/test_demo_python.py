@@ -1,5 +1,5 @@
-"""The README's Python demo (tests/demo.py) runs as documented and leaves
-nothing behind."""
+"""The README's Python demo (tests/demo.py) and docs/python.md's examples
+run as documented and leave nothing behind."""
 import os
 import re
 import sys
@@ -36,19 +36,36 @@ def docs_example(path, marker):
     raise AssertionError(f"no python example with {marker!r} in {path}")
 
 
-@pytest.mark.skipif(os.geteuid() != 0,
-                    reason="the example's host has its own network "
-                    "namespace: root only")
-def test_python_md_simhost_example_runs_as_written(tmp_path):
-    """docs/python.md's SimHost example, saved as a script and run as a
-    reader would run it (the binding from the tree, libxdev and xdev-sim
-    from the build): it prints the NIC it added and leaves no host."""
+def run_example(tmp_path, marker):
+    """docs/python.md's example with MARKER, saved as a script and run as
+    a reader would run it (the binding from the tree, libxdev and
+    xdev-sim from the build); its (stdout, stderr)."""
     script = tmp_path / "example.py"
-    script.write_text(docs_example("python.md", "SimHost("))
+    script.write_text(docs_example("python.md", marker))
     env = dict(os.environ, PYTHONPATH=os.path.join(SRCDIR, "python"),
                XDEV_LIBRARY=os.path.join(BUILDDIR, "lib", ".libs",
                                          "libxdev.so"),
                XDEV_BUILDDIR=BUILDDIR)
     proc = run([sys.executable, str(script)], env=env, cwd=str(tmp_path))
-    assert re.fullmatch(r"vif/0@\d+\(backend 0\)\n", proc.stdout), \
-        proc.stdout + proc.stderr
+    return proc.stdout, proc.stderr
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="the example's host has its own "
+                                "network namespace: root only")
+
+
+@needs_root
+def test_python_md_simhost_example_runs_as_written(tmp_path):
+    """The SimHost example prints the NIC it added and leaves no host."""
+    out, err = run_example(tmp_path, "SimHost(")
+    assert re.fullmatch(r"vif/0@\d+\(backend 0\)\n", out), out + err
+
+
+@needs_root
+def test_python_md_asyncio_example_runs_as_written(tmp_path):
+    """The xdev.aio example adds two NICs at once, removes them, reads
+    the four OP_DONE from its stream and leaves no host."""
+    out, err = run_example(tmp_path, "xdev.aio.AsyncContext(")
+    assert re.fullmatch(r"\['vif/0@(\d+)\(backend 0\)', "
+                        r"'vif/1@\1\(backend 0\)'\]\n", out), out + err
