@@ -322,20 +322,6 @@ START_TEST(library_with_the_block_script_attaches_and_detaches_a_loop)
 }
 END_TEST
 
-/* The output of CMD (run by the shell: fixed strings only). */
-static const char *output_of(const char *cmd)
-{
-	static char buf[8192];
-	FILE *p = popen(cmd, "r");
-	size_t n;
-
-	ck_assert_ptr_nonnull(p);
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = 0;
-	pclose(p);
-	return buf;
-}
-
 START_TEST(library_with_vif_bridge_enslaves_and_releases_the_interface)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
@@ -358,6 +344,8 @@ START_TEST(library_with_vif_bridge_enslaves_and_releases_the_interface)
 	ck_assert_int_eq(xdev_desc_new(XDEV_VIF, &d), 0);
 	ck_assert_int_eq(xdev_desc_set(d, "bridge", "xdbr1"), 0);
 	ck_assert_int_eq(xdev_desc_set(d, "mac", "00:16:3e:01:02:03"), 0);
+	/* the script, named: native hotplug is check_native's */
+	ck_assert_int_eq(xdev_desc_set(d, "script", "vif-bridge"), 0);
 	r = xdev_vif_add(ctx, g, d, XDEV_ADD_WAIT_CONNECTED, NULL, &id, NULL);
 	xdev_desc_free(d);
 	ck_assert_msg(r == 0, "%s", xdev_ctx_last_message(ctx));

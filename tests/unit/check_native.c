@@ -578,19 +578,6 @@ END_TEST
 
 /* ---- vifs ---------------------------------------------------------------- */
 
-static const char *output_of(const char *cmd)
-{
-	static char buf[8192];
-	FILE *p = popen(cmd, "r");
-	size_t n;
-
-	ck_assert_ptr_nonnull(p);
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = 0;
-	pclose(p);
-	return buf;
-}
-
 static int add_vif(uint32_t g, const char *bridge, const char *mtu,
 		   xdev_device_id *id)
 {

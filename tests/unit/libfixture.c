@@ -482,3 +482,17 @@ int lib_main(char **argv, const struct lib_tests *t)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+/* The output of CMD (run by the shell: fixed strings only). */
+const char *output_of(const char *cmd)
+{
+	static char buf[8192];
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = 0;
+	pclose(p);
+	return buf;
+}

@@ -124,6 +124,10 @@ struct lib_tests {
 	int loop_end;               /* ... from 0 to loop_end - 1 */
 };
 
+/* The output of CMD (run by the shell: fixed strings only), in a static
+ * buffer. */
+const char *output_of(const char *cmd);
+
 /* main() of every program: returns its exit status (77 when not root). */
 int lib_main(char **argv, const struct lib_tests *t);
 
