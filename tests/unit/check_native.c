@@ -535,6 +535,11 @@ START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
 					    NULL), 0);
 	ck_assert_int_eq(fx_loops_backing(image), 0);
 	assert_clean(&id);
+	/* freed here: its hooks' state is this function's */
+	xdev_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_int_eq(os.fd, -1);
+	ck_assert_int_eq(os.ms, -1);
 }
 END_TEST
 
