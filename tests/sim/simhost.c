@@ -88,6 +88,26 @@ static int find_preload(struct simhost *h)
 	return 0;
 }
 
+/* DIR's absolute path into h->dir.  realpath() into a buffer shorter than
+ * PATH_MAX could overflow it, and with _FORTIFY_SOURCE (on in Debian's
+ * package builds) the call aborts: realpath allocates, what fits is kept. */
+static int resolve_dir(struct simhost *h, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	size_t n;
+
+	if (!real)
+		return fail(h, -errno, "%s: %s", dir, strerror(errno));
+	n = strlen(real);
+	if (n >= sizeof(h->dir)) {
+		free(real);
+		return fail(h, -ENAMETOOLONG, "%s: path too long", dir);
+	}
+	memcpy(h->dir, real, n + 1);
+	free(real);
+	return 0;
+}
+
 /* Host directories go to /dev/shm when possible: the registry and the
  * event-channel table are mapped shared and should not be written back to
  * a disk. */
@@ -101,9 +121,7 @@ static int make_dir(const struct simhost_opts *o, struct simhost *h)
 				    "%s: too long for a unix socket path", o->dir);
 		if (mkdir(o->dir, 0700) < 0)
 			return fail(h, -errno, "%s: %s", o->dir, strerror(errno));
-		if (!realpath(o->dir, h->dir))
-			return fail(h, -errno, "%s: %s", o->dir, strerror(errno));
-		return 0;
+		return resolve_dir(h, o->dir);
 	}
 	if (!base || !*base)
 		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm"
@@ -434,8 +452,8 @@ int simhost_open(const char *dir, struct simhost *h)
 		dir = getenv(FAKEXEN_ENV_DIR);
 	if (!dir || !*dir)
 		return fail(h, -EINVAL, "no host given (--dir or $XDEV_SIM_DIR)");
-	if (!realpath(dir, h->dir))
-		return fail(h, -errno, "%s: %s", dir, strerror(errno));
+	if ((r = resolve_dir(h, dir)))
+		return r;
 	snprintf(path, sizeof(path), "%s/supervisor.pid", h->dir);
 	f = fopen(path, "re");
 	if (!f)
