@@ -617,6 +617,13 @@ def libxl_table(r):
                 rows.append(("latency ms, %s %s" % (k, q), s[q],
                              r["latency_ms"][k][q],
                              v.get("latency.%s_%s" % (k, q))))
+            # native hotplug against libxl's trivial script
+            nk = k.replace("_", "_native_", 1)
+            for q in ("p50", "p90"):
+                if nk in r["latency_ms"]:
+                    rows.append(("latency ms, %s %s" % (nk, q), s[q],
+                                 r["latency_ms"][nk][q],
+                                 v.get("latency.%s_%s" % (nk, q))))
     for n, s in sorted(lx["scaling"].items(), key=lambda x: int(x[0])):
         x = r["scaling"].get(n, {})
         for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",

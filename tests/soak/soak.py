@@ -700,7 +700,14 @@ def tagged(tag, exclude=None):
     return found
 
 
+def _exit_on(signum, frame):
+    """SIGTERM (CI's timeout, a developer's kill) ends the soak through its
+    finally clauses: what it holds is released and the host stopped."""
+    raise SystemExit(128 + signum)
+
+
 def inner(args):
+    signal.signal(signal.SIGTERM, _exit_on)
     with open(args.inner, "rb") as f:
         host = pickle.load(f)
     res = Results(args.seed)
@@ -773,7 +780,20 @@ def main():
                                    "--minutes", str(args.minutes),
                                    "--builddir", args.builddir,
                                    "--srcdir", args.srcdir]
-        proc = subprocess.run(cmd, env=env)
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            signal.signal(signal.SIGTERM, _exit_on)
+            proc.wait()
+        except SystemExit:
+            # passed on: the soak process releases what it holds (its
+            # loop devices, its xdevd) before the host stops
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
         res.check(proc.returncode == 0, "the soak process exits 0",
                   f"exit {proc.returncode}")
         try:
