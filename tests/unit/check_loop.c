@@ -55,48 +55,19 @@ END_TEST
 
 /* ---- the application's loop ---------------------------------------------- */
 
-struct hooks_state { int fd; long timer_ms; long long armed_at; };
-
-static int h_fd_register(void *user, int fd, int events, void **fd_user)
-{
-	struct hooks_state *h = user;
-
-	(void)events;
-	*fd_user = NULL;
-	h->fd = fd;
-	return 0;
-}
-
-static void h_fd_deregister(void *user, int fd, void *fd_user)
-{
-	struct hooks_state *h = user;
-
-	(void)fd;
-	(void)fd_user;
-	h->fd = -1;
-}
-
-static void h_timer_set(void *user, long ms)
-{
-	struct hooks_state *h = user;
-
-	h->timer_ms = ms;
-	h->armed_at = now_ms();
-}
-
 START_TEST(application_hooks_drive_an_add)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
-	struct hooks_state hs = { .fd = -1, .timer_ms = -1 };
-	xdev_loop_hooks hooks = { h_fd_register, h_fd_deregister, h_timer_set,
-				  &hs };
-	xdev_ctx_opts o = { .hooks = &hooks, .hotplug = XDEV_HOTPLUG_EXTERNAL };
+	struct app_loop hs;
+	xdev_ctx_opts o = { .hooks = &hs.hooks,
+			    .hotplug = XDEV_HOTPLUG_EXTERNAL };
 	xdev_op_how how = { .cb = on_done };
 	struct result res = { 0 };
 	xdev_device_id id;
 	xdev_desc *d = vbd("xvda", NULL);
 	long long end = now_ms() + 10000;
 
+	app_loop_init(&hs);
 	xdev_ctx_free(ctx);
 	open_ctx(&o);
 	ck_assert_int_ge(hs.fd, 0);
@@ -104,16 +75,8 @@ START_TEST(application_hooks_drive_an_add)
 	ck_assert_int_eq(xdev_vbd_add(ctx, g, d, 0, &how, &id, NULL), 0);
 	xdev_desc_free(d);
 	ck_assert_int_ge(hs.timer_ms, 0); /* the first step is scheduled */
-	while (!res.done && now_ms() < end) {
-		struct pollfd p = { .fd = hs.fd, .events = POLLIN };
-		long left = hs.timer_ms < 0 ? 100
-			: (long)(hs.armed_at + hs.timer_ms - now_ms());
-
-		if (poll(&p, 1, left < 0 ? 0 : (int)left) > 0)
-			xdev_ctx_fd_ready(ctx, hs.fd, XDEV_POLL_IN);
-		else if (hs.timer_ms >= 0)
-			xdev_ctx_timeout(ctx);
-	}
+	while (!res.done && now_ms() < end)
+		app_loop_turn(ctx, &hs);
 	ck_assert(res.done);
 	ck_assert_int_eq(res.r, 0);
 	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_AUTO, NULL,

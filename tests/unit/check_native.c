@@ -11,7 +11,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,41 +452,14 @@ END_TEST
  * native add's naps while a script holds the lock repeat one interval
  * (50 ms), and each must reach the application again once its timer
  * fired, or the add stalls until the context's fd happens to wake. */
-struct oneshot { int fd; long ms; long long at; };
-
-static int os_fd_register(void *user, int fd, int events, void **fd_user)
-{
-	(void)events;
-	*fd_user = NULL;
-	((struct oneshot *)user)->fd = fd;
-	return 0;
-}
-
-static void os_fd_deregister(void *user, int fd, void *fd_user)
-{
-	(void)fd;
-	(void)fd_user;
-	((struct oneshot *)user)->fd = -1;
-}
-
-static void os_timer_set(void *user, long ms)
-{
-	struct oneshot *t = user;
-
-	t->ms = ms;
-	t->at = now_ms();
-}
-
 START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
 {
 	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
-	struct oneshot os = { .fd = -1, .ms = -1 };
-	xdev_loop_hooks hooks = { os_fd_register, os_fd_deregister,
-				  os_timer_set, &os };
+	struct app_loop app;
 	xdev_ctx_opts o = { .timeout_remove_ms = SHORT_MS,
 			    .timeout_hotplug_ms = 20000,
 			    .hotplug = XDEV_HOTPLUG_LIBRARY,
-			    .hooks = &hooks };
+			    .hooks = &app.hooks };
 	xdev_op_how how = { .cb = on_done };
 	struct result res = { 0 };
 	xdev_desc *d = NULL;
@@ -495,6 +467,7 @@ START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
 	long long end, freed = 0;
 	int fd;
 
+	app_loop_init(&app);
 	snprintf(lock_dir, sizeof(lock_dir), "%s/lock", fx_host.dir);
 	o.hotplug_state_dir = lock_dir;
 	xdev_ctx_free(ctx);
@@ -509,23 +482,16 @@ START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
 	xdev_desc_free(d);
 	end = now_ms() + 15000;
 	while (!res.done && now_ms() < end) {
-		struct pollfd p = { .fd = os.fd, .events = POLLIN };
-		long left = os.ms < 0 ? 100 : (long)(os.at + os.ms - now_ms());
-
 		/* the lock held for a second: naps of 1 ms doubling to 50 */
 		if (fd >= 0 && now_ms() - end + 15000 > 1000) {
 			close(fd);
 			fd = -1;
 			freed = now_ms();
 		}
-		if (poll(&p, 1, left < 0 ? 0 : (int)left) > 0) {
-			xdev_ctx_fd_ready(ctx, os.fd, XDEV_POLL_IN);
-		} else if (os.ms >= 0) {
-			os.ms = -1; /* one-shot: fired, not armed any more */
-			xdev_ctx_timeout(ctx);
-		}
+		app_loop_turn(ctx, &app);
 	}
-	ck_assert_msg(res.done, "the add stalled (timer %ld ms)", os.ms);
+	ck_assert_msg(res.done, "the add stalled (timer %ld ms)",
+		      app.timer_ms);
 	ck_assert_msg(res.r == 0, "%s", xdev_strerror(res.r));
 	ck_assert_msg(now_ms() - freed < 5000, "done %lld ms after the lock "
 		      "was freed", now_ms() - freed);
@@ -538,8 +504,8 @@ START_TEST(native_lock_naps_rearm_an_applications_one_shot_timer)
 	/* freed here: its hooks' state is this function's */
 	xdev_ctx_free(ctx);
 	ctx = NULL;
-	ck_assert_int_eq(os.fd, -1);
-	ck_assert_int_eq(os.ms, -1);
+	ck_assert_int_eq(app.fd, -1);
+	ck_assert_int_eq(app.timer_ms, -1);
 }
 END_TEST
 

@@ -496,3 +496,53 @@ const char *output_of(const char *cmd)
 	pclose(p);
 	return buf;
 }
+
+/* ---- an application's own loop (xdev_loop_hooks) ------------------------- */
+
+static int app_fd_register(void *user, int fd, int events, void **fd_user)
+{
+	(void)events;
+	*fd_user = NULL;
+	((struct app_loop *)user)->fd = fd;
+	return 0;
+}
+
+static void app_fd_deregister(void *user, int fd, void *fd_user)
+{
+	(void)fd;
+	(void)fd_user;
+	((struct app_loop *)user)->fd = -1;
+}
+
+static void app_timer_set(void *user, long ms)
+{
+	struct app_loop *a = user;
+
+	a->timer_ms = ms;
+	a->armed_at = now_ms();
+}
+
+void app_loop_init(struct app_loop *a)
+{
+	a->fd = -1;
+	a->timer_ms = -1;
+	a->armed_at = 0;
+	a->hooks.fd_register = app_fd_register;
+	a->hooks.fd_deregister = app_fd_deregister;
+	a->hooks.timer_set = app_timer_set;
+	a->hooks.user = a;
+}
+
+void app_loop_turn(xdev_ctx *c, struct app_loop *a)
+{
+	struct pollfd p = { .fd = a->fd, .events = POLLIN };
+	long left = a->timer_ms < 0 ? 100
+		: (long)(a->armed_at + a->timer_ms - now_ms());
+
+	if (poll(&p, 1, left < 0 ? 0 : (int)left) > 0) {
+		xdev_ctx_fd_ready(c, a->fd, XDEV_POLL_IN);
+	} else if (a->timer_ms >= 0) {
+		a->timer_ms = -1; /* one-shot: fired, not armed any more */
+		xdev_ctx_timeout(c);
+	}
+}

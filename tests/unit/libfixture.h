@@ -124,6 +124,20 @@ struct lib_tests {
 	int loop_end;               /* ... from 0 to loop_end - 1 */
 };
 
+/* An application's own loop driving a context through xdev_loop_hooks:
+ * the one fd, and a one-shot timer (as GLib's and asyncio's are). */
+struct app_loop {
+	int fd;              /* registered, else -1 */
+	long timer_ms;       /* armed for this long from armed_at, else -1 */
+	long long armed_at;
+	xdev_loop_hooks hooks;
+};
+/* A fresh loop (nothing registered); pass &A->hooks as opts.hooks. */
+void app_loop_init(struct app_loop *a);
+/* One turn: wait on the fd until the timer is due, then tell C what
+ * happened (the fd ready, or the timer fired: disarmed first). */
+void app_loop_turn(xdev_ctx *c, struct app_loop *a);
+
 /* The output of CMD (run by the shell: fixed strings only), in a static
  * buffer. */
 const char *output_of(const char *cmd);
