@@ -13,9 +13,9 @@
  *   Connected     ready (vbd: physical-device checked; vif: hotplug-status
  *                 is "connected")
  *   Closing       Closing
- *   Closed,       Closed; with online=0 the device is torn down (its vif
- *   Unknown       interface removed); the loop device is the hotplug
- *                 script's to release
+ *   Closed,       Closed; with online=0 the device is then torn down (its
+ *   Unknown       vif interface removed after Closed is written, as in
+ *                 Linux); the loop device is the hotplug script's to release
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -373,10 +373,17 @@ static bool backend_advance(struct drv *d, struct drv_dev *dev)
 	}
 	if (!drv_may_transition(d, dev) || drv_destroy_point(d, dev, target))
 		return false;
-	/* Torn down before Closed is written: whoever sees Closed (the
-	 * toolstack, its hotplug script) finds the interface gone. */
-	if (target == XB_CLOSED && !online)
+	/* Closed is written first, then the device torn down, as Linux's
+	 * netback does (xenbus.c, frontend_changed(): set_backend_state(be,
+	 * XenbusStateClosed), then device_unregister() frees the vif): whoever
+	 * sees Closed (the toolstack, its hotplug script) may still find the
+	 * interface, which goes a moment later. */
+	if (target == XB_CLOSED && !online) {
+		bool more = backend_enter(d, dev, target);
+
 		drv_backend_free(dev);
+		return more;
+	}
 	return backend_enter(d, dev, target);
 }
 

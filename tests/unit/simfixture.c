@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #include <dlfcn.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include "fakexen.h"
 #include "simfixture.h"
@@ -265,6 +269,52 @@ void fx_hotplug_agent_start(void)
 	ck_assert_msg(read(ready[0], &c, 1) == 1,
 		      "the hotplug agent did not start watching");
 	close(ready[0]);
+}
+
+/* In this process's namespace: 0 when NAME is gone, 1 past the deadline,
+ * 2 on a netlink error.  Subscribed before the first look, so a deletion
+ * between the look and the wait is not missed. */
+static int link_gone_here(const char *name, int timeout_ms)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK };
+	long long deadline = now_ms() + timeout_ms;
+	char buf[8192];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 2;
+	while (if_nametoindex(name)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return 1;
+		/* ENOBUFS: events were lost; the next look tells */
+		if (recv(fd, buf, sizeof(buf), 0) < 0 && errno != ENOBUFS)
+			return 2;
+	}
+	close(fd);
+	return 0;
+}
+
+bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (simhost_domain_enter(&fx_host, domid) < 0) {
+			dprintf(2, "entering domain %u: %s\n", domid, fx_host.err);
+			_exit(3);
+		}
+		_exit(link_gone_here(name, timeout_ms));
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) <= 1,
+		      "waiting for %s to go failed (status %d)", name, st);
+	return WEXITSTATUS(st) == 0;
 }
 
 int fx_loops_backing(const char *image)

@@ -6,6 +6,7 @@
 #ifndef XDEV_SIMFIXTURE_H
 #define XDEV_SIMFIXTURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <xenstore.h>
 #include "simhost.h"
@@ -46,6 +47,12 @@ void fx_hotplug_agent_start(void);
  * (or through xdevd) must not have a second runner writing
  * physical-device and hotplug-status before its own script. */
 void fx_hotplug_agent_stop(void);
+
+/* Wait until domain DOMID's network namespace (0: the host's) has no
+ * interface NAME: netback's vif goes a moment after its backend wrote
+ * Closed, as in Linux.  Woken by rtnetlink's link events, never polled;
+ * true if it went within TIMEOUT_MS. */
+bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms);
 
 /* How many loop devices have IMAGE as their backing file (sysfs). */
 int fx_loops_backing(const char *image);
