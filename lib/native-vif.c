@@ -11,7 +11,11 @@
  * and goes down.  The messages are hotplug/vif-bridge's.
  *
  * Each request is one message on a NETLINK_ROUTE socket of the caller's
- * network namespace, answered at once by the kernel: nothing waits.
+ * network namespace, answered at once by the kernel: nothing waits but
+ * for the kernel's RTNL lock, which the kernel holds while it unregisters
+ * a netdevice (netback's vifs go that way after their device's Closed),
+ * for RCU grace periods: hence few requests - online, the bridge looked
+ * up then the vif configured in one; offline, one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -166,15 +170,47 @@ static int rtnl_open(void)
 	return fd;
 }
 
+static const unsigned char host_mac[6] = { 0xfe, 0xff, 0xff,
+					   0xff, 0xff, 0xff };
+
+/* Link DEV (by name) configured in one request - MTU (if any), Xen's
+ * host-side address, master BRIDGE (0: none), up or down - so that the
+ * kernel takes its lock once (a netdevice being unregistered elsewhere
+ * holds it for RCU grace periods).  do_setlink() applies them in that
+ * order and stops at the first failure; the caller then redoes them one
+ * by one for the precise message. */
+static int link_set_all(int fd, const char *dev, unsigned mtu,
+			bool address, int bridge, bool up)
+{
+	struct link_req r;
+	unsigned master = (unsigned)bridge;
+	int e;
+
+	req_init(&r, RTM_NEWLINK, 0);
+	put_attr(&r, IFLA_IFNAME, dev, strlen(dev) + 1);
+	if (mtu)
+		put_attr(&r, IFLA_MTU, &mtu, sizeof(mtu));
+	if (address)
+		put_attr(&r, IFLA_ADDRESS, host_mac, sizeof(host_mac));
+	put_attr(&r, IFLA_MASTER, &master, sizeof(master));
+	r.ifi.ifi_change = IFF_UP;
+	r.ifi.ifi_flags = up ? IFF_UP : 0;
+	e = rtnl_talk(fd, &r, NULL, NULL, 0);
+	return e == -ENOENT ? -ENODEV : e;
+}
+
 static enum native_status vif_online(struct native_job *job, int fd)
 {
-	static const unsigned char host_mac[6] = { 0xfe, 0xff, 0xff,
-						   0xff, 0xff, 0xff };
 	const char *const kv[] = { "hotplug-status", "connected", NULL };
 	const char *dev = job->ifname, *br = job->bridge;
 	char kind[32];
 	int vif, bridge, e;
 
+	if (link_get(fd, br, &bridge, kind, sizeof(kind)) == 0 &&
+	    !strcmp(kind, "bridge") &&
+	    link_set_all(fd, dev, job->mtu, true, bridge, true) == 0)
+		goto connected;
+	/* one of them failed: step by step, to say which */
 	if (link_get(fd, dev, &vif, kind, sizeof(kind)))
 		return native__fail(job, "interface %s does not exist", dev);
 	if (link_get(fd, br, &bridge, kind, sizeof(kind)))
@@ -195,6 +231,7 @@ static enum native_status vif_online(struct native_job *job, int fd)
 	if ((e = link_set_up(fd, vif, true)))
 		return native__fail(job, "cannot bring interface %s up: %s",
 				    dev, strerror(-e));
+connected:
 	if (native__write(job, kv))
 		return native__fail(job, "cannot write hotplug-status for "
 				    "interface %s", dev);
@@ -217,6 +254,10 @@ static enum native_status vif_offline(struct native_job *job, int fd)
 	char kind[32];
 	int vif, e;
 
+	e = link_set_all(fd, dev, 0, false, 0, false);
+	if (e == 0 || e == -ENODEV)
+		return NATIVE_DONE;
+	/* step by step, to say which failed */
 	if (link_get(fd, dev, &vif, kind, sizeof(kind)) == -ENODEV)
 		return NATIVE_DONE;
 	e = link_set_u32(fd, vif, IFLA_MASTER, 0);

@@ -10,6 +10,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <poll.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +23,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -638,4 +644,73 @@ int bench_main(int argc, char **argv, const struct bench_cmd *cmds,
 			return cmds[i].fn(argc - 1, argv + 1);
 	usage();
 	return 2;
+}
+
+/* In this process's network namespace: 0 once NAME is gone, 1 past
+ * DEADLINE, 2 on a netlink error.  Subscribed to link events before the
+ * first look, so a removal between the look and the wait is not missed. */
+static int link_gone_here(const char *name, double deadline)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	char buf[8192];
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 2;
+	while (if_nametoindex(name)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left = (int)((deadline - now()) * 1000);
+
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return 1;
+		/* ENOBUFS: events were lost; the next look tells */
+		if (recv(fd, buf, sizeof(buf), 0) < 0 && errno != ENOBUFS)
+			return 2;
+	}
+	close(fd);
+	return 0;
+}
+
+void vif_settle(uint32_t frontend, uint32_t devid, int ms)
+{
+	char name[IFNAMSIZ + 8];
+	int st = 0;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "vif%u.%u", frontend, devid);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) /* the host's namespace, where its netback's taps are */
+		_exit(simhost_setenv(&host, 0, 1) ? 3
+		      : link_gone_here(name, now() + ms / 1000.0));
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) > 1)
+		die("waiting for %s to go failed (status %d)", name, st);
+	if (WEXITSTATUS(st))
+		msg("%s still there after %d ms", name, ms);
+	sleep_until(now() + VIF_SETTLE_PAUSE_MS / 1000.0);
+}
+
+/* Until DIR's state reads WANT (0: gone), through a watch on the bench's
+ * own connection; at most MS.  True if it did. */
+bool wait_state(const char *dir, int want, int ms)
+{
+	double end = now() + ms / 1000.0;
+	char path[320];
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if (!xs_watch(bxs, path, "bench"))
+		die("watch %s: %s", path, strerror(errno));
+	while (!(ok = read_state(dir) == want) && now() < end) {
+		struct pollfd p = { .fd = xs_fileno(bxs), .events = POLLIN };
+		unsigned int k;
+
+		if (poll(&p, 1, (int)((end - now()) * 1000) + 1) > 0)
+			free(xs_read_watch(bxs, &k));
+	}
+	xs_unwatch(bxs, path, "bench");
+	return ok;
 }

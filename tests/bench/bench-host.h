@@ -63,6 +63,18 @@ void make_image(const char *path, off_t size);
 void loop_attach(void);
 void marker(const char *label);
 int read_state(const char *dir);
+/* Until DIR's state reads WANT (0: gone), through a watch; at most MS. */
+bool wait_state(const char *dir, int want, int ms);
+/* After a vif's removal, outside the timing, so that the sequential
+ * latency measures each operation on an idle host: wait (rtnetlink link
+ * events, at most MS) until the host has no interface
+ * vif<FRONTEND>.<DEVID>, then VIF_SETTLE_PAUSE_MS more.  netback removes
+ * the interface after writing Closed, as Linux's does, and the kernel's
+ * unregistering goes on after the name has gone (RCU grace periods, about
+ * 20 ms here) with the driver blocked in it, as Linux's xenwatch thread
+ * is; nothing announces its end, hence the pause. */
+#define VIF_SETTLE_PAUSE_MS 60
+void vif_settle(uint32_t frontend, uint32_t devid, int ms);
 
 /* C xenstored's -T lines: "IN 0x55.. 20261122 03:54:18 READ (/path )",
  * "OUT 0x55.. ... ERROR (EAGAIN )", "DESTROY connection 0x55..". */

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +68,7 @@ struct floor_client {
 	struct fdev *d;
 	int *order;      /* indices sorted by (frontend, devid) */
 	char target[256], script_path[512], script_node[64];
+	char physdev[32]; /* no script: TARGET's major:minor, in hex */
 	char **env;      /* environ without the convention's names */
 	int nenv;
 	struct xs_handle *xs;
@@ -102,8 +105,18 @@ struct floor_client *floor_new(int n, const char *target,
 		die("floor: out of memory");
 	fc->n = n;
 	snprintf(fc->target, sizeof(fc->target), "%s", target);
-	snprintf(fc->script_path, sizeof(fc->script_path), "%s", script_path);
-	snprintf(fc->script_node, sizeof(fc->script_node), "%s", script_node);
+	snprintf(fc->script_path, sizeof(fc->script_path), "%s",
+		 script_path ? script_path : "");
+	snprintf(fc->script_node, sizeof(fc->script_node), "%s",
+		 script_path ? script_node : "");
+	if (!script_path) {
+		struct stat st;
+
+		if (stat(target, &st) < 0 || !S_ISBLK(st.st_mode))
+			die("floor: %s: not a block device", target);
+		snprintf(fc->physdev, sizeof(fc->physdev), "%x:%x",
+			 major(st.st_rdev), minor(st.st_rdev));
+	}
 	for (i = 0; environ[i]; i++)
 		;
 	fc->env = calloc(i + 5, sizeof(*fc->env));
@@ -231,7 +244,8 @@ static int add_tx(struct floor_client *fc, struct fdev *d)
 	     put(fc, tx, d->be, "frontend", d->fe) &&
 	     put(fc, tx, d->be, "frontend-id", fe_id) &&
 	     put(fc, tx, d->be, "params", fc->target) &&
-	     put(fc, tx, d->be, "script", fc->script_node) &&
+	     (!fc->script_node[0] ||
+	      put(fc, tx, d->be, "script", fc->script_node)) &&
 	     put(fc, tx, d->be, "mode", "w") &&
 	     put(fc, tx, d->be, "type",
 		 strncmp(fc->target, "/dev/", 5) ? "file" : "phy") &&
@@ -266,6 +280,39 @@ static int remove_tx(struct floor_client *fc, struct fdev *d)
 	if (errno != EAGAIN)
 		die("floor: transaction_end: %s", strerror(errno));
 	return -EAGAIN;
+}
+
+/* No script (SCRIPT_PATH NULL): what native hotplug does for a block
+ * device, in this process - physical-device and hotplug-status in one
+ * transaction, then complete; a removal deletes the directories at once.
+ * The floor of an add or a removal when hotplug itself costs nothing. */
+static void hotplug_in_process(struct floor_client *fc, struct fdev *d,
+			       bool add)
+{
+	xs_transaction_t tx;
+
+	if (!add) {
+		xs_rm(fc->xs, XBT_NULL, d->fe);
+		xs_rm(fc->xs, XBT_NULL, d->be);
+		d->step = DONE;
+		complete(fc, d, true);
+		return;
+	}
+	do {
+		tx = xs_transaction_start(fc->xs);
+		if (tx == XBT_NULL)
+			die("floor: transaction_start: %s", strerror(errno));
+		if (!put(fc, tx, d->be, "physical-device", fc->physdev) ||
+		    !put(fc, tx, d->be, "hotplug-status", "connected"))
+			die("floor: writing %s: %s", d->be, strerror(errno));
+		if (xs_transaction_end(fc->xs, tx, false))
+			break;
+		if (errno != EAGAIN)
+			die("floor: transaction_end: %s", strerror(errno));
+		fc->retries++;
+	} while (1);
+	d->step = WAIT_CONNECTED;
+	complete(fc, d, true);
 }
 
 static void spawn_script(struct floor_client *fc, struct fdev *d,
@@ -342,6 +389,8 @@ static void on_node(struct floor_client *fc, struct fdev *d, const char *node)
 			msg("floor: %s: state %d before InitWait", d->be, st);
 			d->step = DONE;
 			complete(fc, d, false);
+		} else if (st >= 2 && !fc->script_path[0]) {
+			hotplug_in_process(fc, d, true);
 		} else if (st >= 2) { /* InitWait, or past it already */
 			d->step = WAIT_CONNECTED;
 			spawn_script(fc, d, "add");
@@ -368,6 +417,8 @@ static void on_node(struct floor_client *fc, struct fdev *d, const char *node)
 			msg("floor: %s vanished", d->be);
 			d->step = DONE;
 			complete(fc, d, false);
+		} else if (st == 6 && !fc->script_path[0]) {
+			hotplug_in_process(fc, d, false);
 		} else if (st == 6) {
 			d->step = SCRIPT_REMOVE;
 			spawn_script(fc, d, "remove");

@@ -36,7 +36,10 @@ struct floor_result {
 
 /* N vbds, backend in dom0, each on TARGET (a /dev node), with the script
  * SCRIPT_PATH (an absolute path) named SCRIPT_NODE in the backend's
- * "script" node. */
+ * "script" node; SCRIPT_PATH NULL: no script, the client writes what
+ * native hotplug writes for a block device itself (physical-device and
+ * hotplug-status, one transaction) and deletes a removed device's
+ * directories at Closed: the floor when hotplug costs nothing. */
 struct floor_client *floor_new(int n, const char *target,
 			       const char *script_path,
 			       const char *script_node);

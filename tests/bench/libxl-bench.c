@@ -279,28 +279,6 @@ static void be_path(char *buf, size_t n, const char *type, uint32_t domid,
 		 devid);
 }
 
-/* Wait (a watch on the bench's connection) until the backend at DIR reads
- * WANT, or MS pass; true if it did. */
-static bool wait_state(const char *dir, int want, int ms)
-{
-	double end = now() + ms / 1000.0;
-	char path[320];
-	bool ok;
-
-	snprintf(path, sizeof(path), "%s/state", dir);
-	if (!xs_watch(bxs, path, "bench"))
-		die("watch %s: %s", path, strerror(errno));
-	while (!(ok = read_state(dir) == want) && now() < end) {
-		struct pollfd p = { .fd = xs_fileno(bxs), .events = POLLIN };
-		unsigned int k;
-
-		if (poll(&p, 1, (int)((end - now()) * 1000) + 1) > 0)
-			free(xs_read_watch(bxs, &k));
-	}
-	xs_unwatch(bxs, path, "bench");
-	return ok;
-}
-
 static void vbd_add(uint32_t domid, libxl_device_disk *d, const char *what)
 {
 	int r = libxl_device_disk_add(lctx, domid, d, NULL);
@@ -497,6 +475,8 @@ static int latency_cycle(uint32_t g, bool vif, int i, double *aw, double *ac,
 	if (r) {
 		msg("remove: %s", libxl_error_to_string(r));
 		failed++;
+	} else if (vif) {
+		vif_settle(g, n.devid, 5000);
 	}
 out:
 	if (vif)

@@ -105,6 +105,19 @@ def libxl_requests(lb, res):
         res["vs_libxl"]["requests." + k] = ratio(res["requests"][k], out[k])
 
 
+# The latency workload's variants compared with libxl's trivial-script
+# figure K ("vbd_add"): native hotplug, no hotplug at all (the library
+# alone), and the protocol floor's client with the trivial script and
+# with in-process hotplug (vbd only).
+LATENCY_VARIANTS = ("native", "none", "floor_trivial", "floor_native")
+
+
+def variants(k, lat=None):
+    kind, op = k.split("_", 1)
+    return [n for n in ("%s_%s_%s" % (kind, v, op) for v in LATENCY_VARIANTS)
+            if lat is None or n in lat]
+
+
 def libxl_latency(lb, res):
     lat = {}
     for name, args in (("vbd", ()), ("vif", ("--type", "vif"))):
@@ -121,9 +134,9 @@ def libxl_latency(lb, res):
                     res["latency_ms"][k][q], v[q])
                 # native hotplug against libxl with the trivial script:
                 # what each waits for is the same (physical-device or
-                # the bridge, hotplug-status)
-                nk = k.replace("_", "_native_", 1)
-                if nk in res["latency_ms"]:
+                # the bridge, hotplug-status); no hotplug at all and the
+                # protocol floor's client: what is left without a script
+                for nk in variants(k, res["latency_ms"]):
                     res["vs_libxl"]["latency.%s_%s" % (nk, q)] = ratio(
                         res["latency_ms"][nk][q], v[q])
 
@@ -296,7 +309,15 @@ def main():
             # bridge, an image file on a loop device
             ("vbd_native", (), ("--script", "native")),
             ("vif_native", (), ("--script", "native", "--type", "vif")),
-            ("block_vbd_native", (), ("--script", "native-file"))):
+            ("block_vbd_native", (), ("--script", "native-file")),
+            # no hotplug at all (the bench writes what a script would,
+            # outside the timing), and the protocol floor's minimal
+            # client one vbd at a time, with the trivial script and with
+            # in-process hotplug: what any toolstack must wait for
+            ("vbd_none", (), ("--script", "none")),
+            ("vif_none", (), ("--script", "none", "--type", "vif")),
+            ("vbd_floor_trivial", (), ("--script", "floor-trivial")),
+            ("vbd_floor_native", (), ("--script", "floor-native"))):
         r = b.run(*pre, "latency", "--count", 50, *args)
         lat[name + "_add"] = r["add"]
         lat[name + "_remove"] = r["remove"]
@@ -452,11 +473,11 @@ def table(r):
 
     p("\n2. latency per sequential operation, ms (50 runs after a warm-up;"
       " wall = own CPU + waiting for the other ends)")
-    p("   %-17s %8s %8s %9s %9s" % ("", "p50", "p95", "cpu p50",
+    p("   %-25s %8s %8s %9s %9s" % ("", "p50", "p95", "cpu p50",
                                     "wait p50"))
     for k, v in r["latency_ms"].items():
         if isinstance(v, dict):
-            p("   %-17s %8.1f %8.1f %9.2f %9.1f" % (
+            p("   %-25s %8.1f %8.1f %9.2f %9.1f" % (
                 k, v["p50"], v["p95"], v["cpu_p50"], v["wait_p50"]))
 
     p("\n3./4. N vbds over N/10 guests, all N adds issued at once from one"
@@ -617,10 +638,10 @@ def libxl_table(r):
                 rows.append(("latency ms, %s %s" % (k, q), s[q],
                              r["latency_ms"][k][q],
                              v.get("latency.%s_%s" % (k, q))))
-            # native hotplug against libxl's trivial script
-            nk = k.replace("_", "_native_", 1)
-            for q in ("p50", "p90"):
-                if nk in r["latency_ms"]:
+            # native hotplug, no hotplug, the floor's client: against
+            # libxl's trivial script
+            for nk in variants(k, r["latency_ms"]):
+                for q in ("p50", "p90"):
                     rows.append(("latency ms, %s %s" % (nk, q), s[q],
                                  r["latency_ms"][nk][q],
                                  v.get("latency.%s_%s" % (nk, q))))
@@ -639,6 +660,28 @@ def libxl_table(r):
                                        "-" if q is None else q))
     for e in lx.get("errors", []):
         p("   not measured: %s" % e)
+    latency_targets(r)
+
+
+def latency_targets(r):
+    """The sequential latency targets (p50 / libxl's with the trivial
+    script) next to what no client can beat on this host: the protocol
+    floor's client, and the library with no hotplug at all."""
+    v = r["vs_libxl"]
+    if not any(k.startswith("latency.") for k in v):
+        return
+    p = print
+    p("\n   sequential latency p50 / libxl's (targets: scripts <= 0.7,"
+      " native <= 0.3)")
+    p("   %-11s %8s %8s %8s %13s %12s" % (
+        "", "scripts", "native", "no hotpl", "floor+script", "floor, none"))
+    for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
+        kind, op = k.split("_", 1)
+        cells = [v.get("latency.%s_p50" % k)] + [
+            v.get("latency.%s_%s_%s_p50" % (kind, x, op))
+            for x in ("native", "none", "floor_trivial", "floor_native")]
+        p("   %-11s %8s %8s %8s %13s %12s" % tuple(
+            [k] + ["-" if c is None else c for c in cells]))
 
 
 if __name__ == "__main__":

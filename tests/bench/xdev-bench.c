@@ -10,7 +10,8 @@
  *
  *   requests                  requests per op from the library's connection
  *                             (C xenstored's -T trace, between markers)
- *   latency --script S [--count N] [--type vbd|vif]  (S: trivial, block, native, native-file)
+ *   latency --script S [--count N] [--type vbd|vif]  (S: trivial, block, native,
+ *           native-file, none; floor-trivial, floor-native: vbd only)
  *                             sequential ops: wall, own CPU, waiting
  *   scale --n N [--hotplug library|none] [--trace] [--no-floor]
  *                             N adds then N removes at once over N/10
@@ -43,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -386,13 +388,84 @@ static int cmd_requests(int argc, char **argv)
 
 /* ---- latency ----------------------------------------------------------- */
 
+/* The nodes a hotplug script writes for the device at backend BE (a vbd
+ * on loopdev, or a vif), through the bench's own connection. */
+static void hotplug_by_hand(const char *be, bool vif)
+{
+	char path[400], dev[32];
+	struct stat st;
+
+	if (!vif) {
+		if (stat(loopdev, &st) < 0)
+			die("%s: %s", loopdev, strerror(errno));
+		snprintf(dev, sizeof(dev), "%x:%x", major(st.st_rdev),
+			 minor(st.st_rdev));
+		snprintf(path, sizeof(path), "%s/physical-device", be);
+		if (!xs_write(bxs, XBT_NULL, path, dev, strlen(dev)))
+			die("writing %s: %s", path, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/hotplug-status", be);
+	if (!xs_write(bxs, XBT_NULL, path, "connected", 9))
+		die("writing %s: %s", path, strerror(errno));
+}
+
+/* latency --script floor-trivial|floor-native: the same cycles by the
+ * protocol floor's minimal client (floor-client.h), one vbd at a time:
+ * what any toolstack must write and wait for, with the trivial script or
+ * with in-process hotplug (as native), and nothing else. */
+static int latency_floor(bool with_script, int count)
+{
+	/* the client's CPU is not measured: zeros */
+	double *aw = calloc(3 * count, sizeof(double)), *rw = aw + count,
+	       *zero = rw + count;
+	struct floor_result fr;
+	struct floor_client *fc;
+	char script[400], be[300];
+	int i, failed = 0;
+	uint32_t g;
+
+	if (!aw)
+		die("out of memory");
+	host_start(NULL);
+	g = domain("guest", SIMHOST_DOM_GUEST);
+	loop_attach();
+	snprintf(script, sizeof(script), "%s/tests/bench/hotplug/%s", srcdir,
+		 TRIVIAL);
+	fc = floor_new(1, loopdev, with_script ? script : NULL, TRIVIAL);
+	floor_set(fc, 0, g, 51712, "xvda");
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vbd/%u/51712", g);
+	/* one warm-up cycle, not counted */
+	for (i = -1; i < count; i++) {
+		floor_add(fc, &fr);
+		failed += fr.failed;
+		if (i >= 0)
+			aw[i] = fr.p50_s * 1000;
+		if (!wait_state(be, XB_CONNECTED, 5000))
+			failed++;
+		floor_remove(fc, &fr);
+		failed += fr.failed;
+		if (i >= 0)
+			rw[i] = fr.p50_s * 1000;
+		wait_state(be, 0, 5000);
+	}
+	floor_free(fc);
+	printf("{\n  \"script\": \"floor-%s\", \"type\": \"vbd\", "
+	       "\"failed\": %d,\n", with_script ? TRIVIAL : "native", failed);
+	print_stats("add", aw, zero, count, false);
+	print_stats("remove", rw, zero, count, true);
+	printf("}\n");
+	host_stop();
+	free(aw);
+	return 0;
+}
+
 static int cmd_latency(int argc, char **argv)
 {
 	const char *script = TRIVIAL, *type = "vbd";
 	int count = 50, i, failed = 0;
 	char image[300], lockdir[300], be[300];
 	double *aw, *ac, *rw, *rc;
-	bool block, vif, native;
+	bool block, vif, native, none;
 	xdev_ctx *ctx;
 	uint32_t g;
 
@@ -405,15 +478,25 @@ static int cmd_latency(int argc, char **argv)
 			type = argv[++i];
 	}
 	/* native: no script named, the library's own hotplug; native-file:
-	 * the same for an image file (as block) */
+	 * the same for an image file (as block); none: no hotplug at all
+	 * (XDEV_HOTPLUG_NONE: the add ends at InitWait, the removal at Closed
+	 * and the nodes deleted), what is left when hotplug costs nothing */
+	if (!strcmp(script, "floor-trivial") || !strcmp(script, "floor-native")) {
+		if (strcmp(type, "vbd"))
+			die("--script %s: --type vbd only", script);
+		return latency_floor(!strcmp(script, "floor-trivial"),
+				     count < 1 ? 50 : count);
+	}
 	native = !strncmp(script, "native", 6);
 	block = !strcmp(script, "block") || !strcmp(script, "native-file");
-	if (!block && strcmp(script, TRIVIAL) && strcmp(script, "native"))
-		die("--script: trivial, block, native or native-file, not "
-		    "'%s'", script);
+	none = !strcmp(script, "none");
+	if (!block && !none && strcmp(script, TRIVIAL) &&
+	    strcmp(script, "native"))
+		die("--script: trivial, block, native, native-file or none, "
+		    "not '%s'", script);
 	vif = !strcmp(type, "vif");
 	if (vif && block)
-		die("--type vif: --script trivial or native");
+		die("--type vif: --script trivial, native or none");
 	if (count < 1)
 		count = 50;
 	aw = calloc(4 * count, sizeof(double));
@@ -437,10 +520,11 @@ static int cmd_latency(int argc, char **argv)
 			   "ip link set xenbr0 up"))
 			die("cannot make bridge xenbr0 in the host's namespace");
 	}
-	ctx = ctx_open(XDEV_HOTPLUG_LIBRARY, block ? "hotplug" : NULL, 0);
+	ctx = ctx_open(none ? XDEV_HOTPLUG_NONE : XDEV_HOTPLUG_LIBRARY,
+		       block ? "hotplug" : NULL, 0);
 	/* one warm-up cycle, not counted */
 	for (i = -1; i < count; i++) {
-		const char *named = native ? NULL : script;
+		const char *named = native || none ? NULL : script;
 		xdev_desc *d = vif ? desc_vif(named)
 			: desc_vbd("xvda", block ? image : loopdev, named, NULL);
 		xdev_device_id id;
@@ -465,6 +549,8 @@ static int cmd_latency(int argc, char **argv)
 			ac[i] = (c1 - c0) * 1000;
 		}
 		be_dir(&id, be, sizeof(be));
+		if (none) /* outside the timing: what hotplug would write */
+			hotplug_by_hand(be, vif);
 		settle(ctx, be, XB_CONNECTED, 5000);
 		t0 = now();
 		c0 = cpu_self();
@@ -479,6 +565,8 @@ static int cmd_latency(int argc, char **argv)
 			rw[i] = (t1 - t0) * 1000;
 			rc[i] = (c1 - c0) * 1000;
 		}
+		if (vif)
+			vif_settle(g, id.devid, 5000);
 	}
 	xdev_ctx_free(ctx);
 	printf("{\n  \"script\": \"%s\", \"type\": \"%s\", \"failed\": %d,\n",
@@ -1347,8 +1435,9 @@ static void usage(void)
 		"  --watched: every script under a watcher process (a SIGCHLD\n"
 		"             handler installed), not the library's own child\n"
 		"  requests [--cycles N] [--native]\n"
-		"  latency [--script trivial|block|native|native-file] [--type vbd|vif]\n"
-		"          [--count N]\n"
+		"  latency [--script trivial|block|native|native-file|none|\n"
+		"                    floor-trivial|floor-native]\n"
+		"          [--type vbd|vif] [--count N]\n"
 		"  scale --n N [--hotplug library|none] [--native] [--trace]\n"
 		"        [--no-floor]\n"
 		"  openloop --rate R [--n N]\n"
