@@ -15,7 +15,10 @@
  * for the kernel's RTNL lock, which the kernel holds while it unregisters
  * a netdevice (netback's vifs go that way after their device's Closed),
  * for RCU grace periods: hence few requests - online, the bridge looked
- * up then the vif configured in one; offline, one.
+ * up then the vif configured in one; offline, one.  The one wait:
+ * Linux's netback switches to InitWait before it registers the vif
+ * (netback_probe, then backend_create_xenvif), so online may come first;
+ * it is tried again, without blocking, until release_wait_ms.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +34,7 @@
 #include "native.h"
 
 #define MSG_ROOM 1024
+#define NAP_MAX_MS 50
 
 struct link_req {
 	struct nlmsghdr nh;
@@ -199,7 +203,26 @@ static int link_set_all(int fd, const char *dev, unsigned mtu,
 	return e == -ENOENT ? -ENODEV : e;
 }
 
-static enum native_status vif_online(struct native_job *job, int fd)
+/* The vif not there yet: RETRY until release_end, then FAILED. */
+static enum native_status link_wait(struct native_job *job, int64_t now,
+				    int *retry_ms)
+{
+	if (job->phase != NATIVE_LINK_WAIT) {
+		job->phase = NATIVE_LINK_WAIT;
+		job->release_end = now + job->release_wait_ms;
+		job->nap_ms = 1;
+	}
+	if (now >= job->release_end)
+		return native__fail(job, "interface %s does not exist",
+				    job->ifname);
+	*retry_ms = job->nap_ms;
+	if (job->nap_ms < NAP_MAX_MS)
+		job->nap_ms *= 2;
+	return NATIVE_RETRY;
+}
+
+static enum native_status vif_online(struct native_job *job, int fd,
+				     int64_t now, int *retry_ms)
 {
 	const char *const kv[] = { "hotplug-status", "connected", NULL };
 	const char *dev = job->ifname, *br = job->bridge;
@@ -212,7 +235,7 @@ static enum native_status vif_online(struct native_job *job, int fd)
 		goto connected;
 	/* one of them failed: step by step, to say which */
 	if (link_get(fd, dev, &vif, kind, sizeof(kind)))
-		return native__fail(job, "interface %s does not exist", dev);
+		return link_wait(job, now, retry_ms);
 	if (link_get(fd, br, &bridge, kind, sizeof(kind)))
 		return native__fail(job, "bridge %s does not exist", br);
 	if (strcmp(kind, "bridge"))
@@ -271,7 +294,8 @@ static enum native_status vif_offline(struct native_job *job, int fd)
 	return NATIVE_DONE;
 }
 
-enum native_status native__vif_step(struct native_job *job)
+enum native_status native__vif_step(struct native_job *job, int64_t now,
+				    int *retry_ms)
 {
 	enum native_status s;
 	int fd = rtnl_open();
@@ -280,7 +304,8 @@ enum native_status native__vif_step(struct native_job *job)
 		return native__fail(job, "cannot open a netlink socket for "
 				    "interface %s: %s", job->ifname,
 				    strerror(-fd));
-	s = job->adding ? vif_online(job, fd) : vif_offline(job, fd);
+	s = job->adding ? vif_online(job, fd, now, retry_ms) :
+			  vif_offline(job, fd);
 	close(fd);
 	return s;
 }

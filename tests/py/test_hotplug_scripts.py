@@ -848,6 +848,56 @@ def test_vif_bridge_that_is_not_a_bridge(net):
                   "tap9", "not a bridge")
 
 
+def _descendant_named(pid, name):
+    """True if a process named NAME descends from PID (/proc)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append((int(d), comm))
+    todo = [pid]
+    while todo:
+        for child, comm in children.get(todo.pop(), []):
+            if comm == name:
+                return True
+            todo.append(child)
+    return False
+
+
+def test_vif_online_waits_for_netback_to_register_the_vif(net):
+    """Linux's netback writes InitWait, then registers the vif: online
+    waits for it.  The interface is made only once the script is seen
+    waiting (its `sleep` between looks); the script then succeeds."""
+    net.link_add("br0", bridge=True)
+    be = net.backend("vif", 7, 0, bridge="br0")
+    proc = subprocess.Popen(
+        [XDEV_SIM, "exec", "--", "env", f"XENBUS_PATH={be}", "vif=vif7.0",
+         VIF_BRIDGE, "online"], env=net.host.env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 30
+        while not _descendant_named(proc.pid, "sleep"):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < end, "the script never waited"
+            time.sleep(0.01)
+        net.link_add("vif7.0")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert " master br0 " in net.link("vif7.0")
+    assert net.read(f"{be}/hotplug-status") == "connected"
+
+
 def test_vif_missing_interface_gives_hotplug_error(net):
     net.link_add("br0", bridge=True)
     be = net.backend("vif", 7, 0, bridge="br0")

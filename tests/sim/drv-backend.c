@@ -303,16 +303,36 @@ static void connect_delay(struct drv *d, struct drv_dev *dev)
 
 /* Entry action of TARGET; false when it failed and the device was sent
  * to Closing instead, as xenbus_dev_fatal() does. */
-static bool backend_enter(struct drv *d, struct drv_dev *dev, int target)
+/* netback_probe() writes InitWait, then registers the vif
+ * (backend_create_xenvif()): a toolstack that sees InitWait may look for
+ * the interface before it exists.  The vif-delay fault widens that
+ * window; the whole driver waits, as the probing kernel thread would. */
+static bool vif_probe(struct drv *d, struct drv_dev *dev)
 {
-	int r = 0;
+	struct drv_faults f;
+	int r;
 
-	if (target == XB_INITWAIT && !strcmp(dev->type, "vif") &&
-	    dev->tap_fd < 0 && (r = vif_create(dev)) < 0) {
+	if (!drv_set_state(d, dev, XB_INITWAIT))
+		return false;
+	drv_faults_get(d, dev, &f);
+	if (f.vif_delay_ms > 0) {
+		drv_log(d, "fault: %s: %d ms before its vif", dev->path,
+			f.vif_delay_ms);
+		usleep((useconds_t)f.vif_delay_ms * 1000);
+	}
+	if ((r = vif_create(dev)) < 0) {
 		drv_report_error(d, dev, r, "creating the vif interface");
 		drv_set_state(d, dev, XB_CLOSING);
 		return false;
 	}
+	return true;
+}
+
+static bool backend_enter(struct drv *d, struct drv_dev *dev, int target)
+{
+	if (target == XB_INITWAIT && !strcmp(dev->type, "vif") &&
+	    dev->tap_fd < 0)
+		return vif_probe(d, dev);
 	if (target == XB_CONNECTED && !strcmp(dev->type, "vbd") &&
 	    !vbd_publish(d, dev))
 		return false;

@@ -35,6 +35,8 @@ struct drv_faults {
 	bool backend_unresponsive;   /* never reaches InitWait, never closes */
 	bool backend_delete_on_close;/* removes its own directory instead */
 	int slow_ms;                 /* delay before every transition */
+	int vif_delay_ms;            /* backend: netback registers its vif
+				      * this long after InitWait */
 	int connect_delay_ms;        /* backend: connect() takes this long
 					between deciding and writing Connected */
 	int destroy_at;              /* destroy own domain before entering */

@@ -610,6 +610,48 @@ START_TEST(native_puts_a_vif_on_its_bridge_and_takes_it_off)
 }
 END_TEST
 
+/* Linux's netback writes InitWait, then registers the vif: native online
+ * waits for it without blocking (here 300 ms late: the add cannot end
+ * sooner, and ends with the vif on its bridge); past the wait, the
+ * scripts' "does not exist", undone. */
+START_TEST(native_vif_waits_for_netback_to_register_it)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id = { XDEV_VIF, 0, g, 0 };
+	char cmd[100], vif[32];
+	const char *out;
+	long long t0;
+
+	ck_assert_int_eq(simhost_setenv(&fx_host, 0, 1), 0);
+	ck_assert_int_eq(system("ip link add xnbr1 type bridge"), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*", "vif-delay=300"),
+			 0);
+	native_ctx(XDEV_NATIVE_AUTO, 5000);
+	t0 = now_ms();
+	ck_assert_msg(add_vif(g, "xnbr1", NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	ck_assert_int_ge(now_ms() - t0, 300);
+	snprintf(vif, sizeof(vif), "vif%u.%u", g, id.devid);
+	snprintf(cmd, sizeof(cmd), "ip -o link show %s", vif);
+	out = output_of(cmd);
+	ck_assert_msg(strstr(out, "master xnbr1"), "%s", out);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	ck_assert(fx_link_wait_gone(0, vif, 10000));
+	/* later than the wait: refused, undone */
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*", "vif-delay=1500"),
+			 0);
+	native_ctx(XDEV_NATIVE_AUTO, 200);
+	ck_assert_int_eq(add_vif(g, "xnbr1", NULL, &id),
+			 XDEV_E_HOTPLUG_FAILED);
+	ck_assert_msg(strstr(xdev_ctx_last_message(ctx), "does not exist"),
+		      "%s", xdev_ctx_last_message(ctx));
+	assert_clean(&id);
+	ck_assert_int_eq(simhost_fault_clear(&fx_host, 0), 0);
+}
+END_TEST
+
 /* XDEV_NATIVE_NEVER: the block script, as before (the record says so). */
 START_TEST(native_never_runs_the_scripts)
 {
@@ -736,6 +778,7 @@ int main(int argc, char **argv)
 		native_removal_waits_for_the_kernel_to_let_go,
 		native_lock_naps_rearm_an_applications_one_shot_timer,
 		native_puts_a_vif_on_its_bridge_and_takes_it_off,
+		native_vif_waits_for_netback_to_register_it,
 		native_never_runs_the_scripts,
 	};
 	const struct lib_tests t = {

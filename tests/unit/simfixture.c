@@ -271,10 +271,10 @@ void fx_hotplug_agent_start(void)
 	close(ready[0]);
 }
 
-/* In this process's namespace: 0 when NAME is gone, 1 past the deadline,
- * 2 on a netlink error.  Subscribed before the first look, so a deletion
- * between the look and the wait is not missed. */
-static int link_gone_here(const char *name, int timeout_ms)
+/* In this process's namespace: 0 once NAME exists (PRESENT) or is gone,
+ * 1 past the deadline, 2 on a netlink error.  Subscribed before the
+ * first look, so a change between the look and the wait is not missed. */
+static int link_wait_here(const char *name, bool present, int timeout_ms)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
 				  .nl_groups = RTMGRP_LINK };
@@ -284,7 +284,7 @@ static int link_gone_here(const char *name, int timeout_ms)
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 2;
-	while (if_nametoindex(name)) {
+	while ((if_nametoindex(name) != 0) != present) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long long left = deadline - now_ms();
 
@@ -298,7 +298,8 @@ static int link_gone_here(const char *name, int timeout_ms)
 	return 0;
 }
 
-bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms)
+static bool link_wait(uint32_t domid, const char *name, bool present,
+		      int timeout_ms)
 {
 	int st = 0;
 	pid_t pid = fork();
@@ -309,12 +310,22 @@ bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms)
 			dprintf(2, "entering domain %u: %s\n", domid, fx_host.err);
 			_exit(3);
 		}
-		_exit(link_gone_here(name, timeout_ms));
+		_exit(link_wait_here(name, present, timeout_ms));
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) <= 1,
-		      "waiting for %s to go failed (status %d)", name, st);
+		      "waiting for %s failed (status %d)", name, st);
 	return WEXITSTATUS(st) == 0;
+}
+
+bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms)
+{
+	return link_wait(domid, name, false, timeout_ms);
+}
+
+bool fx_link_wait_present(uint32_t domid, const char *name, int timeout_ms)
+{
+	return link_wait(domid, name, true, timeout_ms);
 }
 
 int fx_loops_backing(const char *image)

@@ -53,6 +53,9 @@ void fx_hotplug_agent_stop(void);
  * Closed, as in Linux.  Woken by rtnetlink's link events, never polled;
  * true if it went within TIMEOUT_MS. */
 bool fx_link_wait_gone(uint32_t domid, const char *name, int timeout_ms);
+/* The same until it exists: netback registers its vif just after it
+ * wrote InitWait, as Linux's netback_probe() does. */
+bool fx_link_wait_present(uint32_t domid, const char *name, int timeout_ms);
 
 /* How many loop devices have IMAGE as their backing file (sysfs). */
 int fx_loops_backing(const char *image);
