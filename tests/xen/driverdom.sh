@@ -244,7 +244,8 @@ dd_destroy_under_removal() {
 }
 
 driverdom_checks() {
-	local mode
+	local mode t0 log=/var/log/xen/console/guest-driverdom.log
+	t0=$(now)
 	if make_driverdom; then
 		for mode in safe auto force; do
 			dd_vbd_cycle "$mode"
@@ -254,7 +255,8 @@ driverdom_checks() {
 		dd_xl_cycle
 		dd_destroy_under_removal
 	fi
+	echo "check: the driver-domain checks took $(since "$t0") s"
 	# xenconsoled keeps it (dom0-init.sh: --log=guest), past the destroy
-	echo "check: the driver domain's console:"
-	sed 's/^/  driverdom| /' /var/log/xen/console/guest-driverdom.log 2>/dev/null
+	echo "check: the driver domain's console ($log):"
+	sed 's/^/  driverdom| /' "$log" || echo "  driverdom| (no log)"
 }
