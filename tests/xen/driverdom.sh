@@ -34,6 +34,16 @@ dd_nodes_gone() {
 	! xenstore-exists "$(dd_be "$1" "$2")" 2>/dev/null && fe_gone "$1" "$2" &&
 		! xenstore-exists "/xdev/$gid/$1/$2" 2>/dev/null
 }
+# libxl returns from an attach to a driver domain once the nodes are
+# written (the hotplug there is xl devd's business); xdev waits for the
+# daemon's hotplug-status.  Both are also timed until the frontend is
+# Connected, which is comparable.
+# connected TOOL OP T0 TYPE DEVID: until the frontend is Connected, and
+# that time from T0.
+connected() {
+	wait_node "/local/domain/$gid/device/$4/$5/state" 4 60 || return 1
+	echo "TIME $1 $2 $(since "$3")"
+}
 dd_label() { [ "$1" = auto ] && echo "(driverdom)" || echo "(driverdom,$1)"; }
 dd_vbd_spec="backend=driverdom, format=raw, vdev=xvdb, access=rw, target=$DD_IMG"
 
@@ -84,9 +94,10 @@ dd_detached() {
 }
 
 dd_vbd_cycle() {
-	local mode=$1 name="dd-vbd-$1"
+	local mode=$1 name="dd-vbd-$1" t0
+	t0=$(now)
 	if ! timed xdev 'block-attach(driverdom)' xdev block-attach guest "$dd_vbd_spec" ||
-		! wait_node "/local/domain/$gid/device/vbd/51728/state" 4 60; then
+		! connected xdev 'block-attach-connected(driverdom)' "$t0" vbd 51728; then
 		fail "$name-attach" "xdev block-attach failed"
 		return
 	fi
@@ -107,9 +118,10 @@ dd_vbd_cycle() {
 }
 
 dd_vif_cycle() {
-	local mode=$1 name="dd-vif-$1"
+	local mode=$1 name="dd-vif-$1" t0
+	t0=$(now)
 	if ! timed xdev 'network-attach(driverdom)' xdev network-attach guest backend=driverdom bridge=xenbr0 ||
-		! wait_node "/local/domain/$gid/device/vif/0/state" 4 60; then
+		! connected xdev 'network-attach-connected(driverdom)' "$t0" vif 0; then
 		fail "$name-attach" "xdev network-attach failed"
 		return
 	fi
@@ -160,17 +172,20 @@ dd_daemon_restart() {
 # The same operations with xl, `xl devd` doing the hotplug in the driver
 # domain (xdevd stopped meanwhile), for the timings.
 dd_xl_cycle() {
+	local t0 t1
 	if ! dcmd xdevd-stop || ! dcmd devd-start; then
 		fail dd-xl-comparison "could not switch to xl devd: $dout"
 		return
 	fi
+	t0=$(now)
 	if timed xl 'block-attach(driverdom)' xl block-attach guest \
 		"backend=driverdom, format=raw, vdev=xvdc, access=rw, target=$DD_IMG2" &&
-		wait_node "/local/domain/$gid/device/vbd/51744/state" 4 60 &&
+		connected xl 'block-attach-connected(driverdom)' "$t0" vbd 51744 &&
 		gcmd sig xvdc && [ "$gout" = "$SIG" ] &&
 		timed xl 'block-detach(driverdom)' xl block-detach guest xvdc &&
+		t1=$(now) &&
 		timed xl 'network-attach(driverdom)' xl network-attach guest backend=driverdom bridge=xenbr0 &&
-		wait_node "/local/domain/$gid/device/vif/0/state" 4 60 &&
+		connected xl 'network-attach-connected(driverdom)' "$t1" vif 0 &&
 		gcmd net-up eth0 10.99.1.2/24 && dcmd ping 10.99.1.2 &&
 		timed xl 'network-detach(driverdom)' xl network-detach guest 0 &&
 		dcmd released "$gid"; then
