@@ -78,14 +78,20 @@ make_driverdom() {
 }
 
 # After a detach: the guest has lost the device, the driver domain has
-# released what its hotplug acquired, the store has no node of it.
+# released what its hotplug acquired (RELEASED: dcmd released's status and
+# output, for both devices of the cycle), the store has no node of it.
 dd_detached() {
-	local name=$1 type=$2 devid=$3 what=$4
-	if [ "$type" = vbd ]; then gcmd has xvdb; else gcmd has-if eth0; fi
+	local name=$1 type=$2 devid=$3 released=$4 left=$5 mine=/dev/loop
+	if [ "$type" = vbd ]; then
+		gcmd has xvdb
+	else
+		gcmd has-if eth0
+		mine="vif$gid."
+	fi
 	if [ "$gout" != no ]; then
-		fail "$name" "the guest still has $what ($gout)"
-	elif ! dcmd released "$gid"; then
-		fail "$name" "in the driver domain after 30 s: $dout"
+		fail "$name" "the guest still has it ($gout)"
+	elif [ "$released" != 0 ] && [[ $left == *"$mine"* || $left != *left:* ]]; then
+		fail "$name" "in the driver domain after 30 s: $left"
 	elif ! dd_nodes_gone "$type" "$devid"; then
 		fail "$name" "nodes left in the store: $(xenstore-ls -fp "$(dd_be "$type" "$devid")" 2>&1 | head -5)"
 	else
@@ -93,50 +99,61 @@ dd_detached() {
 	fi
 }
 
-dd_vbd_cycle() {
-	local mode=$1 name="dd-vbd-$1" t0
+dd_vbd_attach() {
+	local name="dd-vbd-$1-attach" t0
 	t0=$(now)
 	if ! timed xdev 'block-attach(driverdom)' xdev block-attach guest "$dd_vbd_spec" ||
 		! connected xdev 'block-attach-connected(driverdom)' "$t0" vbd 51728; then
-		fail "$name-attach" "xdev block-attach failed"
-		return
+		fail "$name" "xdev block-attach failed"
+		return 1
 	fi
 	if ! gcmd sig xvdb || [ "$gout" != "$SIG" ]; then
-		fail "$name-attach" "the guest read '$gout', not the signature"
+		fail "$name" "the guest read '$gout', not the signature"
 	elif ! dcmd loops || [[ $dout != *"($DD_IMG)"* ]]; then
-		fail "$name-attach" "no loop device of $DD_IMG in the driver domain: $dout"
+		fail "$name" "no loop device of $DD_IMG in the driver domain: $dout"
 	elif [ -n "$(losetup -a)" ]; then
-		fail "$name-attach" "a loop device in dom0: $(losetup -a)"
+		fail "$name" "a loop device in dom0: $(losetup -a)"
 	else
-		pass "$name-attach"
+		pass "$name"
 	fi
-	if ! timed xdev "block-detach$(dd_label "$mode")" xdev block-detach "--$mode" guest xvdb; then
-		fail "$name-detach" "xdev block-detach --$mode failed"
-		return
-	fi
-	dd_detached "$name-detach" vbd 51728 xvdb
 }
 
-dd_vif_cycle() {
-	local mode=$1 name="dd-vif-$1" t0
+dd_vif_attach() {
+	local name="dd-vif-$1-attach" t0
 	t0=$(now)
 	if ! timed xdev 'network-attach(driverdom)' xdev network-attach guest backend=driverdom bridge=xenbr0 ||
 		! connected xdev 'network-attach-connected(driverdom)' "$t0" vif 0; then
-		fail "$name-attach" "xdev network-attach failed"
-		return
+		fail "$name" "xdev network-attach failed"
+		return 1
 	fi
 	if ! gcmd net-up eth0 10.99.1.2/24; then
-		fail "$name-attach" "the guest has no eth0: $gout"
+		fail "$name" "the guest has no eth0: $gout"
 	elif ! dcmd ping 10.99.1.2; then
-		fail "$name-attach" "the driver domain's ping had no answer: $dout"
+		fail "$name" "the driver domain's ping had no answer: $dout"
 	else
-		pass "$name-attach"
+		pass "$name"
 	fi
-	if ! timed xdev "network-detach$(dd_label "$mode")" xdev network-detach "--$mode" guest 0; then
-		fail "$name-detach" "xdev network-detach --$mode failed"
-		return
+}
+
+# One removal mode: a disk and a NIC attached and used, both detached with
+# it, then what the driver domain released looked at once for the two.
+dd_cycle() {
+	local mode=$1 vbd=0 vif=0 released
+	dd_vbd_attach "$mode" && vbd=1
+	dd_vif_attach "$mode" && vif=1
+	if [ $vbd = 1 ] && ! timed xdev "block-detach$(dd_label "$mode")" xdev block-detach "--$mode" guest xvdb; then
+		fail "dd-vbd-$mode-detach" "xdev block-detach --$mode failed"
+		vbd=0
 	fi
-	dd_detached "$name-detach" vif 0 eth0
+	if [ $vif = 1 ] && ! timed xdev "network-detach$(dd_label "$mode")" xdev network-detach "--$mode" guest 0; then
+		fail "dd-vif-$mode-detach" "xdev network-detach --$mode failed"
+		vif=0
+	fi
+	[ $vbd = 1 ] || [ $vif = 1 ] || return
+	dcmd released "$gid"
+	released=$?
+	[ $vbd = 0 ] || dd_detached "dd-vbd-$mode-detach" vbd 51728 $released "$dout"
+	[ $vif = 0 ] || dd_detached "dd-vif-$mode-detach" vif 0 $released "$dout"
 }
 
 # xdevd killed between an attach and a detach (what a crash leaves: its
@@ -202,7 +219,7 @@ dd_xl_cycle() {
 # ends with success, the monitor reports both devices gone, and nothing of
 # them is left in the store.
 dd_destroy_under_removal() {
-	local dpid rc t0 line vbd_gone='' vif_gone='' p left=''
+	local dpid rc t0 line vbd_gone='' vif_gone='' p left='' gone_after
 	if ! xdev -q -w block-attach guest "$dd_vbd_spec" ||
 		! xdev -q -w network-attach guest backend=driverdom bridge=xenbr0; then
 		fail dd-destroy-during-remove "setup failed"
@@ -234,15 +251,17 @@ dd_destroy_under_removal() {
 		[[ $line =~ \"type\":\ ?\"vbd\" ]] && vbd_gone=1
 		[[ $line =~ \"type\":\ ?\"vif\" ]] && vif_gone=1
 	done
-	echo "check: the devices' DEVICE_GONE $(since "$t0") s after the destroy"
+	gone_after=$(since "$t0")
+	echo "check: the devices' DEVICE_GONE $gone_after s after the destroy"
 	kill "$mpid" 2>/dev/null
 	wait "$mpid" 2>/dev/null
 	exec 7<&-
 	xl unpause guest
-	if [ -n "$vbd_gone" ] && [ -n "$vif_gone" ]; then
+	if [ -n "$vbd_gone" ] && [ -n "$vif_gone" ] &&
+		awk -v t="$gone_after" 'BEGIN { exit !(t < 20) }'; then
 		pass dd-monitor-gone
 	else
-		fail dd-monitor-gone "DEVICE_GONE: vbd '${vbd_gone:-none}', vif '${vif_gone:-none}'"
+		fail dd-monitor-gone "DEVICE_GONE within 20 s of the destroy: vbd '${vbd_gone:-none}', vif '${vif_gone:-none}' (looked for $gone_after s)"
 	fi
 	for p in "/local/domain/$ddid" "/local/domain/$gid/device/vbd/51728" \
 		"/local/domain/$gid/device/vif/0" "/xdev/$gid"; do
@@ -263,8 +282,7 @@ driverdom_checks() {
 	t0=$(now)
 	if make_driverdom; then
 		for mode in safe auto force; do
-			dd_vbd_cycle "$mode"
-			dd_vif_cycle "$mode"
+			dd_cycle "$mode"
 		done
 		dd_daemon_restart
 		dd_xl_cycle
