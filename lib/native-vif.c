@@ -2,7 +2,9 @@
  * native-vif: netback's hotplug without the vif-bridge script - the vif
  * netback made (vif<domid>.<handle>) joins its bridge, through rtnetlink.
  *
- * online: the bridge must exist and be a bridge; the vif gets the MTU
+ * online: the vif is waited for (netback registers it only after it has
+ * written InitWait: NATIVE_VIF_WAIT_MS, native.h), napping as a lock wait
+ * does; the bridge must exist and be a bridge; the vif gets the MTU
  * asked for, the address fe:ff:ff:ff:ff:ff (Xen's scripts give every vif
  * that address: the guest's MAC is the frontend's, and a bridge never
  * takes a port's fe:ff:... address as its own), the bridge as master,
@@ -11,7 +13,7 @@
  * and goes down.  The messages are hotplug/vif-bridge's.
  *
  * Each request is one message on a NETLINK_ROUTE socket of the caller's
- * network namespace, answered at once by the kernel: nothing waits.
+ * network namespace, answered at once by the kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -166,7 +168,27 @@ static int rtnl_open(void)
 	return fd;
 }
 
-static enum native_status vif_online(struct native_job *job, int fd)
+/* The vif not registered yet (NATIVE_VIF_WAIT_MS, native.h): RETRY after
+ * a nap (1 ms, doubled up to 50), FAILED past the wait. */
+static enum native_status vif_wait(struct native_job *job, int64_t now,
+				   int *retry_ms)
+{
+	if (job->phase != NATIVE_VIF_WAIT) {
+		job->phase = NATIVE_VIF_WAIT;
+		job->vif_end = now + NATIVE_VIF_WAIT_MS;
+		job->nap_ms = 1;
+	}
+	if (now >= job->vif_end)
+		return native__fail(job, "interface %s does not exist",
+				    job->ifname);
+	*retry_ms = job->nap_ms;
+	if (job->nap_ms < 50)
+		job->nap_ms *= 2;
+	return NATIVE_RETRY;
+}
+
+static enum native_status vif_online(struct native_job *job, int fd,
+				     int64_t now, int *retry_ms)
 {
 	static const unsigned char host_mac[6] = { 0xfe, 0xff, 0xff,
 						   0xff, 0xff, 0xff };
@@ -175,7 +197,10 @@ static enum native_status vif_online(struct native_job *job, int fd)
 	char kind[32];
 	int vif, bridge, e;
 
-	if (link_get(fd, dev, &vif, kind, sizeof(kind)))
+	e = link_get(fd, dev, &vif, kind, sizeof(kind));
+	if (e == -ENODEV)
+		return vif_wait(job, now, retry_ms);
+	if (e)
 		return native__fail(job, "interface %s does not exist", dev);
 	if (link_get(fd, br, &bridge, kind, sizeof(kind)))
 		return native__fail(job, "bridge %s does not exist", br);
@@ -230,7 +255,8 @@ static enum native_status vif_offline(struct native_job *job, int fd)
 	return NATIVE_DONE;
 }
 
-enum native_status native__vif_step(struct native_job *job)
+enum native_status native__vif_step(struct native_job *job, int64_t now,
+				    int *retry_ms)
 {
 	enum native_status s;
 	int fd = rtnl_open();
@@ -239,7 +265,8 @@ enum native_status native__vif_step(struct native_job *job)
 		return native__fail(job, "cannot open a netlink socket for "
 				    "interface %s: %s", job->ifname,
 				    strerror(-fd));
-	s = job->adding ? vif_online(job, fd) : vif_offline(job, fd);
+	s = job->adding ? vif_online(job, fd, now, retry_ms)
+			: vif_offline(job, fd);
 	close(fd);
 	return s;
 }

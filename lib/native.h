@@ -30,6 +30,11 @@
 #define NATIVE_LOCK_DIR "/run/xdev"
 #define NATIVE_RELEASE_WAIT_MS 5000
 #define NATIVE_LOCK_WAIT_MS 30000
+/* How long a vif add waits for netback's interface: Linux's netback
+ * writes InitWait before it registers vif<domid>.<handle>
+ * (netback_probe: backend_switch_state(InitWait), then
+ * backend_create_xenvif), and hotplug starts at InitWait. */
+#define NATIVE_VIF_WAIT_MS 10000
 
 enum native_kind { NATIVE_VBD, NATIVE_VIF };
 
@@ -44,6 +49,7 @@ enum native_phase {
 	NATIVE_START = 0,
 	NATIVE_LOCK_WAIT,         /* block.lock is held by another */
 	NATIVE_RELEASE_WAIT,      /* a loop device detached, still open */
+	NATIVE_VIF_WAIT,          /* netback has not registered the vif yet */
 	NATIVE_ENDED,
 };
 
@@ -69,6 +75,7 @@ struct native_job {
 	int lock_fd;              /* block.lock, held; -1 */
 	int64_t lock_end;         /* ms (CLOCK_MONOTONIC) */
 	int64_t release_end;
+	int64_t vif_end;
 	int nap_ms;
 	char loop[32];            /* vbd: the loop device in question */
 	char image[NATIVE_PATH_LEN];
@@ -90,7 +97,8 @@ void native_job_release(struct native_job *job);
 /* native-block.c, native-vif.c: one attempt of each phase. */
 enum native_status native__vbd_step(struct native_job *job, int64_t now,
 				    int *retry_ms);
-enum native_status native__vif_step(struct native_job *job);
+enum native_status native__vif_step(struct native_job *job, int64_t now,
+				    int *retry_ms);
 
 /* native.c, for the two: the result nodes, in one transaction, unless the
  * backend directory is gone (then -ENOENT).  KV is key, value, ..., NULL. */
