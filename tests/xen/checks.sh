@@ -358,6 +358,10 @@ destroy_cleanup() {
 	fi
 }
 
+# the driver-domain checks: driverdom_checks
+# shellcheck source=tests/xen/driverdom.sh
+. "${BASH_SOURCE%/*}/driverdom.sh"
+
 # ---- run ----------------------------------------------------------------------
 
 truncate -s 64M "$IMG" && printf '%s' "$SIG" | dd of="$IMG" conv=notrunc 2>/dev/null
@@ -369,6 +373,7 @@ if make_guest; then
 	done
 	xl_cycle
 	stuck_frontend
+	driverdom_checks
 	destroy_under_removal
 	# kexec-tools could be in the guest image, but in a PV guest `kexec
 	# -e` only powers the domain off: Linux's machine_shutdown() is

@@ -33,10 +33,10 @@ while read -r m; do
 	insmod "/lib/modules/$m.ko" || fatal "insmod $m"
 done </lib/modules/order
 mount -t xenfs xenfs /proc/xen || fatal "mount xenfs"
-mkdir -p /run/xen /run/xenstored /var/lib/xenstored /var/log/xen /run/xen-hotplug
+mkdir -p /run/xen /run/xenstored /var/lib/xenstored /var/log/xen/console /run/xen-hotplug
 xenstored --pid-file /run/xenstored.pid || fatal "xenstored"
 xen-init-dom0 >/dev/null || fatal "xen-init-dom0"
-xenconsoled --pid-file /run/xenconsoled.pid || fatal "xenconsoled"
+xenconsoled --pid-file /run/xenconsoled.pid --log=guest || fatal "xenconsoled"
 ip link set lo up
 ip link add xenbr0 type bridge && ip addr add 10.99.0.1/24 dev xenbr0 &&
 	ip link set xenbr0 up || fatal "bridge"

@@ -7,10 +7,15 @@
 #   OUT/dom0.cpio.gz   dom0: busybox, bash and friends, the Xen tools,
 #                      xenstored, the backend modules, xdev installed under
 #                      /usr/local, the checks, and the guest's kernel and
-#                      initramfs under /guest
+#                      initramfs under /guest (the driver domain's
+#                      initramfs under /driverdom)
 #   OUT/guest.cpio.gz  the guest: busybox, the frontend modules, the
 #                      xenstore tools, and an agent that runs the checks'
 #                      commands (guest-init.sh)
+#   OUT/driverdom.cpio.gz  the driver domain: busybox, bash and friends, the
+#                      backend modules, xl and the xenstore tools, Xen's
+#                      scripts, xdev (xdevd) as in dom0, and an agent
+#                      (driverdom-init.sh); dom0 holds it under /driverdom
 #
 #   tests/xen/mkimages.sh CACHE BUILDDIR SRCDIR OUT
 set -euo pipefail
@@ -74,6 +79,26 @@ pack() {
 	(cd "$1" && find . | cpio -o -H newc --quiet) | gzip -1 >"$2"
 }
 
+# the real tools where busybox's lack options the scripts use (readlink -e)
+add_tools() {
+	local root=$1 t f
+	for t in bash ip losetup flock stat timeout truncate dd readlink find mv rm mkdir; do
+		f=$(command -v "$t" || true)
+		[ -n "$f" ] && copy_bin "$root" "$f" "/usr/bin/$t"
+	done
+	ln -sf /usr/bin/bash "$root/bin/bash"
+}
+
+# xdev, installed as `make install` would, then its libraries
+add_xdev() {
+	local root=$1 f
+	make -s -C "$builddir" install DESTDIR="$root" >/dev/null
+	for f in "$root"/usr/local/bin/* "$root"/usr/local/sbin/* "$root"/usr/local/lib/libxdev.so; do
+		[ -f "$f" ] || continue
+		LD_LIBRARY_PATH=$root/usr/local/lib copy_bin "$root" "$f" "${f#"$root"}"
+	done
+}
+
 # ---- the guest ------------------------------------------------------------
 groot=$out/guest-root
 base_root "$groot"
@@ -85,17 +110,31 @@ cp "$srcdir/tests/xen/guest-init.sh" "$groot/init"
 chmod +x "$groot/init"
 pack "$groot" "$out/guest.cpio.gz"
 
+# ---- the driver domain ---------------------------------------------------------
+# the backends, xdevd with xdev's scripts, and for the timings xl devd
+# with Xen's scripts
+ddroot=$out/driverdom-root
+base_root "$ddroot"
+add_modules "$ddroot" xen-privcmd xen-evtchn xen-gntdev xenfs \
+	xen-blkback xen-netback llc stp bridge loop
+add_tools "$ddroot"
+copy_bin "$ddroot" "$croot/usr/lib/xen-4.17/bin/xl" /usr/sbin/xl
+for t in xenstore-read xenstore-write xenstore-watch xenstore-rm xenstore-exists xenstore-list; do
+	copy_bin "$ddroot" "$croot/usr/bin/$t" "/usr/bin/$t"
+done
+mkdir -p "$ddroot/etc/xen" "$ddroot/var/lib/xen" "$ddroot/var/log/xen"
+cp -a "$croot/etc/xen/scripts" "$ddroot/etc/xen/"
+add_xdev "$ddroot"
+cp "$srcdir/tests/xen/driverdom-init.sh" "$ddroot/init"
+chmod +x "$ddroot/init"
+pack "$ddroot" "$out/driverdom.cpio.gz"
+
 # ---- dom0 -------------------------------------------------------------------
 droot=$out/dom0-root
 base_root "$droot"
 add_modules "$droot" xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xenfs \
 	xen-blkback xen-netback llc stp bridge loop
-# the real tools where busybox's lack options the scripts use (readlink -e)
-for t in bash ip losetup flock stat timeout truncate dd readlink find mv rm mkdir; do
-	f=$(command -v "$t" || true)
-	[ -n "$f" ] && copy_bin "$droot" "$f" "/usr/bin/$t"
-done
-ln -sf /usr/bin/bash "$droot/bin/bash"
+add_tools "$droot"
 for t in xenstored xl xenconsoled xen-init-dom0; do
 	copy_bin "$droot" "$croot/usr/lib/xen-4.17/bin/$t" "/usr/sbin/$t"
 done
@@ -104,23 +143,20 @@ for t in xenstore-read xenstore-write xenstore-watch xenstore-rm xenstore-exists
 done
 mkdir -p "$droot/etc/xen" "$droot/var/lib/xen" "$droot/var/log/xen" "$droot/var/lib/xenstored"
 cp -a "$croot/etc/xen/scripts" "$droot/etc/xen/"
-# xdev, installed as `make install` would, then its libraries
-make -s -C "$builddir" install DESTDIR="$droot" >/dev/null
-for f in "$droot"/usr/local/bin/* "$droot"/usr/local/sbin/* "$droot"/usr/local/lib/libxdev.so; do
-	[ -f "$f" ] || continue
-	LD_LIBRARY_PATH=$droot/usr/local/lib copy_bin "$droot" "$f" "${f#"$droot"}"
-done
+add_xdev "$droot"
 mkdir -p "$droot/xdev"
 cp "$srcdir/tests/xen/dom0-init.sh" "$droot/init"
-cp "$srcdir/tests/xen/checks.sh" "$droot/xdev/checks.sh"
+cp "$srcdir/tests/xen/checks.sh" "$srcdir/tests/xen/driverdom.sh" "$droot/xdev/"
 [ -d "$srcdir/python" ] && cp -a "$srcdir/python" "$droot/xdev/python"
 chmod +x "$droot/init" "$droot/xdev/checks.sh"
 mkdir -p "$droot/guest"
 cp "$croot/boot/vmlinuz-$kver" "$droot/guest/vmlinuz"
 cp "$out/guest.cpio.gz" "$droot/guest/initrd.gz"
+mkdir -p "$droot/driverdom"
+cp "$out/driverdom.cpio.gz" "$droot/driverdom/initrd.gz"
 pack "$droot" "$out/dom0.cpio.gz"
 
 gunzip -c "$croot/boot/xen-4.17-amd64.gz" >"$out/xen.elf"
 cp "$croot/boot/vmlinuz-$kver" "$out/vmlinuz"
-rm -rf "$groot" "$droot"
+rm -rf "$groot" "$ddroot" "$droot"
 ls -la "$out" >&2
