@@ -6,7 +6,8 @@
 # prints "RESULT PASS|FAIL|SKIP name[: why]"; timings "TIME tool op seconds".
 #
 # Every wait is a xenstore watch (wait_node) or the end of a command; the
-# guest answers through its agent (guest-init.sh).
+# guest answers through its agent (guest-init.sh).  RESULT lines name the
+# xenstore daemon of the boot ($XDEV_XENSTORED, from dom0-init.sh).
 set -u
 export XDEV_HOTPLUG_DIR=/usr/local/libexec/xdev
 IMG=/tmp/disk.img IMG2=/tmp/disk2.img
@@ -15,12 +16,13 @@ failed=0
 gid=
 seq=0
 
-pass() { echo "RESULT PASS $1"; }
+daemon=${XDEV_XENSTORED:-xenstored}
+pass() { echo "RESULT PASS [$daemon] $1"; }
 fail() {
-	echo "RESULT FAIL $1: $2"
+	echo "RESULT FAIL [$daemon] $1: $2"
 	failed=1
 }
-skip() { echo "RESULT SKIP $1: $2"; }
+skip() { echo "RESULT SKIP [$daemon] $1: $2"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -360,6 +362,9 @@ destroy_cleanup() {
 
 # ---- run ----------------------------------------------------------------------
 
+# shellcheck source=tests/xen/churn.sh
+. "$(dirname "$0")/churn.sh"
+
 truncate -s 64M "$IMG" && printf '%s' "$SIG" | dd of="$IMG" conv=notrunc 2>/dev/null
 cp "$IMG" "$IMG2"
 if make_guest; then
@@ -368,6 +373,7 @@ if make_guest; then
 		vif_cycle "$mode"
 	done
 	xl_cycle
+	run_churn
 	stuck_frontend
 	destroy_under_removal
 	# kexec-tools could be in the guest image, but in a PV guest `kexec

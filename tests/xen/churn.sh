@@ -1,0 +1,154 @@
+# The real-Xen lane's churn (sourced by checks.sh, whose helpers it uses):
+# a disk and a NIC attached and detached many times over, with traffic in
+# between, looking for what a leak would make grow.  Every CHURN_EVERY
+# cycles it samples the guest's free memory, the guest's grant entries
+# still mapped by dom0 and its grant-table size, and dom0's loop devices
+# and vif interfaces; it then fits a least-squares line through the
+# samples and fails a quantity whose growth per cycle passes its
+# threshold (docs/real-xen-lane.md, "Churn", says how they were chosen).
+# Lines "CHURN [daemon] KIND cycle N ..." are the samples, "CHURN [daemon]
+# KIND slope ..." the growth per cycle.
+# shellcheck shell=bash disable=SC2154,SC2015
+CHURN_CYCLES=${XDEV_CHURN:-100}
+CHURN_EVERY=10
+CHURN_IMG=/tmp/churn.img
+# Growth per cycle that fails.  The samples start after CHURN_EVERY warm-up
+# cycles: the first attaches allocate once (loop0, the guest's slab caches,
+# its grant table growing to fit netfront's 512 references).
+CHURN_MEM_KB=1       # guest memory lost: a page a cycle is 4
+CHURN_GRANTS=0.1     # grant entries left mapped: one every ten cycles
+CHURN_FRAMES=0.005   # grant-table frames (512 entries each)
+CHURN_DEVS=0.05      # loop devices or vifs left: one every twenty cycles
+
+# grant_sample: the guest's grant entries that another domain maps
+# (pinned) and its grant-table frames, from Xen's 'g' debug key (printed
+# by the key's handler before `xl debug-keys` returns), as "PINNED FRAMES"
+# in $grants.  The ring is emptied first so that it holds this dump whole.
+grant_sample() {
+	xl dmesg -c >/dev/null && xl debug-keys g && xl dmesg -c >/tmp/gnttab || return 1
+	[ -n "${churn_shown:-}" ] || { churn_shown=1 && sed 's/^/check: g| /' /tmp/gnttab; }
+	grants=$(awk -v g="$gid" '
+		/grant-table for remote/ {
+			me = ($0 ~ ("remote d" g " ") || $0 ~ ("remote domain: *" g " "))
+			if (me) seen = 1
+		}
+		me && / frames \(/ { for (i = 1; i < NF; i++) if ($(i + 1) == "frames") { f = $i; break } }
+		me && /\[(0x)?[0-9a-f]+\] +[0-9]+ +0x/ { n++ }
+		/gnttab_usage_print_all \] done/ { done = 1 }
+		END { if (seen && done && f != "") print n + 0, f }' /tmp/gnttab)
+	[ -n "$grants" ]
+}
+
+# churn_sample KIND CYCLE: one sample line into /tmp/churn-KIND; why not
+# in $why.  dom0's devices are counted once blkback and netback have let
+# go (until_uevent: they announce it by uevent), or after 10 s.
+churn_sample() {
+	local kind=$1 cycle=$2 loopn vifn
+	why=
+	gcmd mem || { why="guest memory: $gout"; return 1; }
+	grant_sample || { why="no grant-table dump for d$gid in xl dmesg"; return 1; }
+	until_uevent 10 no_loops
+	loopn=$(losetup -a | wc -l)
+	until_uevent 10 no_vifs
+	vifn=$(wc -w <<<"$vifs")
+	echo "$cycle $gout $grants $loopn $vifn" >>"/tmp/churn-$kind"
+	echo "CHURN [$daemon] $kind cycle $cycle memfree $(cut -d' ' -f1 <<<"$gout") memavail $(cut -d' ' -f2 <<<"$gout") pinned ${grants% *} frames ${grants#* } loops $loopn vifs $vifn"
+}
+
+# slope FILE COLUMN: the least-squares growth per cycle of COLUMN (cycle
+# in column 1)
+slope() {
+	awk -v c="$2" '{ n++; x += $1; y += $c; xx += $1 * $1; xy += $1 * $c }
+		END { d = n * xx - x * x; printf "%.4f", d ? (n * xy - x * y) / d : 0 }' "$1"
+}
+
+# over VALUE LIMIT: VALUE > LIMIT
+over() { awk -v v="$1" -v l="$2" 'BEGIN { exit !(v > l) }'; }
+
+# churn_judge KIND: the slopes of KIND's samples against the thresholds
+churn_judge() {
+	local kind=$1 f=/tmp/churn-$1 free avail pinned frames loopn vifn bad=
+	free=$(slope "$f" 2) avail=$(slope "$f" 3) pinned=$(slope "$f" 4)
+	frames=$(slope "$f" 5) loopn=$(slope "$f" 6) vifn=$(slope "$f" 7)
+	echo "CHURN [$daemon] $kind slope memfree $free memavail $avail kB/cycle, pinned $pinned frames $frames loops $loopn vifs $vifn /cycle"
+	# memory is lost when it goes down: the slope is negated
+	if over "$(awk -v a="$avail" 'BEGIN { print -a }')" "$CHURN_MEM_KB"; then
+		fail "churn-$kind-guest-memory" "MemAvailable falls by $avail kB/cycle (limit $CHURN_MEM_KB)"
+	else
+		pass "churn-$kind-guest-memory"
+	fi
+	over "$pinned" "$CHURN_GRANTS" && bad="pinned grants grow by $pinned/cycle (limit $CHURN_GRANTS)"
+	over "$frames" "$CHURN_FRAMES" && bad="${bad:+$bad; }grant frames grow by $frames/cycle (limit $CHURN_FRAMES)"
+	if [ -n "$bad" ]; then
+		fail "churn-$kind-grants" "$bad"
+	else
+		pass "churn-$kind-grants"
+	fi
+	bad=
+	over "$loopn" "$CHURN_DEVS" && bad="loop devices grow by $loopn/cycle"
+	over "$vifn" "$CHURN_DEVS" && bad="${bad:+$bad; }vifs grow by $vifn/cycle"
+	if [ -n "$bad" ]; then
+		fail "churn-$kind-dom0-devices" "$bad (limit $CHURN_DEVS)"
+	else
+		pass "churn-$kind-dom0-devices"
+	fi
+}
+
+# One cycle of each: what the guest sees is checked every time, the
+# leftovers (loop device, vif, nodes) at the samples and at the end.
+vbd_churn_cycle() {
+	xdev -q -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$CHURN_IMG" >/tmp/out 2>&1 ||
+		{ why="block-attach: $(cat /tmp/out)"; return 1; }
+	gcmd sum xvdb 1024 && [ "$gout" = "$churn_sum" ] ||
+		{ why="the guest read md5 '$gout', not $churn_sum"; return 1; }
+	xdev -q block-detach guest xvdb >/tmp/out 2>&1 ||
+		{ why="block-detach: $(cat /tmp/out)"; return 1; }
+	gcmd has xvdb && [ "$gout" = no ] || { why="the guest still has xvdb ($gout)"; return 1; }
+}
+
+vif_churn_cycle() {
+	xdev -q -w network-attach guest bridge=xenbr0 >/tmp/out 2>&1 ||
+		{ why="network-attach: $(cat /tmp/out)"; return 1; }
+	gcmd net-up eth0 10.99.0.2/24 || { why="the guest has no eth0: $gout"; return 1; }
+	# -A: the next request as soon as the reply is in, 20 full-size frames
+	ping -q -A -c 20 -s 1400 -W 5 10.99.0.2 >/tmp/ping 2>&1 ||
+		{ why="ping: $(tail -n 2 /tmp/ping)"; return 1; }
+	xdev -q network-detach guest 0 >/tmp/out 2>&1 ||
+		{ why="network-detach: $(cat /tmp/out)"; return 1; }
+	gcmd has-if eth0 && [ "$gout" = no ] || { why="the guest still has eth0"; return 1; }
+	# netback names the next one vif<g>.0 too: this one must be gone
+	vifs_gone || { why="left in dom0 for 30 s: $vifs"; return 1; }
+}
+
+# churn KIND: CHURN_CYCLES cycles of KIND (vbd or vif)
+churn() {
+	local kind=$1 i t0 devid=0
+	[ "$kind" = vbd ] && devid=51728
+	rm -f "/tmp/churn-$kind"
+	t0=$(now)
+	for i in $(seq "$CHURN_CYCLES"); do
+		if ! "${kind}_churn_cycle"; then
+			fail "churn-$kind" "cycle $i: $why"
+			return
+		fi
+		if [ $((i % CHURN_EVERY)) = 0 ]; then
+			churn_sample "$kind" "$i" || { fail "churn-$kind" "sample at cycle $i: $why"; return; }
+		fi
+	done
+	echo "TIME xdev churn-$kind($CHURN_CYCLES) $(since "$t0")"
+	if ! be_gone "$kind" "$devid" || ! fe_gone "$kind" "$devid"; then
+		fail "churn-$kind" "nodes left in the store after $CHURN_CYCLES cycles"
+		return
+	fi
+	pass "churn-$kind"
+	churn_judge "$kind"
+}
+
+run_churn() {
+	truncate -s 64M "$CHURN_IMG" &&
+		dd if=/dev/urandom of="$CHURN_IMG" bs=64k count=16 conv=notrunc 2>/dev/null ||
+		{ fail churn "cannot make $CHURN_IMG"; return; }
+	churn_sum=$(head -c 1048576 "$CHURN_IMG" | md5sum | cut -d' ' -f1)
+	churn vbd
+	churn vif
+}
