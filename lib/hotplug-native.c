@@ -82,6 +82,8 @@ static void job_step(struct xdev_op *op)
 				 job->adding ? "add" : "remove",
 				 job->phase == NATIVE_LOCK_WAIT
 					 ? "block.lock"
+				 : job->phase == NATIVE_LINK_WAIT
+					 ? "netback's vif"
 					 : "the kernel to release the loop "
 					   "device");
 		if (op->state != OP_NATIVE_WAITING)

@@ -11,7 +11,10 @@
  * and goes down.  The messages are hotplug/vif-bridge's.
  *
  * Each request is one message on a NETLINK_ROUTE socket of the caller's
- * network namespace, answered at once by the kernel: nothing waits.
+ * network namespace, answered at once by the kernel.  The one wait:
+ * Linux's netback switches to InitWait before it registers the vif
+ * (netback_probe, then backend_create_xenvif), so online may come first;
+ * it is tried again, without blocking, until release_wait_ms.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include "native.h"
 
 #define MSG_ROOM 1024
+#define NAP_MAX_MS 50
 
 struct link_req {
 	struct nlmsghdr nh;
@@ -166,7 +170,26 @@ static int rtnl_open(void)
 	return fd;
 }
 
-static enum native_status vif_online(struct native_job *job, int fd)
+/* The vif not there yet: RETRY until release_end, then FAILED. */
+static enum native_status link_wait(struct native_job *job, int64_t now,
+				    int *retry_ms)
+{
+	if (job->phase != NATIVE_LINK_WAIT) {
+		job->phase = NATIVE_LINK_WAIT;
+		job->release_end = now + job->release_wait_ms;
+		job->nap_ms = 1;
+	}
+	if (now >= job->release_end)
+		return native__fail(job, "interface %s does not exist",
+				    job->ifname);
+	*retry_ms = job->nap_ms;
+	if (job->nap_ms < NAP_MAX_MS)
+		job->nap_ms *= 2;
+	return NATIVE_RETRY;
+}
+
+static enum native_status vif_online(struct native_job *job, int fd,
+				     int64_t now, int *retry_ms)
 {
 	static const unsigned char host_mac[6] = { 0xfe, 0xff, 0xff,
 						   0xff, 0xff, 0xff };
@@ -176,7 +199,7 @@ static enum native_status vif_online(struct native_job *job, int fd)
 	int vif, bridge, e;
 
 	if (link_get(fd, dev, &vif, kind, sizeof(kind)))
-		return native__fail(job, "interface %s does not exist", dev);
+		return link_wait(job, now, retry_ms);
 	if (link_get(fd, br, &bridge, kind, sizeof(kind)))
 		return native__fail(job, "bridge %s does not exist", br);
 	if (strcmp(kind, "bridge"))
@@ -230,7 +253,8 @@ static enum native_status vif_offline(struct native_job *job, int fd)
 	return NATIVE_DONE;
 }
 
-enum native_status native__vif_step(struct native_job *job)
+enum native_status native__vif_step(struct native_job *job, int64_t now,
+				    int *retry_ms)
 {
 	enum native_status s;
 	int fd = rtnl_open();
@@ -239,7 +263,8 @@ enum native_status native__vif_step(struct native_job *job)
 		return native__fail(job, "cannot open a netlink socket for "
 				    "interface %s: %s", job->ifname,
 				    strerror(-fd));
-	s = job->adding ? vif_online(job, fd) : vif_offline(job, fd);
+	s = job->adding ? vif_online(job, fd, now, retry_ms) :
+			  vif_offline(job, fd);
 	close(fd);
 	return s;
 }

@@ -42,7 +42,7 @@ enum native_status native_job_step(struct native_job *job, int64_t now,
 	if (job->kind == NATIVE_VBD)
 		s = native__vbd_step(job, now, retry_ms);
 	else
-		s = native__vif_step(job);
+		s = native__vif_step(job, now, retry_ms);
 	if (s != NATIVE_RETRY) {
 		job->phase = NATIVE_ENDED;
 		native__unlock(job);

@@ -44,6 +44,7 @@ enum native_phase {
 	NATIVE_START = 0,
 	NATIVE_LOCK_WAIT,         /* block.lock is held by another */
 	NATIVE_RELEASE_WAIT,      /* a loop device detached, still open */
+	NATIVE_LINK_WAIT,         /* the backend is up, its vif not yet */
 	NATIVE_ENDED,
 };
 
@@ -68,7 +69,7 @@ struct native_job {
 	enum native_phase phase;
 	int lock_fd;              /* block.lock, held; -1 */
 	int64_t lock_end;         /* ms (CLOCK_MONOTONIC) */
-	int64_t release_end;
+	int64_t release_end;      /* also the end of NATIVE_LINK_WAIT */
 	int nap_ms;
 	char loop[32];            /* vbd: the loop device in question */
 	char image[NATIVE_PATH_LEN];
@@ -90,7 +91,8 @@ void native_job_release(struct native_job *job);
 /* native-block.c, native-vif.c: one attempt of each phase. */
 enum native_status native__vbd_step(struct native_job *job, int64_t now,
 				    int *retry_ms);
-enum native_status native__vif_step(struct native_job *job);
+enum native_status native__vif_step(struct native_job *job, int64_t now,
+				    int *retry_ms);
 
 /* native.c, for the two: the result nodes, in one transaction, unless the
  * backend directory is gone (then -ENOENT).  KV is key, value, ..., NULL. */

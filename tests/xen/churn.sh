@@ -94,30 +94,57 @@ churn_judge() {
 	fi
 }
 
+# stamp STEP: the time since the last stamp goes to STEP's total (in
+# microseconds, bash's clock: no process), for the time each step takes
+declare -A steps
+stamp() {
+	local t=${EPOCHREALTIME/./}
+	steps[$1]=$((${steps[$1]:-0} + t - last_stamp))
+	last_stamp=$t
+}
+
 # One cycle of each: what the guest sees is checked every time, the
 # leftovers (loop device, vif, nodes) at the samples and at the end.
 vbd_churn_cycle() {
 	xdev -q -w block-attach guest "format=raw, vdev=xvdb, access=rw, target=$CHURN_IMG" >/tmp/out 2>&1 ||
 		{ why="block-attach: $(cat /tmp/out)"; return 1; }
+	stamp attach
 	gcmd sum xvdb 1024 && [ "$gout" = "$churn_sum" ] ||
 		{ why="the guest read md5 '$gout', not $churn_sum"; return 1; }
+	stamp read
 	xdev -q block-detach guest xvdb >/tmp/out 2>&1 ||
 		{ why="block-detach: $(cat /tmp/out)"; return 1; }
+	stamp detach
 	gcmd has xvdb && [ "$gout" = no ] || { why="the guest still has xvdb ($gout)"; return 1; }
+	stamp gone
 }
 
 vif_churn_cycle() {
 	xdev -q -w network-attach guest bridge=xenbr0 >/tmp/out 2>&1 ||
 		{ why="network-attach: $(cat /tmp/out)"; return 1; }
+	stamp attach
 	gcmd net-up eth0 10.99.0.2/24 || { why="the guest has no eth0: $gout"; return 1; }
+	stamp up
 	# -A: the next request as soon as the reply is in, 20 full-size frames
 	ping -q -A -c 20 -s 1400 -W 5 10.99.0.2 >/tmp/ping 2>&1 ||
 		{ why="ping: $(tail -n 2 /tmp/ping)"; return 1; }
+	stamp ping
 	xdev -q network-detach guest 0 >/tmp/out 2>&1 ||
 		{ why="network-detach: $(cat /tmp/out)"; return 1; }
+	stamp detach
 	gcmd has-if eth0 && [ "$gout" = no ] || { why="the guest still has eth0"; return 1; }
 	# netback names the next one vif<g>.0 too: this one must be gone
 	vifs_gone || { why="left in dom0 for 30 s: $vifs"; return 1; }
+	stamp gone
+}
+
+# churn_steps KIND: each step's mean time per cycle
+churn_steps() {
+	local k line=
+	for k in "${!steps[@]}"; do
+		line="$line $k $(awk -v u="${steps[$k]}" -v n="$CHURN_CYCLES" 'BEGIN { printf "%.2f", u / n / 1e6 }')"
+	done
+	echo "CHURN [$daemon] $1 seconds per cycle:$line"
 }
 
 # churn KIND: CHURN_CYCLES cycles of KIND (vbd or vif)
@@ -126,16 +153,20 @@ churn() {
 	[ "$kind" = vbd ] && devid=51728
 	rm -f "/tmp/churn-$kind"
 	t0=$(now)
+	steps=()
 	for i in $(seq "$CHURN_CYCLES"); do
+		last_stamp=${EPOCHREALTIME/./}
 		if ! "${kind}_churn_cycle"; then
 			fail "churn-$kind" "cycle $i: $why"
 			return
 		fi
 		if [ $((i % CHURN_EVERY)) = 0 ]; then
 			churn_sample "$kind" "$i" || { fail "churn-$kind" "sample at cycle $i: $why"; return; }
+			stamp sample
 		fi
 	done
 	echo "TIME xdev churn-$kind($CHURN_CYCLES) $(since "$t0")"
+	churn_steps "$kind"
 	if ! be_gone "$kind" "$devid" || ! fe_gone "$kind" "$devid"; then
 		fail "churn-$kind" "nodes left in the store after $CHURN_CYCLES cycles"
 		return
