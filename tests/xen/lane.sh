@@ -16,6 +16,7 @@ shell=${3:-}
 cache=${XDEV_XEN_CACHE:-$builddir/xen-cache}
 limit=${XDEV_XEN_TIMEOUT:-1200}
 daemons=${XDEV_XEN_DAEMONS:-xenstored oxenstored}
+churn_on=${XDEV_XEN_CHURN_ON:-xenstored}
 work=$builddir/xen-lane
 log=$work/console.log
 
@@ -35,7 +36,11 @@ echo "check-xen: images built in $(($(date +%s) - start)) s; booting Xen under q
 # console in $work/console-DAEMON.log.  qemu's status in $qrc.
 boot() {
 	local d=$1 args="console=hvc0 rdinit=/init xdev.xenstored=$1"
-	[ -n "${XDEV_XEN_CHURN:-}" ] && args="$args xdev.churn=$XDEV_XEN_CHURN"
+	if [[ " $churn_on " == *" $d "* ]]; then
+		args="$args xdev.churn=${XDEV_XEN_CHURN:-100}"
+	else
+		args="$args xdev.churn=0"
+	fi
 	[ "$shell" = --shell ] && args="$args xdev.shell"
 	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu qemu64 -m 2048 -smp 2
 		-nographic -no-reboot -monitor none -display none -net none
