@@ -59,7 +59,7 @@ boot() {
 }
 
 # the table of a boot's TIME lines: xdev next to xl
-times() {
+time_table() {
 	grep '^TIME ' "$1" | awk '
 		{ sub(/\r+$/, ""); k = $3; t[$2, k] = (t[$2, k] == "" ? "" : t[$2, k] ", ") $4; ops[k] = 1 }
 		END {
@@ -88,7 +88,7 @@ for d in $daemons; do
 	fi
 	echo
 	echo "check-xen: timings with $d (seconds), xdev next to xl in the same boot:"
-	times "$c"
+	time_table "$c"
 	echo "check-xen: the boot with $d took $(($(date +%s) - t0)) s"
 done
 echo "check-xen: total $(($(date +%s) - start)) s (console: $log)"
