@@ -303,10 +303,33 @@ static void connect_delay(struct drv *d, struct drv_dev *dev)
 
 /* Entry action of TARGET; false when it failed and the device was sent
  * to Closing instead, as xenbus_dev_fatal() does. */
+/* The vif-late fault: Linux's netback_probe() switches to InitWait, then
+ * registers the vif (backend_create_xenvif()); a toolstack acting on
+ * InitWait may look for the vif before it exists. */
+static bool vif_late(struct drv *d, struct drv_dev *dev)
+{
+	struct drv_faults f;
+	int r;
+
+	drv_faults_get(d, dev, &f);
+	if (f.vif_late_ms <= 0 || strcmp(dev->type, "vif") || dev->tap_fd >= 0)
+		return false;
+	if (drv_set_state(d, dev, XB_INITWAIT)) {
+		drv_log(d, "fault: %s: the vif %d ms after InitWait", dev->path,
+			f.vif_late_ms);
+		usleep((useconds_t)f.vif_late_ms * 1000);
+		if ((r = vif_create(dev)) < 0)
+			drv_report_error(d, dev, r, "creating the vif interface");
+	}
+	return true;
+}
+
 static bool backend_enter(struct drv *d, struct drv_dev *dev, int target)
 {
 	int r = 0;
 
+	if (target == XB_INITWAIT && vif_late(d, dev))
+		return dev->tap_fd >= 0;
 	if (target == XB_INITWAIT && !strcmp(dev->type, "vif") &&
 	    dev->tap_fd < 0 && (r = vif_create(dev)) < 0) {
 		drv_report_error(d, dev, r, "creating the vif interface");

@@ -12,7 +12,8 @@
  *   vbd/51712      one device (a frontend's, or any backend's with that id)
  *   vbd/51712@3    a backend's device of frontend domain 3
  * Words: frontend-unresponsive, frontend-refuse-close, backend-unresponsive,
- * backend-delete-on-close, slow=MS, connect-delay=MS, destroy-at=STATE.
+ * backend-delete-on-close, slow=MS, connect-delay=MS, destroy-at=STATE,
+ * vif-late=MS.
  * Later rules win.
  * The parser is shared with xdev-sim, which validates before writing.
  */
@@ -63,7 +64,8 @@ int drv_fault_apply_word(struct drv_faults *f, const char *w)
 		f->backend_delete_on_close = true;
 	else if ((r = parse_ms(w, "slow=", 600000, &f->slow_ms)) ||
 		 (r = parse_ms(w, "connect-delay=", 60000,
-			       &f->connect_delay_ms)))
+			       &f->connect_delay_ms)) ||
+		 (r = parse_ms(w, "vif-late=", 60000, &f->vif_late_ms)))
 		return r < 0 ? r : 0;
 	else if (!strncmp(w, "destroy-at=", 11)) {
 		r = xenbus_state_parse(w + 11);

@@ -38,6 +38,9 @@ struct drv_faults {
 	int connect_delay_ms;        /* backend: connect() takes this long
 					between deciding and writing Connected */
 	int destroy_at;              /* destroy own domain before entering */
+	int vif_late_ms;             /* netback: the vif registered this long
+					after InitWait, as Linux's does it
+					after the switch */
 };
 
 struct drv;

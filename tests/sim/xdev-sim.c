@@ -58,6 +58,7 @@ static int usage(void)
 	      "                      frontend-unresponsive frontend-refuse-close\n"
 	      "                      backend-unresponsive backend-delete-on-close\n"
 	      "                      slow=MS connect-delay=MS destroy-at=STATE\n"
+	      "                      vif-late=MS\n"
 	      "  fault DOMAIN --clear  remove every rule of DOMAIN\n"
 	      "  kexec DOMAIN        the guest's frontends close and reconnect\n"
 	      "  wait [--timeout S] PATH [VALUE]\n"

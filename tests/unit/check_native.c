@@ -610,6 +610,35 @@ START_TEST(native_puts_a_vif_on_its_bridge_and_takes_it_off)
 }
 END_TEST
 
+/* Linux's netback switches to InitWait before it registers the vif (the
+ * vif-late fault acts it out): the add waits for the vif, not failing
+ * with "interface vifG.0 does not exist" as it did on a real host. */
+START_TEST(native_waits_for_a_vif_netback_registers_after_initwait)
+{
+	uint32_t g = guest("guest", SIMHOST_DOM_GUEST);
+	xdev_device_id id = { XDEV_VIF, 0, g, 0 };
+	char cmd[100];
+	const char *out;
+
+	ck_assert_int_eq(simhost_setenv(&fx_host, 0, 1), 0);
+	ck_assert_int_eq(system("ip link add xnbr1 type bridge && "
+				"ip link set xnbr1 up"), 0);
+	ck_assert_int_eq(simhost_fault_set(&fx_host, 0, "*", "vif-late=300"),
+			 0);
+	native_ctx(XDEV_NATIVE_AUTO, 0);
+	ck_assert_msg(add_vif(g, "xnbr1", NULL, &id) == 0, "%s",
+		      xdev_ctx_last_message(ctx));
+	snprintf(cmd, sizeof(cmd), "ip -o link show vif%u.%u", g, id.devid);
+	out = output_of(cmd);
+	ck_assert_msg(strstr(out, "master xnbr1") && strstr(out, ",UP"), "%s",
+		      out);
+	ck_assert_int_eq(xdev_device_remove(ctx, &id, XDEV_REMOVE_SAFE, NULL,
+					    NULL), 0);
+	assert_clean(&id);
+	ck_assert_int_eq(system("ip link del xnbr1"), 0);
+}
+END_TEST
+
 /* XDEV_NATIVE_NEVER: the block script, as before (the record says so). */
 START_TEST(native_never_runs_the_scripts)
 {
@@ -736,6 +765,7 @@ int main(int argc, char **argv)
 		native_removal_waits_for_the_kernel_to_let_go,
 		native_lock_naps_rearm_an_applications_one_shot_timer,
 		native_puts_a_vif_on_its_bridge_and_takes_it_off,
+		native_waits_for_a_vif_netback_registers_after_initwait,
 		native_never_runs_the_scripts,
 	};
 	const struct lib_tests t = {
