@@ -7,6 +7,8 @@
 #   has DEV            "yes" if /dev/DEV is a block device, else "no"
 #   has-if IF          "yes" if interface IF exists
 #   net-up IF ADDR     configure and bring up IF
+#   sum DEV KB         the md5 sum of DEV's first KB kilobytes
+#   mem                MemFree and MemAvailable of /proc/meminfo, in kB
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -20,6 +22,8 @@ run() {
 	has) if [ -b "/dev/$2" ]; then echo yes; else echo no; fi ;;
 	has-if) if [ -e "/sys/class/net/$2" ]; then echo yes; else echo no; fi ;;
 	net-up) ip addr add "$3" dev "$2" && ip link set "$2" up ;;
+	sum) head -c "$(($3 * 1024))" "/dev/$2" | md5sum | cut -d" " -f1 ;;
+	mem) awk '/^MemFree:/ { f = $2 } /^MemAvailable:/ { a = $2 } END { print f, a }' /proc/meminfo ;;
 	*) echo "unknown command $1"; return 2 ;;
 	esac
 }

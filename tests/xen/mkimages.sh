@@ -5,10 +5,10 @@
 #   OUT/xen.elf        the hypervisor, gunzipped (qemu loads ELF multiboot)
 #   OUT/vmlinuz        the kernel (dom0 and the guest)
 #   OUT/dom0.cpio.gz   dom0: busybox, bash and friends, the Xen tools,
-#                      xenstored, the backend modules, xdev installed under
-#                      /usr/local, the checks, and the guest's kernel and
-#                      initramfs under /guest (the driver domain's
-#                      initramfs under /driverdom)
+#                      xenstored and oxenstored, the backend modules, xdev
+#                      installed under /usr/local, the checks, and the
+#                      guest's kernel and initramfs under /guest (the
+#                      driver domain's initramfs under /driverdom)
 #   OUT/guest.cpio.gz  the guest: busybox, the frontend modules, the
 #                      xenstore tools, and an agent that runs the checks'
 #                      commands (guest-init.sh)
@@ -135,18 +135,19 @@ base_root "$droot"
 add_modules "$droot" xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xenfs \
 	xen-blkback xen-netback llc stp bridge loop
 add_tools "$droot"
-for t in xenstored xl xenconsoled xen-init-dom0; do
+for t in xenstored oxenstored xl xenconsoled xen-init-dom0; do
 	copy_bin "$droot" "$croot/usr/lib/xen-4.17/bin/$t" "/usr/sbin/$t"
 done
 for t in xenstore-read xenstore-write xenstore-watch xenstore-rm xenstore-exists xenstore-ls xenstore-list xenstore-chmod; do
 	copy_bin "$droot" "$croot/usr/bin/$t" "/usr/bin/$t"
 done
 mkdir -p "$droot/etc/xen" "$droot/var/lib/xen" "$droot/var/log/xen" "$droot/var/lib/xenstored"
-cp -a "$croot/etc/xen/scripts" "$droot/etc/xen/"
+cp -a "$croot/etc/xen/scripts" "$croot/etc/xen/oxenstored.conf" "$droot/etc/xen/"
 add_xdev "$droot"
 mkdir -p "$droot/xdev"
 cp "$srcdir/tests/xen/dom0-init.sh" "$droot/init"
-cp "$srcdir/tests/xen/checks.sh" "$srcdir/tests/xen/driverdom.sh" "$droot/xdev/"
+cp "$srcdir/tests/xen/checks.sh" "$srcdir/tests/xen/driverdom.sh" \
+	"$srcdir/tests/xen/churn.sh" "$droot/xdev/"
 [ -d "$srcdir/python" ] && cp -a "$srcdir/python" "$droot/xdev/python"
 chmod +x "$droot/init" "$droot/xdev/checks.sh"
 mkdir -p "$droot/guest"
