@@ -220,7 +220,7 @@ churn() {
 
 run_churn() {
 	if [ "$CHURN_CYCLES" = 0 ]; then
-		skip churn "the churn runs on the C xenstored boot only: 100 cycles of each device take minutes under emulation, twice would not fit the lane's time (docs/real-xen-lane.md, Churn)"
+		skip churn "not on this boot: XDEV_XEN_CHURN_ON names the boots that run the churn (docs/real-xen-lane.md, Churn)"
 		return
 	fi
 	truncate -s 64M "$CHURN_IMG" &&

@@ -16,7 +16,7 @@ shell=${3:-}
 cache=${XDEV_XEN_CACHE:-$builddir/xen-cache}
 limit=${XDEV_XEN_TIMEOUT:-1200}
 daemons=${XDEV_XEN_DAEMONS:-xenstored oxenstored}
-churn_on=${XDEV_XEN_CHURN_ON:-xenstored}
+churn_on=${XDEV_XEN_CHURN_ON:-xenstored oxenstored}
 work=$builddir/xen-lane
 log=$work/console.log
 
