@@ -434,9 +434,18 @@ static void on_exit_of(struct floor_client *fc, struct fdev *d)
 {
 	int status;
 
+	if (d->pid <= 0)
+		return; /* reaped already (no stale event since EPOLL_CTL_DEL) */
 	if (waitpid(d->pid, &status, WNOHANG) != d->pid)
 		return; /* not yet (a pidfd is readable only at the exit) */
-	close(d->pidfd); /* out of the epoll set with it */
+	/* Out of the epoll set explicitly: close() alone leaves it there
+	 * while another reference to the pidfd lives, and one does: a script
+	 * just spawned holds copies of our (close-on-exec) pidfds until its
+	 * exec's deferred fput, after posix_spawn has returned.  Such a stale
+	 * event, level-triggered, once made waitpid(0) reap nothing and
+	 * count a script gone on every loop. */
+	epoll_ctl(fc->ep, EPOLL_CTL_DEL, d->pidfd, NULL);
+	close(d->pidfd);
 	d->pidfd = -1;
 	d->pid = 0;
 	fc->running--;
