@@ -220,6 +220,13 @@ bool store__exists(struct xdev_ctx *ctx, const char *path);
  * if the transaction kept conflicting. */
 int store__write_online_state(struct xdev_ctx *ctx, const char *be,
 			      const char *online, int state);
+/* The same steps inside the caller's transaction TX: BE's state (0 if
+ * not a state; -ENOENT if gone, -EAGAIN on a conflict, XDEV_E_XENSTORE),
+ * and the writes of ONLINE and STATE (0, -EAGAIN, XDEV_E_XENSTORE). */
+int store__read_state_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+			 const char *be);
+int store__online_state_put(struct xdev_ctx *ctx, xs_transaction_t tx,
+			    const char *be, const char *online, int state);
 /* Did a delete fail only because the node is not there?  C xenstored
  * answers EINVAL, not ENOENT, when the parent is missing too: a domain's
  * directory deleted under us (xenstored deletes a destroyed domain's
@@ -339,6 +346,10 @@ void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
  * (no record: not xdev's), XDEV_E_XENSTORE. */
 int owner__claim(struct xdev_ctx *ctx, struct track *t, const char *op,
 		 struct owner_info *was);
+/* The claim as part of the caller's transaction TX (the removal's, which
+ * also writes Closing): the same answers, -EAGAIN on a conflict. */
+int owner__claim_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+		    struct track *t, const char *op, struct owner_info *was);
 /* Record a step (add-script, remove-script) while holding T. */
 int owner__mark(struct xdev_ctx *ctx, const struct track *t, const char *key,
 		const char *value);

@@ -60,6 +60,9 @@
  * frontend is deleted (remove__undo): a live backend answers in
  * milliseconds, a silent one must not hold the failed add long. */
 #define UNDO_CLOSED_MS 2000
+/* The claim-and-Closing transaction's tries, all without a pause: past
+ * them the steps one at a time have their own tries and pauses. */
+#define CLAIM_CLOSE_TRIES 6
 
 static void set_state(struct xdev_op *op, enum op_state s, int ms)
 {
@@ -185,18 +188,11 @@ static void keep_for_cleanup(struct xdev_op *op)
 	finish(op, XDEV_E_CLEANUP_FAILED);
 }
 
-/* The remove script, recorded as started first (a recovery after a crash
- * runs it again: it cannot know that it finished). */
+/* The remove script.  Its start is not recorded: a recovery after a
+ * crash runs it again unless it is recorded as done, started or not (it
+ * cannot know whether a started one finished). */
 static int remove_script_start(struct xdev_op *op)
 {
-	int r;
-
-	if ((op->claimed || op->undoing) &&
-	    (r = owner__mark(op->ctx, op->track, "remove-script", "started"))) {
-		snprintf(op->message, sizeof(op->message), "recording the "
-			 "remove script's start: the store failed");
-		return r;
-	}
 	return hotplug__start(op, false, op->timeout_hotplug_ms);
 }
 
@@ -360,21 +356,18 @@ static bool identity_checked(struct xdev_op *op)
  * back, an interrupted removal finished.  Its scripts run as the record
  * says: no remove script for an add that never started its add script,
  * nor again once it is done.  False if the op finished. */
-static bool ownership_claimed(struct xdev_op *op)
+static bool claim_taken(struct xdev_op *op, int r,
+			const struct owner_info *was)
 {
 	struct track *t = op->track;
-	struct owner_info was;
-	int r;
 
-	if (op->undoing || op->claimed)
-		return true;
-	r = owner__claim(op->ctx, t, "remove", &was);
 	if (r == -ENOENT)
 		return true; /* no record: another toolstack's device */
 	if (r == -EBUSY) {
 		snprintf(op->message, sizeof(op->message), "%s: being %s by "
 			 "another xdev actor (process %d)", t->be,
-			 was.op[0] == 'a' ? "added" : "removed", (int)was.pid);
+			 was->op[0] == 'a' ? "added" : "removed",
+			 (int)was->pid);
 		finish(op, -EBUSY);
 		return false;
 	}
@@ -383,20 +376,30 @@ static bool ownership_claimed(struct xdev_op *op)
 		return false;
 	}
 	op->claimed = true;
-	if (was.op[0] && !was.mine) {
+	if (was->op[0] && !was->mine) {
 		ctx__log(op->ctx, XDEV_LOG_WARNING, "%s: its %s by process %d "
 			 "was interrupted (the process is gone); finishing it, "
-			 "forced", t->be, was.op[0] == 'a' ? "add" : "removal",
-			 (int)was.pid);
+			 "forced", t->be, was->op[0] == 'a' ? "add" : "removal",
+			 (int)was->pid);
 		op->took_over = true;
 		op->mode = XDEV_REMOVE_FORCE;
 	}
-	if ((was.op[0] == 'a' && !was.add_script_started) ||
-	    was.remove_script == 2) {
+	if ((was->op[0] == 'a' && !was->add_script_started) ||
+	    was->remove_script == 2) {
 		t->script[0] = 0; /* nothing to undo, or undone already */
 		t->script_known = true;
 	}
 	return true;
+}
+
+static bool ownership_claimed(struct xdev_op *op)
+{
+	struct owner_info was;
+
+	if (op->undoing || op->claimed)
+		return true;
+	return claim_taken(op, owner__claim(op->ctx, op->track, "remove",
+					    &was), &was);
 }
 
 /* Remove without the backend's consent: the frontend goes first, and the
@@ -433,6 +436,90 @@ static void closing_conflicted(struct xdev_op *op)
 	force_now(op);
 }
 
+/* Closing is written (online=0 with it): FORCE goes on without the
+ * backend's consent, the others wait for Closed. */
+static void closing_asked(struct xdev_op *op)
+{
+	track__state_seen(op->ctx, op->track, XB_CLOSING);
+	if (op->mode == XDEV_REMOVE_FORCE) {
+		force_now(op);
+		return;
+	}
+	/* the removal timeout bounds the whole wait for Closed: AUTO asks for
+	 * three quarters of it, and waits the rest once it has deleted the
+	 * frontend (on_timeout) */
+	op->remove_end = ctx__now_ms() + op->timeout_remove_ms;
+	set_state(op, OP_RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
+		  ? op->timeout_remove_ms - op->timeout_remove_ms / 4
+		  : op->timeout_remove_ms);
+	op__again(op);
+}
+
+/* The common removal's first requests, in one transaction: the claim,
+ * the backend's state, and online=0 with Closing, each of which was a
+ * round of its own.  Only for a backend domain alive and a backend
+ * between Initialising and Closing: anything else (no such backend,
+ * Closed, a state that is no state, a transaction that keeps
+ * conflicting) is left to the steps one at a time (step_start), as is a
+ * claim refused or failed.  True if the op went on or finished. */
+struct claim_close {
+	struct xdev_op *op;
+	struct owner_info was;
+	int claim;        /* the claim's answer */
+	int st;           /* the backend's state, read in the transaction */
+	bool closing;     /* Closing written with it */
+};
+
+static int claim_close_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+			  void *arg)
+{
+	struct claim_close *c = arg;
+	struct track *t = c->op->track;
+
+	c->closing = false;
+	c->claim = owner__claim_in(ctx, tx, t, "remove", &c->was);
+	if (c->claim && c->claim != -ENOENT)
+		return c->claim == -EAGAIN ? -EAGAIN : 0;
+	c->st = store__read_state_in(ctx, tx, t->be);
+	if (c->st < 0 && c->st != -ENOENT)
+		return c->st; /* a conflict (-EAGAIN: again), or the store */
+	if (c->st < XB_INITIALISING || c->st > XB_CLOSING)
+		return 0; /* -ENOENT, not a state, Closed or past it */
+	c->closing = true;
+	return store__online_state_put(ctx, tx, t->be, "0", XB_CLOSING);
+}
+
+static bool claimed_and_closing(struct xdev_op *op)
+{
+	struct xdev_ctx *ctx = op->ctx;
+	struct claim_close c = { .op = op };
+	int r;
+
+	if (op->undoing || op->claimed ||
+	    !store__domain_alive(ctx, op->id.backend_domid))
+		return false;
+	/* the remove script is known before the backend can vanish */
+	if (hotplug__in_library(ctx, &op->id))
+		hotplug__resolve_script(op);
+	r = store__transact(ctx, claim_close_in, &c, CLAIM_CLOSE_TRIES,
+			    CLAIM_CLOSE_TRIES);
+	if (r == -EAGAIN)
+		return false; /* nothing written: step by step */
+	if (r) {
+		finish(op, r);
+		return true;
+	}
+	if (!claim_taken(op, c.claim, &c.was))
+		return true; /* refused (a live actor holds it), or failed */
+	if (!c.closing)
+		return false; /* the rest step by step */
+	/* online is 1 on a device in use: restoring writes 1 */
+	op->prev_state = c.st;
+	op->prev_online = 1;
+	closing_asked(op);
+	return true;
+}
+
 static void step_start(struct xdev_op *op)
 {
 	struct xdev_ctx *ctx = op->ctx;
@@ -443,7 +530,8 @@ static void step_start(struct xdev_op *op)
 		finish(op, -ECANCELED);
 		return;
 	}
-	if (!identity_checked(op) || !ownership_claimed(op))
+	if (!identity_checked(op) || claimed_and_closing(op) ||
+	    !ownership_claimed(op))
 		return;
 	st = store__read_state(ctx, t->be);
 	/* a record alone (its frontend and backend deleted by others) is
@@ -486,19 +574,7 @@ static void step_start(struct xdev_op *op)
 		finish(op, r);
 		return;
 	}
-	track__state_seen(ctx, t, XB_CLOSING);
-	if (op->mode == XDEV_REMOVE_FORCE) {
-		force_now(op);
-		return;
-	}
-	/* the removal timeout bounds the whole wait for Closed: AUTO asks for
-	 * three quarters of it, and waits the rest once it has deleted the
-	 * frontend (on_timeout) */
-	op->remove_end = ctx__now_ms() + op->timeout_remove_ms;
-	set_state(op, OP_RM_WAIT_CLOSED, op->mode == XDEV_REMOVE_AUTO
-		  ? op->timeout_remove_ms - op->timeout_remove_ms / 4
-		  : op->timeout_remove_ms);
-	op__again(op);
+	closing_asked(op);
 }
 
 /* SAFE past the timeout, or a cancel: put the device back as it was. */

@@ -11,13 +11,17 @@
  *   /xdev/<fe>/<type>/<devid>/add-script     "started": the add script has
  *                                            been started (its remove
  *                                            script must undo it)
- *   /xdev/<fe>/<type>/<devid>/remove-script  "started", then "done"
+ *   /xdev/<fe>/<type>/<devid>/remove-script  "done": the remove script
+ *                                            succeeded (its start is not
+ *                                            recorded: unless done, a
+ *                                            recovery runs it again)
  *
  * An actor (lib/actor.h) is a process and a context in it, named so that
  * the name survives pid reuse and a reboot.
  *
  * The add's transaction writes its owner with the record; an add that
- * succeeds lets go.  A removal claims the device in a transaction: held
+ * succeeds lets go.  A removal claims the device in a transaction (the
+ * one that writes its Closing, op-remove.c, when it can): held
  * by a live actor, it is -EBUSY; held by a dead one, the removal takes
  * over and finishes it, forced (an interrupted add is rolled back, an
  * interrupted removal finished).  The marks are plain writes: while an
@@ -80,6 +84,40 @@ void owner__read(struct xdev_ctx *ctx, const char *rec, xs_transaction_t tx,
 	free(v);
 }
 
+/* Whether REC's directory (read in TX) lists KEY: the listing answers for
+ * every key at once, so an unowned device's claim reads no owner. */
+static bool lists(char **names, unsigned n, const char *key)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], key))
+			return true;
+	return false;
+}
+
+int owner__claim_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+		    struct track *t, const char *op, struct owner_info *was)
+{
+	char path[PATH_LEN + 32], v[sizeof(ctx->self) + 16];
+	unsigned n;
+	char **names = xs_directory(ctx->xs, tx, t->rec, &n);
+	bool owned;
+
+	if (!names)
+		return errno == ENOENT ? -ENOENT : -EAGAIN;
+	owned = lists(names, n, "owner");
+	free(names);
+	memset(was, 0, sizeof(*was));
+	if (owned)
+		owner__read(ctx, t->rec, tx, was);
+	if (was->op[0] && was->alive && !was->mine)
+		return -EBUSY;
+	snprintf(path, sizeof(path), "%s/owner", t->rec);
+	snprintf(v, sizeof(v), "%s %s", op, ctx->self);
+	return xs_write(ctx->xs, tx, path, v, strlen(v)) ? 0 : -EAGAIN;
+}
+
 struct claim {
 	struct track *t;
 	const char *op;
@@ -89,18 +127,8 @@ struct claim {
 static int claim_in(struct xdev_ctx *ctx, xs_transaction_t tx, void *arg)
 {
 	struct claim *c = arg;
-	char path[PATH_LEN + 32], v[sizeof(ctx->self) + 16];
-	char *rec = xs_read(ctx->xs, tx, c->t->rec, NULL);
 
-	if (!rec)
-		return errno == ENOENT ? -ENOENT : -EAGAIN;
-	free(rec);
-	owner__read(ctx, c->t->rec, tx, c->was);
-	if (c->was->op[0] && c->was->alive && !c->was->mine)
-		return -EBUSY;
-	snprintf(path, sizeof(path), "%s/owner", c->t->rec);
-	snprintf(v, sizeof(v), "%s %s", c->op, ctx->self);
-	return xs_write(ctx->xs, tx, path, v, strlen(v)) ? 0 : -EAGAIN;
+	return owner__claim_in(ctx, tx, c->t, c->op, c->was);
 }
 
 int owner__claim(struct xdev_ctx *ctx, struct track *t, const char *op,

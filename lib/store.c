@@ -192,25 +192,45 @@ struct online_state {
 	int state;
 };
 
-static int online_state_in(struct xdev_ctx *ctx, xs_transaction_t tx,
-			   void *arg)
+int store__online_state_put(struct xdev_ctx *ctx, xs_transaction_t tx,
+			    const char *be, const char *online, int state)
 {
-	const struct online_state *os = arg;
-	char path[PATH_LEN + 16], v[4], *cur;
+	char path[PATH_LEN + 16], v[4];
 
-	snprintf(v, sizeof(v), "%d", os->state);
-	snprintf(path, sizeof(path), "%s/state", os->be);
+	snprintf(v, sizeof(v), "%d", state);
+	snprintf(path, sizeof(path), "%s/state", be);
+	if (!xs_write(ctx->xs, tx, path, v, strlen(v)))
+		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
+	snprintf(path, sizeof(path), "%s/online", be);
+	if (!xs_write(ctx->xs, tx, path, online, strlen(online)))
+		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
+	return 0;
+}
+
+int store__read_state_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+			 const char *be)
+{
+	char path[PATH_LEN + 16], *cur;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/state", be);
 	cur = xs_read(ctx->xs, tx, path, NULL);
 	if (!cur) /* gone: -ENOENT; EAGAIN: a conflict, seen early */
 		return errno == ENOENT ? -ENOENT : errno == EAGAIN
 			? -EAGAIN : store__failed(ctx, errno);
+	st = untrusted__parse_state(cur);
 	free(cur);
-	if (!xs_write(ctx->xs, tx, path, v, strlen(v)))
-		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
-	snprintf(path, sizeof(path), "%s/online", os->be);
-	if (!xs_write(ctx->xs, tx, path, os->online, strlen(os->online)))
-		return errno == EAGAIN ? -EAGAIN : store__failed(ctx, errno);
-	return 0;
+	return st;
+}
+
+static int online_state_in(struct xdev_ctx *ctx, xs_transaction_t tx,
+			   void *arg)
+{
+	const struct online_state *os = arg;
+	int r = store__read_state_in(ctx, tx, os->be);
+
+	return r < 0 ? r : store__online_state_put(ctx, tx, os->be,
+						    os->online, os->state);
 }
 
 /* ONLINE and STATE of backend BE in one transaction, which reads `state`
