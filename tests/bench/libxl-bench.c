@@ -6,8 +6,10 @@
  * tests/bench/run-bench.py runs both programs in the same run.
  *
  *   requests [--cycles N]     libxl's xenstore requests per operation
- *   latency [--type vbd|vif] [--count N]
- *                             sequential synchronous adds and removes
+ *   latency [--type vbd|vif] [--count N] [--beside]
+ *                             sequential synchronous adds and removes;
+ *                             --beside: the guest keeps another disk and
+ *                             NIC
  *   scale --n N [--trace]     N vbds over N/10 guests, all at once
  *   openloop --rate R [--n N] the same vbds arriving R per second
  *
@@ -486,12 +488,52 @@ out:
 	return failed;
 }
 
+/* latency --beside: the guest keeps a disk (xvdz) and a NIC (devid 1)
+ * through the cycles, as xdev-bench's --beside does: no removal is the
+ * guest's last device of its kind (libxl__xs_path_cleanup then deletes
+ * the directories left empty). */
+static void others_add(uint32_t g, libxl_device_disk *d, libxl_device_nic *n)
+{
+	char be[200];
+	int r;
+
+	disk_init(d, 25);
+	vbd_add(g, d, "the guest's other disk");
+	be_path(be, sizeof(be), "vbd", g, disk_devid(25));
+	if (!wait_state(be, XB_CONNECTED, 5000))
+		die("the guest's other disk: not Connected");
+	nic_init(n, 1);
+	if ((r = libxl_device_nic_add(lctx, g, n, NULL)))
+		die("the guest's other NIC: libxl_device_nic_add: %s",
+		    libxl_error_to_string(r));
+	be_path(be, sizeof(be), "vif", g, 1);
+	if (!wait_state(be, XB_CONNECTED, 5000))
+		die("the guest's other NIC: not Connected");
+}
+
+static void others_remove(uint32_t g, libxl_device_disk *d,
+			  libxl_device_nic *n)
+{
+	int r;
+
+	if ((r = libxl_device_disk_remove(lctx, g, d, NULL)))
+		msg("removing the guest's other disk: %s",
+		    libxl_error_to_string(r));
+	if ((r = libxl_device_nic_remove(lctx, g, n, NULL)))
+		msg("removing the guest's other NIC: %s",
+		    libxl_error_to_string(r));
+	libxl_device_disk_dispose(d);
+	libxl_device_nic_dispose(n);
+}
+
 static int cmd_latency(int argc, char **argv)
 {
 	const char *type = "vbd";
 	int count = 50, i, failed = 0;
 	double *aw, *ac, *rw, *rc;
-	bool vif;
+	libxl_device_disk od;
+	libxl_device_nic on;
+	bool vif, beside = false;
 	uint32_t g;
 
 	for (i = 1; i < argc; i++) {
@@ -499,6 +541,8 @@ static int cmd_latency(int argc, char **argv)
 			count = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--type") && i + 1 < argc)
 			type = argv[++i];
+		else if (!strcmp(argv[i], "--beside"))
+			beside = true;
 	}
 	vif = !strcmp(type, "vif");
 	if (count < 1)
@@ -508,16 +552,21 @@ static int cmd_latency(int argc, char **argv)
 	rw = ac + count;
 	rc = rw + count;
 	host_start(NULL);
-	if (!vif)
+	if (!vif || beside)
 		loop_attach();
 	ctx_open();
 	g = guest("guest");
+	if (beside)
+		others_add(g, &od, &on);
 	/* one warm-up cycle, not counted */
 	for (i = -1; i < count; i++)
 		failed += latency_cycle(g, vif, i, aw, ac, rw, rc);
+	if (beside)
+		others_remove(g, &od, &on);
 	ctx_close();
 	printf("{\n  \"script\": \"trivial\", \"type\": \"%s\", "
-	       "\"failed\": %d,\n", vif ? "vif" : "vbd", failed);
+	       "\"beside\": %s, \"failed\": %d,\n", vif ? "vif" : "vbd",
+	       beside ? "true" : "false", failed);
 	print_stats("add", aw, ac, count, false);
 	print_stats("remove", rw, rc, count, true);
 	printf("}\n");
@@ -933,7 +982,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: libxl-bench [--srcdir DIR] COMMAND [OPTIONS]\n"
 		"  requests [--cycles N]\n"
-		"  latency [--type vbd|vif] [--count N]\n"
+		"  latency [--type vbd|vif] [--count N] [--beside]\n"
 		"  scale --n N [--trace]\n"
 		"  openloop --rate R [--n N]\n");
 }

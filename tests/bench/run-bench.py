@@ -119,26 +119,38 @@ def variants(k, lat=None):
 
 
 def libxl_latency(lb, res):
-    lat = {}
-    for name, args in (("vbd", ()), ("vif", ("--type", "vif"))):
-        r = lb.run("latency", "--count", 50, *args)
-        for op in ("add", "remove"):
-            lat[name + "_" + op] = r[op]
-        if r.get("failed"):
-            lat[name + "_failed"] = r["failed"]
-    res["libxl"]["latency_ms"] = lat
-    for k, v in lat.items():
-        if isinstance(v, dict):
+    # alone: the cycled device is its guest's only one; beside: the guest
+    # keeps another disk and NIC (--beside), so no removal is its guest's
+    # last device (whose removal also deletes the directories it leaves
+    # empty, on both sides)
+    for where, extra in (("latency", ()), ("latency_beside", ("--beside",))):
+        lat = {}
+        for name, args in (("vbd", ()), ("vif", ("--type", "vif"))):
+            r = lb.run("latency", "--count", 50, *args, *extra)
+            for op in ("add", "remove"):
+                lat[name + "_" + op] = r[op]
+            if r.get("failed"):
+                lat[name + "_failed"] = r["failed"]
+        res["libxl"][where + "_ms"] = lat
+        for k, v in lat.items():
+            if not isinstance(v, dict):
+                continue
+            mine = res[where + "_ms"]
             for q in ("p50", "p90"):
-                res["vs_libxl"]["latency.%s_%s" % (k, q)] = ratio(
-                    res["latency_ms"][k][q], v[q])
+                res["vs_libxl"]["%s.%s_%s" % (where, k, q)] = ratio(
+                    mine[k][q], v[q])
                 # native hotplug against libxl with the trivial script:
                 # what each waits for is the same (physical-device or
                 # the bridge, hotplug-status); no hotplug at all and the
-                # protocol floor's client: what is left without a script
-                for nk in variants(k, res["latency_ms"]):
-                    res["vs_libxl"]["latency.%s_%s" % (nk, q)] = ratio(
-                        res["latency_ms"][nk][q], v[q])
+                # protocol floor's client (which never deletes the
+                # directories left empty, so the same alone or beside):
+                # what is left without a script
+                for nk in variants(k, mine) + [
+                        n for n in variants(k, res["latency_ms"])
+                        if "floor" in n and n not in mine]:
+                    src = mine if nk in mine else res["latency_ms"]
+                    res["vs_libxl"]["%s.%s_%s" % (where, nk, q)] = ratio(
+                        src[nk][q], v[q])
 
 
 def libxl_scale(lb, n, traced, res):
@@ -326,6 +338,21 @@ def main():
         if "loops_left" in r:
             lat["block_loops_left"] = r["loops_left"]
     res["latency_ms"] = lat
+    log("bench: the same beside the guest's other disk and NIC (--beside)")
+    lat = {}
+    for name, args in (
+            ("vbd", ("--script", "trivial")),
+            ("vif", ("--script", "trivial", "--type", "vif")),
+            ("vbd_native", ("--script", "native")),
+            ("vif_native", ("--script", "native", "--type", "vif")),
+            ("vbd_none", ("--script", "none")),
+            ("vif_none", ("--script", "none", "--type", "vif"))):
+        r = b.run("latency", "--count", 50, "--beside", *args)
+        lat[name + "_add"] = r["add"]
+        lat[name + "_remove"] = r["remove"]
+        if r.get("failed"):
+            lat[name + "_failed"] = r["failed"]
+    res["latency_beside_ms"] = lat
     log("bench: the same through libxl")
     libxl_side("latency", libxl_latency, lb, res)
 
@@ -476,6 +503,11 @@ def table(r):
     p("   %-25s %8s %8s %9s %9s" % ("", "p50", "p95", "cpu p50",
                                     "wait p50"))
     for k, v in r["latency_ms"].items():
+        if isinstance(v, dict):
+            p("   %-25s %8.1f %8.1f %9.2f %9.1f" % (
+                k, v["p50"], v["p95"], v["cpu_p50"], v["wait_p50"]))
+    p("   beside the guest's other disk and NIC (--beside):")
+    for k, v in r.get("latency_beside_ms", {}).items():
         if isinstance(v, dict):
             p("   %-25s %8.1f %8.1f %9.2f %9.1f" % (
                 k, v["p50"], v["p95"], v["cpu_p50"], v["wait_p50"]))
@@ -632,19 +664,22 @@ def libxl_table(r):
         if "requests" in lx:
             rows.append(("requests, " + k, lx["requests"][k],
                          r["requests"][k], v.get("requests." + k)))
-    for k, s in lx.get("latency_ms", {}).items():
-        if isinstance(s, dict):
+    for where, label in (("latency", "latency ms"),
+                         ("latency_beside", "beside, ms")):
+        mine = r.get(where + "_ms", {})
+        for k, s in lx.get(where + "_ms", {}).items():
+            if not isinstance(s, dict) or k not in mine:
+                continue
             for q in ("p50", "p90"):
-                rows.append(("latency ms, %s %s" % (k, q), s[q],
-                             r["latency_ms"][k][q],
-                             v.get("latency.%s_%s" % (k, q))))
+                rows.append(("%s, %s %s" % (label, k, q), s[q],
+                             mine[k][q], v.get("%s.%s_%s" % (where, k, q))))
             # native hotplug, no hotplug, the floor's client: against
             # libxl's trivial script
-            for nk in variants(k, r["latency_ms"]):
+            for nk in variants(k, mine):
                 for q in ("p50", "p90"):
-                    rows.append(("latency ms, %s %s" % (nk, q), s[q],
-                                 r["latency_ms"][nk][q],
-                                 v.get("latency.%s_%s" % (nk, q))))
+                    rows.append(("%s, %s %s" % (label, nk, q), s[q],
+                                 mine[nk][q],
+                                 v.get("%s.%s_%s" % (where, nk, q))))
     for n, s in sorted(lx["scaling"].items(), key=lambda x: int(x[0])):
         x = r["scaling"].get(n, {})
         for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",
@@ -666,22 +701,28 @@ def libxl_table(r):
 def latency_targets(r):
     """The sequential latency targets (p50 / libxl's with the trivial
     script) next to what no client can beat on this host: the protocol
-    floor's client, and the library with no hotplug at all."""
+    floor's client, and the library with no hotplug at all; for a guest's
+    last device (alone) and beside its other disk and NIC."""
     v = r["vs_libxl"]
-    if not any(k.startswith("latency.") for k in v):
-        return
     p = print
-    p("\n   sequential latency p50 / libxl's (targets: scripts <= 0.7,"
-      " native <= 0.3)")
-    p("   %-11s %8s %8s %8s %13s %12s" % (
-        "", "scripts", "native", "no hotpl", "floor+script", "floor, none"))
-    for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
-        kind, op = k.split("_", 1)
-        cells = [v.get("latency.%s_p50" % k)] + [
-            v.get("latency.%s_%s_%s_p50" % (kind, x, op))
-            for x in ("native", "none", "floor_trivial", "floor_native")]
-        p("   %-11s %8s %8s %8s %13s %12s" % tuple(
-            [k] + ["-" if c is None else c for c in cells]))
+    for where, what in (("latency", "the guest's only device"),
+                        ("latency_beside",
+                         "beside the guest's other disk and NIC")):
+        if not any(k.startswith(where + ".") for k in v):
+            continue
+        p("\n   sequential latency p50 / libxl's, %s (targets: scripts"
+          " <= 0.7, native <= 0.3)" % what)
+        p("   %-11s %8s %8s %8s %13s %12s" % (
+            "", "scripts", "native", "no hotpl", "floor+script",
+            "floor, none"))
+        for k in ("vbd_add", "vbd_remove", "vif_add", "vif_remove"):
+            kind, op = k.split("_", 1)
+            cells = [v.get("%s.%s_p50" % (where, k))] + [
+                v.get("%s.%s_%s_%s_p50" % (where, kind, x, op))
+                for x in ("native", "none", "floor_trivial",
+                          "floor_native")]
+            p("   %-11s %8s %8s %8s %13s %12s" % tuple(
+                [k] + ["-" if c is None else c for c in cells]))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@
  *
  *   requests                  requests per op from the library's connection
  *                             (C xenstored's -T trace, between markers)
- *   latency --script S [--count N] [--type vbd|vif]  (S: trivial, block, native,
- *           native-file, none; floor-trivial, floor-native: vbd only)
- *                             sequential ops: wall, own CPU, waiting
+ *   latency --script S [--count N] [--type vbd|vif] [--beside]
+ *           (S: trivial, block, native, native-file, none; floor-trivial,
+ *           floor-native: vbd only)
+ *                             sequential ops: wall, own CPU, waiting;
+ *                             --beside: the guest keeps another disk and
+ *                             NIC (trivial, native, none)
  *   scale --n N [--hotplug library|none] [--trace] [--no-floor]
  *                             N adds then N removes at once over N/10
  *                             guests, then the protocol floor: the same
@@ -459,13 +462,58 @@ static int latency_floor(bool with_script, int count)
 	return 0;
 }
 
+/* latency --beside: the guest keeps a disk (xvdz) and a NIC through the
+ * cycles, as a running guest keeps its root disk and its network while a
+ * disk or a NIC is hot-plugged: no removal is then the guest's last
+ * device of its kind, whose removal also deletes the directories it
+ * leaves empty (lib/prune.c; libxl's libxl__xs_path_cleanup the same).
+ * With the trivial script, or none (NONE: what a script would write,
+ * written here). */
+static void others_add(xdev_ctx *ctx, uint32_t g, bool none,
+		       xdev_device_id *ids)
+{
+	char be[300];
+	int k, r;
+
+	for (k = 0; k < 2; k++) {
+		xdev_desc *d = k ? desc_vif(none ? NULL : TRIVIAL)
+			: desc_vbd("xvdz", loopdev, none ? NULL : TRIVIAL,
+				   NULL);
+
+		r = k ? xdev_vif_add(ctx, g, d, 0, NULL, &ids[k], NULL)
+		      : xdev_vbd_add(ctx, g, d, 0, NULL, &ids[k], NULL);
+		xdev_desc_free(d);
+		if (r)
+			die("the guest's other %s: %s: %s", k ? "NIC" : "disk",
+			    xdev_strerror(r), xdev_ctx_last_message(ctx));
+		be_dir(&ids[k], be, sizeof(be));
+		if (none)
+			hotplug_by_hand(be, k == 1);
+		if (!settle(ctx, be, XB_CONNECTED, 5000))
+			die("the guest's other %s: not Connected",
+			    k ? "NIC" : "disk");
+	}
+}
+
+static void others_remove(xdev_ctx *ctx, xdev_device_id *ids)
+{
+	int k, r;
+
+	for (k = 0; k < 2; k++)
+		if ((r = xdev_device_remove(ctx, &ids[k], XDEV_REMOVE_AUTO,
+					    NULL, NULL)))
+			msg("removing the guest's other %s: %s",
+			    k ? "NIC" : "disk", xdev_strerror(r));
+}
+
 static int cmd_latency(int argc, char **argv)
 {
 	const char *script = TRIVIAL, *type = "vbd";
 	int count = 50, i, failed = 0;
 	char image[300], lockdir[300], be[300];
 	double *aw, *ac, *rw, *rc;
-	bool block, vif, native, none;
+	bool block, vif, native, none, beside = false;
+	xdev_device_id others[2];
 	xdev_ctx *ctx;
 	uint32_t g;
 
@@ -476,6 +524,8 @@ static int cmd_latency(int argc, char **argv)
 			count = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--type") && i + 1 < argc)
 			type = argv[++i];
+		else if (!strcmp(argv[i], "--beside"))
+			beside = true;
 	}
 	/* native: no script named, the library's own hotplug; native-file:
 	 * the same for an image file (as block); none: no hotplug at all
@@ -497,6 +547,8 @@ static int cmd_latency(int argc, char **argv)
 	vif = !strcmp(type, "vif");
 	if (vif && block)
 		die("--type vif: --script trivial, native or none");
+	if (beside && block)
+		die("--beside: --script trivial, native or none");
 	if (count < 1)
 		count = 50;
 	aw = calloc(4 * count, sizeof(double));
@@ -522,6 +574,10 @@ static int cmd_latency(int argc, char **argv)
 	}
 	ctx = ctx_open(none ? XDEV_HOTPLUG_NONE : XDEV_HOTPLUG_LIBRARY,
 		       block ? "hotplug" : NULL, 0);
+	if (beside && vif)
+		loop_attach(); /* the other disk's */
+	if (beside)
+		others_add(ctx, g, none, others);
 	/* one warm-up cycle, not counted */
 	for (i = -1; i < count; i++) {
 		const char *named = native || none ? NULL : script;
@@ -568,9 +624,12 @@ static int cmd_latency(int argc, char **argv)
 		if (vif)
 			vif_settle(g, id.devid, 5000);
 	}
+	if (beside)
+		others_remove(ctx, others);
 	xdev_ctx_free(ctx);
-	printf("{\n  \"script\": \"%s\", \"type\": \"%s\", \"failed\": %d,\n",
-	       script, type, failed);
+	printf("{\n  \"script\": \"%s\", \"type\": \"%s\", \"beside\": %s, "
+	       "\"failed\": %d,\n", script, type, beside ? "true" : "false",
+	       failed);
 	if (block) {
 		int left = loops_backing(image, true);
 
@@ -1437,7 +1496,7 @@ static void usage(void)
 		"  requests [--cycles N] [--native]\n"
 		"  latency [--script trivial|block|native|native-file|none|\n"
 		"                    floor-trivial|floor-native]\n"
-		"          [--type vbd|vif] [--count N]\n"
+		"          [--type vbd|vif] [--count N] [--beside]\n"
 		"  scale --n N [--hotplug library|none] [--native] [--trace]\n"
 		"        [--no-floor]\n"
 		"  openloop --rate R [--n N]\n"
