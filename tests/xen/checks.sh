@@ -57,54 +57,35 @@ wait_node() {
 	return 1
 }
 
-# gcmd COMMAND ARGS: run it in the guest (guest-init.sh); output in $gout.
-gcmd() {
-	local r
+# agent_cmd DOMID SECONDS WHO COMMAND ARGS: run it through the agent of
+# domain DOMID (guest-init.sh, driverdom-init.sh: "SEQ COMMAND ARGS" in its
+# data/cmd, "SEQ RC OUTPUT" back in data/result); its output in $aout,
+# true if RC is 0.  One sequence for every agent: each only needs a SEQ
+# unlike its last.
+agent_cmd() {
+	local dom=$1 t=$2 who=$3 r
+	shift 3
 	seq=$((seq + 1))
-	gout=
-	xenstore-write "/local/domain/$gid/data/cmd" "$seq $*" || return 1
-	wait_node "/local/domain/$gid/data/result" "$seq *" 60 ||
-		{ gout="no answer from the guest"; return 1; }
-	r=$(xenstore-read "/local/domain/$gid/data/result")
+	aout=
+	xenstore-write "/local/domain/$dom/data/cmd" "$seq $*" || return 1
+	wait_node "/local/domain/$dom/data/result" "$seq *" "$t" ||
+		{ aout="no answer from $who"; return 1; }
+	r=$(xenstore-read "/local/domain/$dom/data/result")
 	r=${r#"$seq "}
-	gout=${r#* }
+	aout=${r#* }
 	[ "${r%% *}" = 0 ]
 }
 
-# until_uevent SECONDS CMD...: until CMD succeeds, looked at again on
-# every kernel uevent, for at most SECONDS.  What happens after a removal
-# has ended - blkback letting go of a loop device (autoclear: "change"
-# of loopN), netback's interface going ("remove" of vifG.H) - the kernel
-# announces to uevent listeners only (udev, which this dom0 lacks), so
-# busybox's uevent listens.  It is known to listen once an event has
-# come: a synthetic one is sent to lo (again after each second without
-# one: the listener may not be bound yet); CMD is looked at only then, so
-# no event between the look and the wait is missed.
-until_uevent() {
-	local t=$1 line ok=1 i ready=
-	shift
-	"$@" && return 0 # already so: no event to wait for
-	coproc UEV { exec timeout "$t" busybox uevent sh -c 'echo "$ACTION $DEVPATH"'; }
-	local fd=${UEV[0]} pid=$UEV_PID
-	for i in $(seq "$t"); do
-		echo change >/sys/class/net/lo/uevent
-		if read -r -t 1 line <&"$fd"; then # any event: it listens
-			ready=1
-			break
-		fi
-	done
-	[ -n "$ready" ] || echo "check: the uevent listener did not answer within $t s"
-	while :; do
-		if "$@"; then
-			ok=0
-			break
-		fi
-		read -r line <&"$fd" || break
-	done
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return $ok
+# gcmd COMMAND ARGS: run it in the guest; output in $gout.
+gcmd() {
+	local rc=0
+	agent_cmd "$gid" 60 "the guest" "$@" || rc=$?
+	gout=$aout
+	return $rc
 }
+
+# shellcheck source=tests/xen/uevent.sh
+. "${BASH_SOURCE%/*}/uevent.sh"
 # No loop device is in use; `losetup -a` is kept in $loops.
 no_loops() {
 	loops=$(losetup -a)

@@ -62,39 +62,18 @@ stop() {
 	echo "ended: $?"
 }
 
-# The kernel announces a loop device's release and netback's interface
-# going to uevent listeners only (udev, which this domain lacks): busybox's
-# uevent listens, and the condition is looked at again on each event.  It
-# is known to listen once an event has come (a synthetic one to lo, again
-# after each second without one), and only then is the condition looked at.
+# What is left of guest $1's devices here: loop devices, its vifs.
 left=
 released_now() {
 	left="$(losetup -a) $(ip -o link show | sed -n "s/^[0-9]*: \(vif$1\.[^:@]*\).*/\1/p" | tr '\n' ' ')"
 	[ -z "${left// /}" ]
 }
+# shellcheck source=tests/xen/uevent.sh
+. /xdev/uevent.sh
 released() {
-	local ready='' ok=1
-	coproc UEV { exec timeout 30 busybox uevent sh -c 'echo "$ACTION $DEVPATH"'; }
-	local fd=${UEV[0]} pid=$UEV_PID
-	for _ in $(seq 30); do
-		echo change >/sys/class/net/lo/uevent
-		if read -r -t 1 _ <&"$fd"; then
-			ready=1
-			break
-		fi
-	done
-	[ -n "$ready" ] || echo "the uevent listener did not answer"
-	while :; do
-		if released_now "$1"; then
-			ok=0
-			break
-		fi
-		read -r _ <&"$fd" || break
-	done
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	[ $ok = 0 ] || echo "left: $left"
-	return $ok
+	until_uevent 30 released_now "$1" && return 0
+	echo "left: $left"
+	return 1
 }
 
 run() {

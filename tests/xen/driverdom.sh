@@ -13,20 +13,13 @@
 # asked of its agent (dcmd), as the guest's is (gcmd).
 DD_IMG=/tmp/dd.img DD_IMG2=/tmp/dd2.img # in the driver domain
 ddid=
-dseq=0
 
 # dcmd COMMAND ARGS: run it in the driver domain; its output in $dout.
 dcmd() {
-	local r
-	dseq=$((dseq + 1))
-	dout=
-	xenstore-write "/local/domain/$ddid/data/cmd" "$dseq $*" || return 1
-	wait_node "/local/domain/$ddid/data/result" "$dseq *" 90 ||
-		{ dout="no answer from the driver domain"; return 1; }
-	r=$(xenstore-read "/local/domain/$ddid/data/result")
-	r=${r#"$dseq "}
-	dout=${r#* }
-	[ "${r%% *}" = 0 ]
+	local rc=0
+	agent_cmd "$ddid" 90 "the driver domain" "$@" || rc=$?
+	dout=$aout
+	return $rc
 }
 
 dd_be() { echo "/local/domain/$ddid/backend/$1/$gid/$2"; }
