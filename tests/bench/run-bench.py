@@ -175,10 +175,15 @@ def libxl_scale(lb, n, traced, res):
         s["watches"] = t["watches"]
     res["libxl"]["scaling"][str(n)] = s
     x = res["scaling"].get(str(n), {})
-    for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",
+    for k in ("add_wall_s", "remove_wall_s", "wall_s", "latency_p50_s",
               "latency_p99_s", "watches"):
         if k in s:
             res["vs_libxl"]["scale.%d.%s" % (n, k)] = ratio(x.get(k), s[k])
+    # native hotplug's storm (add plus removal) against libxl's with the
+    # trivial script: the issue's 0.6 target
+    if "native_wall_s" in x:
+        res["vs_libxl"]["scale.%d.native_wall_s" % n] = ratio(
+            x["native_wall_s"], s["wall_s"])
 
 
 OPEN_FIGURES = ("add_p50_s", "add_p90_s", "add_p99_s", "add_max_s",
@@ -272,6 +277,8 @@ def main():
                     help="traced scaling runs (watches, retries, requests"
                     " per device) only for N up to this")
     ap.add_argument("--ns", help="comma-separated N for the scaling runs")
+    ap.add_argument("--native-max", type=int, default=1000,
+                    help="native-hotplug scaling runs only for N up to this")
     ap.add_argument("--out", help="default: BUILDDIR/bench-results.json")
     a = ap.parse_args()
 
@@ -370,6 +377,9 @@ def main():
         t = (b.run("scale", "--n", n, "--trace", "--no-floor")
              if n <= a.trace_max else None)
         h = b.run("scale", "--n", n, "--hotplug", "none", "--no-floor")
+        # native hotplug (no script named), against libxl's trivial script
+        nv = (b.run("scale", "--n", n, "--native", "--no-floor")
+              if n <= a.native_max else None)
         sc[str(n)] = {
             "wall_s": r["wall_s"],
             "add_wall_s": r["add"]["wall_s"],
@@ -410,6 +420,15 @@ def main():
             "no_script_wall_s": h["wall_s"],
             "no_script_latency_p50_s": h["add"]["latency_p50_s"],
         }
+        if nv:
+            sc[str(n)].update({
+                "native_wall_s": nv["wall_s"],
+                "native_add_wall_s": nv["add"]["wall_s"],
+                "native_remove_wall_s": nv["remove"]["wall_s"],
+                "native_latency_p50_s": nv["add"]["latency_p50_s"],
+                "native_failed": nv["add"]["failed"] +
+                nv["remove"]["failed"],
+            })
         if t:
             sc[str(n)].update({
                 "watches": t["watches"],
@@ -682,11 +701,15 @@ def libxl_table(r):
                                  v.get("%s.%s_%s" % (where, nk, q))))
     for n, s in sorted(lx["scaling"].items(), key=lambda x: int(x[0])):
         x = r["scaling"].get(n, {})
-        for k in ("add_wall_s", "remove_wall_s", "latency_p50_s",
+        for k in ("add_wall_s", "remove_wall_s", "wall_s", "latency_p50_s",
                   "latency_p99_s", "watches"):
             if k in s:
                 rows.append(("N=%s %s" % (n, k), s[k], x.get(k),
                              v.get("scale.%s.%s" % (n, k))))
+        if "native_wall_s" in x:
+            rows.append(("N=%s native wall_s" % n, s["wall_s"],
+                         x["native_wall_s"],
+                         v.get("scale.%s.native_wall_s" % n)))
         if s["failed"]:
             rows.append(("N=%s libxl failed (%s)" % (n, s["errors"]),
                          s["failed"], x.get("failed"), None))
@@ -696,6 +719,7 @@ def libxl_table(r):
     for e in lx.get("errors", []):
         p("   not measured: %s" % e)
     latency_targets(r)
+    storm_targets(r)
 
 
 def latency_targets(r):
@@ -723,6 +747,26 @@ def latency_targets(r):
                           "floor_native")]
             p("   %-11s %8s %8s %8s %13s %12s" % tuple(
                 [k] + ["-" if c is None else c for c in cells]))
+
+
+def storm_targets(r):
+    """The storm's targets: add plus removal / libxl's (scripts <= 0.8,
+    native <= 0.6) and / the protocol floor's (<= 1.2), at every N."""
+    v, sc = r["vs_libxl"], r.get("scaling", {})
+    ns = sorted((n for n in sc if "error" not in sc[n]), key=int)
+    if not ns:
+        return
+    p = print
+    p("\n   storms, add plus removal (targets: / libxl scripts <= 0.8,"
+      " native <= 0.6; / floor <= 1.2)")
+    p("   %6s %15s %15s %10s" % ("N", "scripts/libxl", "native/libxl",
+                                 "/ floor"))
+    for n in ns:
+        cells = [v.get("scale.%s.wall_s" % n),
+                 v.get("scale.%s.native_wall_s" % n),
+                 r.get("floor_ratio", {}).get(n)]
+        p("   %6s %15s %15s %10s" % tuple(
+            [n] + ["-" if c is None else c for c in cells]))
 
 
 if __name__ == "__main__":
