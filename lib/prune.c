@@ -168,8 +168,11 @@ static int prune_chain(struct xdev_ctx *ctx, xs_transaction_t tx,
 	 * and Linux's xenbus (xenbus_dev_changed) ignores a frontend path
 	 * shorter than device/<type>/<id>: deleting only device/<type> would
 	 * leave the guest's device registered, and its next attach unseen.
-	 * libxl__xs_path_cleanup deletes leaf first too. */
-	if (!xs_rm(ctx->xs, tx, p) && !store__rm_absent(errno))
+	 * libxl__xs_path_cleanup deletes leaf first too.  xdev's record
+	 * (chain 2) has no such watcher: the directory above it goes at
+	 * once, the record with it (one request less). */
+	if ((c != 2 || !from) && !xs_rm(ctx->xs, tx, p) &&
+	    !store__rm_absent(errno))
 		return -1;
 	if (from && !xs_rm(ctx->xs, tx, dir) && !store__rm_absent(errno))
 		return -1;
