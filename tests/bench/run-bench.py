@@ -207,7 +207,9 @@ def open_figures(r):
 def openloop(b, lb, n, res):
     """Operations arriving at a steady rate (open loop) at 50% and 80% of
     libxl's storm throughput: N / libxl's add wall time in the scale run
-    at N = 250 (or the largest N measured for both)."""
+    at the open loop's own N (else 250, else the largest N measured for
+    both: the throughput falls with N, so a rate taken from a smaller N
+    can be more than libxl keeps up with at this one)."""
     sc, lsc = res.get("scaling", {}), res["libxl"]["scaling"]
     both = [int(k) for k in lsc
             if "error" not in sc.get(k, {"error": 1}) and k in sc]
@@ -215,7 +217,7 @@ def openloop(b, lb, n, res):
         log("bench: open loop not measured: no scale run of libxl's")
         res["openloop"] = {"error": "no scale run measured for both"}
         return
-    base = 250 if 250 in both else max(both)
+    base = n if n in both else 250 if 250 in both else max(both)
     thr = base / lsc[str(base)]["add_wall_s"]
     ol = {"n": n, "base_n": base,
           "libxl_add_wall_s": lsc[str(base)]["add_wall_s"],
