@@ -180,7 +180,7 @@ def libxl_scale(lb, n, traced, res):
         if k in s:
             res["vs_libxl"]["scale.%d.%s" % (n, k)] = ratio(x.get(k), s[k])
     # native hotplug's storm (add plus removal) against libxl's with the
-    # trivial script: the 0.6 target
+    # trivial script: the 0.6 target
     if "native_wall_s" in x:
         res["vs_libxl"]["scale.%d.native_wall_s" % n] = ratio(
             x["native_wall_s"], s["wall_s"])
@@ -244,7 +244,7 @@ def openloop(b, lb, n, res):
             for k in OPEN_FIGURES:
                 res["vs_libxl"]["openloop.%d.%s" % (pc, k)] = ratio(
                     o["xdev"][k], o["libxl"][k])
-    # the target: at 80%, xdev's p99 at most 3x its unloaded
+    # the target: at 80%, xdev's p99 at most 3x its unloaded
     # latency (the sequential p50 of the latency workload)
     x80 = ol.get("80", {}).get("xdev")
     lat = res.get("latency_ms", {})
@@ -283,6 +283,9 @@ def main():
                     help="native-hotplug scaling runs only for N up to this")
     ap.add_argument("--out", help="default: BUILDDIR/bench-results.json")
     a = ap.parse_args()
+    # libxl runs a script named by a relative path from /etc/xen/scripts
+    a.srcdir, a.builddir = os.path.abspath(a.srcdir), os.path.abspath(
+        a.builddir)
 
     exe = os.path.join(a.builddir, "tests", "bench", "xdev-bench")
     if os.geteuid() != 0:
