@@ -118,39 +118,44 @@ def variants(k, lat=None):
             if lat is None or n in lat]
 
 
+def latency_runs(bench, runs):
+    """`latency --count 50` for each (name, options before the command,
+    its arguments) of RUNS: name_add, name_remove (name_failed if any)."""
+    lat = {}
+    for name, pre, args in runs:
+        r = bench.run(*pre, "latency", "--count", 50, *args)
+        lat[name + "_add"] = r["add"]
+        lat[name + "_remove"] = r["remove"]
+        if r.get("failed"):
+            lat[name + "_failed"] = r["failed"]
+        if "loops_left" in r:
+            lat["block_loops_left"] = r["loops_left"]
+    return lat
+
+
 def libxl_latency(lb, res):
     # alone: the cycled device is its guest's only one; beside: the guest
     # keeps another disk and NIC (--beside), so no removal is its guest's
     # last device (whose removal also deletes the directories it leaves
-    # empty, on both sides)
-    for where, extra in (("latency", ()), ("latency_beside", ("--beside",))):
-        lat = {}
-        for name, args in (("vbd", ()), ("vif", ("--type", "vif"))):
-            r = lb.run("latency", "--count", 50, *args, *extra)
-            for op in ("add", "remove"):
-                lat[name + "_" + op] = r[op]
-            if r.get("failed"):
-                lat[name + "_failed"] = r["failed"]
+    # empty, on both sides).  The floor's client never deletes them: its
+    # one measurement serves both settings.
+    floor = {k: v for k, v in res["latency_ms"].items() if "floor" in k}
+    for where, pre in (("latency", ()), ("latency_beside", ("--beside",))):
+        lat = latency_runs(lb, (("vbd", pre, ()),
+                                ("vif", pre, ("--type", "vif"))))
         res["libxl"][where + "_ms"] = lat
+        mine = dict(floor, **res[where + "_ms"])
         for k, v in lat.items():
             if not isinstance(v, dict):
                 continue
-            mine = res[where + "_ms"]
             for q in ("p50", "p90"):
-                res["vs_libxl"]["%s.%s_%s" % (where, k, q)] = ratio(
-                    mine[k][q], v[q])
-                # native hotplug against libxl with the trivial script:
-                # what each waits for is the same (physical-device or
-                # the bridge, hotplug-status); no hotplug at all and the
-                # protocol floor's client (which never deletes the
-                # directories left empty, so the same alone or beside):
-                # what is left without a script
-                for nk in variants(k, mine) + [
-                        n for n in variants(k, res["latency_ms"])
-                        if "floor" in n and n not in mine]:
-                    src = mine if nk in mine else res["latency_ms"]
+                # and native hotplug against libxl with the trivial
+                # script: what each waits for is the same (physical-device
+                # or the bridge, hotplug-status); no hotplug at all and the
+                # floor's client: what is left without a script
+                for nk in [k] + variants(k, mine):
                     res["vs_libxl"]["%s.%s_%s" % (where, nk, q)] = ratio(
-                        src[nk][q], v[q])
+                        mine[nk][q], v[q])
 
 
 def libxl_scale(lb, n, traced, res):
@@ -320,51 +325,36 @@ def main():
     libxl_side("requests", libxl_requests, lb, res)
 
     log("bench: latency, sequential operations")
-    lat = {}
     # vbd_watched: each script under a watcher process (xdev-bench
     # --watched), the way the library runs them when the application has
     # a SIGCHLD handler; the others: the library's own child (lib/child.c)
-    for name, pre, args in (
-            ("vbd", (), ("--script", "trivial")),
-            ("vbd_watched", ("--watched",), ("--script", "trivial")),
-            ("vif", (), ("--script", "trivial", "--type", "vif")),
-            ("block_vbd", (), ("--script", "block")),
-            # native hotplug (no script): a block device, a vif on a
-            # bridge, an image file on a loop device
-            ("vbd_native", (), ("--script", "native")),
-            ("vif_native", (), ("--script", "native", "--type", "vif")),
-            ("block_vbd_native", (), ("--script", "native-file")),
-            # no hotplug at all (the bench writes what a script would,
-            # outside the timing), and the protocol floor's minimal
-            # client one vbd at a time, with the trivial script and with
-            # in-process hotplug: what any toolstack must wait for
-            ("vbd_none", (), ("--script", "none")),
-            ("vif_none", (), ("--script", "none", "--type", "vif")),
-            ("vbd_floor_trivial", (), ("--script", "floor-trivial")),
-            ("vbd_floor_native", (), ("--script", "floor-native"))):
-        r = b.run(*pre, "latency", "--count", 50, *args)
-        lat[name + "_add"] = r["add"]
-        lat[name + "_remove"] = r["remove"]
-        if r.get("failed"):
-            lat[name + "_failed"] = r["failed"]
-        if "loops_left" in r:
-            lat["block_loops_left"] = r["loops_left"]
-    res["latency_ms"] = lat
+    res["latency_ms"] = latency_runs(b, (
+        ("vbd", (), ("--script", "trivial")),
+        ("vbd_watched", ("--watched",), ("--script", "trivial")),
+        ("vif", (), ("--script", "trivial", "--type", "vif")),
+        ("block_vbd", (), ("--script", "block")),
+        # native hotplug (no script): a block device, a vif on a bridge,
+        # an image file on a loop device
+        ("vbd_native", (), ("--script", "native")),
+        ("vif_native", (), ("--script", "native", "--type", "vif")),
+        ("block_vbd_native", (), ("--script", "native-file")),
+        # no hotplug at all (the bench writes what a script would,
+        # outside the timing), and the protocol floor's minimal client
+        # one vbd at a time, with the trivial script and with in-process
+        # hotplug: what any toolstack must wait for
+        ("vbd_none", (), ("--script", "none")),
+        ("vif_none", (), ("--script", "none", "--type", "vif")),
+        ("vbd_floor_trivial", (), ("--script", "floor-trivial")),
+        ("vbd_floor_native", (), ("--script", "floor-native"))))
     log("bench: the same beside the guest's other disk and NIC (--beside)")
-    lat = {}
-    for name, args in (
+    res["latency_beside_ms"] = latency_runs(b, (
+        (name, ("--beside",), args) for name, args in (
             ("vbd", ("--script", "trivial")),
             ("vif", ("--script", "trivial", "--type", "vif")),
             ("vbd_native", ("--script", "native")),
             ("vif_native", ("--script", "native", "--type", "vif")),
             ("vbd_none", ("--script", "none")),
-            ("vif_none", ("--script", "none", "--type", "vif"))):
-        r = b.run("latency", "--count", 50, "--beside", *args)
-        lat[name + "_add"] = r["add"]
-        lat[name + "_remove"] = r["remove"]
-        if r.get("failed"):
-            lat[name + "_failed"] = r["failed"]
-    res["latency_beside_ms"] = lat
+            ("vif_none", ("--script", "none", "--type", "vif")))))
     log("bench: the same through libxl")
     libxl_side("latency", libxl_latency, lb, res)
 
