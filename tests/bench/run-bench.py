@@ -140,9 +140,10 @@ def libxl_latency(lb, res):
     # empty, on both sides).  The floor's client never deletes them: its
     # one measurement serves both settings.
     floor = {k: v for k, v in res["latency_ms"].items() if "floor" in k}
-    for where, pre in (("latency", ()), ("latency_beside", ("--beside",))):
-        lat = latency_runs(lb, (("vbd", pre, ()),
-                                ("vif", pre, ("--type", "vif"))))
+    for where, extra in (("latency", ()),
+                         ("latency_beside", ("--beside",))):
+        lat = latency_runs(lb, (("vbd", (), extra),
+                                ("vif", (), ("--type", "vif") + extra)))
         res["libxl"][where + "_ms"] = lat
         mine = dict(floor, **res[where + "_ms"])
         for k, v in lat.items():
@@ -348,7 +349,7 @@ def main():
         ("vbd_floor_native", (), ("--script", "floor-native"))))
     log("bench: the same beside the guest's other disk and NIC (--beside)")
     res["latency_beside_ms"] = latency_runs(b, (
-        (name, ("--beside",), args) for name, args in (
+        (name, (), args + ("--beside",)) for name, args in (
             ("vbd", ("--script", "trivial")),
             ("vif", ("--script", "trivial", "--type", "vif")),
             ("vbd_native", ("--script", "native")),
